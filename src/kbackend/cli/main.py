@@ -1,0 +1,184 @@
+"""The `kbackend` command: a lazy click group, global options and the exit-code contract.
+
+Commands live in their own modules and are imported only when run, so that
+`kbackend show` and shell completion stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from kbackend import __version__
+from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, KbackendError
+
+#: command name -> "module:attribute", in the order `--help` lists them.
+COMMANDS = {
+    "show": "kbackend.cli.config_cmds:show",
+    "get": "kbackend.cli.config_cmds:get",
+    "set": "kbackend.cli.config_cmds:set_",
+    "unset": "kbackend.cli.config_cmds:unset",
+    "switch": "kbackend.cli.config_cmds:switch",
+    "check": "kbackend.cli.config_cmds:check",
+    "path": "kbackend.cli.config_cmds:path",
+    "reset": "kbackend.cli.config_cmds:reset",
+    "doctor": "kbackend.cli.doctor:doctor",
+    "verify": "kbackend.cli.verify:verify",
+    "bench": "kbackend.cli.bench:bench",
+    "envs": "kbackend.cli.envs:envs",
+    "run": "kbackend.cli.envs:run",
+    "shell-env": "kbackend.cli.envs:shell_env",
+    "completion": "kbackend.cli.config_cmds:completion",
+}
+
+
+@dataclass
+class AppState:
+    keras_home: str | None = None
+    python: str | None = None
+    json: bool = False
+    command: str | None = None
+    _target: object = field(default=None, repr=False)
+
+    def target(self):
+        if self._target is None:
+            from kbackend.envs.target import resolve
+
+            self._target = resolve(self.python)
+        return self._target
+
+    def config(self):
+        from kbackend.config.service import make_context
+        from kbackend.envs.pin import read_pin
+
+        return make_context(self.target(), keras_home=self.keras_home, pin_reader=read_pin)
+
+
+STATE = AppState()
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [c for c in COMMANDS if _available(c)]
+
+    def get_command(self, ctx, name):
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        mod, attr = spec.split(":")
+        try:
+            return getattr(importlib.import_module(mod), attr)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                return None
+            raise
+
+
+def _available(name: str) -> bool:
+    mod = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(mod) is not None
+
+
+def json_option(f):
+    """`--json` on every command: one JSON document on stdout."""
+
+    def cb(ctx, param, value):
+        if value:
+            STATE.json = True
+        return value
+
+    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=cb,
+                        help="Print one JSON document on stdout.")(f)
+
+
+def _set_state(attr):
+    def cb(ctx, param, value):
+        if value is not None:
+            setattr(STATE, attr, value)
+        return value
+
+    return cb
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="kbackend")
+@click.option("--keras-home", metavar="DIR", callback=_set_state("keras_home"), expose_value=False,
+              help="Use DIR/keras.json for this run, as KERAS_HOME=DIR would.")
+@click.option("--python", metavar="PATH", callback=_set_state("python"), expose_value=False,
+              envvar="KBACKEND_PYTHON",
+              help="Describe this interpreter's Keras and backends (default: the active environment).")
+@click.option("--json", "json_", is_flag=True, expose_value=False, callback=lambda c, p, v: _set_json(v),
+              help="Print one JSON document on stdout.")
+@click.pass_context
+def cli(ctx):
+    """kbackend: which Keras backend am I on, can this machine run it, does it compute right?
+
+    \b
+    Examples:
+      kbackend show                 effective config, with where each value comes from
+      kbackend switch jax           use JAX (checked against the installed Keras)
+      kbackend set floatx float64
+      kbackend check && python train.py
+    """
+    STATE.command = ctx.invoked_subcommand
+
+
+def _set_json(v):
+    if v:
+        STATE.json = True
+
+
+def _bug_report(exc: BaseException) -> str:
+    return (
+        f"kbackend internal error: {type(exc).__name__}: {exc}\n"
+        f"Please report it with this information:\n"
+        f"  kbackend {__version__}, Python {platform.python_version()} ({sys.executable}), "
+        f"{platform.platform()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps outcomes to the exit codes of DESIGN.md."""
+    from kbackend.render import output
+
+    try:
+        rv = cli.main(args=argv, prog_name="kbackend", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code
+    except click.exceptions.Abort:
+        output.err("Aborted.")
+        code = EXIT_INTERRUPTED
+    except KbackendError as e:
+        code = e.exit_code
+        if STATE.json:
+            output.emit_json(STATE.command or "kbackend", code,
+                             {"error": {"message": e.message, "fix": e.fix, **e.data}})
+        else:
+            output.err(output.style("error: ", fg="red", bold=True, stream=sys.stderr) + e.message)
+            if e.fix:
+                output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
+    except KeyboardInterrupt:
+        output.err("Interrupted.")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
+        if os.environ.get("KBACKEND_DEBUG"):
+            raise
+        code = EXIT_INTERNAL
+        if STATE.json:
+            output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
+        else:
+            output.err(_bug_report(e))
+    sys.exit(code)

@@ -1,0 +1,128 @@
+"""The keras.json model (pydantic v2) and the frozen result models of the config layer.
+
+`KerasConfig` validates a whole document before kbackend writes it. It is
+stricter than Keras where Keras accepts nonsense (epsilon NaN, 0 or negative)
+and as strict as Keras everywhere else; unknown keys are kept as extras.
+
+>>> KerasConfig.for_rules(rules_for("3.15.1")).model_validate({"floatx": "float64"}).floatx
+'float64'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for  # noqa: F401
+
+Severity = Literal["error", "ignored", "legacy", "warning", "info"]
+FileStatus = Literal[
+    "ok",
+    "missing",
+    "empty",
+    "malformed",
+    "bom",
+    "not_utf8",
+    "not_object",
+    "unreadable",
+    "is_directory",
+    "dangling_symlink",
+    "too_large",
+]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Problem(Frozen):
+    """One thing wrong with the configuration, worded for a person."""
+
+    id: str
+    severity: Severity
+    message: str
+    key: str | None = None
+    #: the exception real Keras raises at import for this, e.g. "ValueError: ...".
+    keras_error: str | None = None
+    fix: str | None = None
+
+
+class Value(Frozen):
+    value: Any
+    origin: str
+
+
+class FileState(Frozen):
+    path: str
+    status: FileStatus
+    detail: str | None = None
+    #: the parsed document when it is a JSON object (key order kept).
+    data: dict[str, Any] | None = None
+    #: the top-level JSON value when it parses but is not an object.
+    other: Any = None
+    is_symlink: bool = False
+    size: int | None = None
+
+
+def _keras_style(field: str, allowed: str, received: Any) -> str:
+    return f"Invalid `{field}`. Expected {allowed}. Received: {field}={received!r}"
+
+
+class KerasConfig(BaseModel):
+    """A keras.json document as kbackend is willing to write it."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    floatx: Literal["float16", "float32", "float64"] | None = None
+    epsilon: float | None = None
+    backend: str | None = None
+    image_data_format: Literal["channels_last", "channels_first"] | None = None
+    nnx_enabled: bool | None = None
+
+    @field_validator("epsilon")
+    @classmethod
+    def _epsilon_positive_finite(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError(f"epsilon must be a finite positive float. Received: epsilon={v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _per_rules(self, info) -> "KerasConfig":
+        rules: Rules | None = (info.context or {}).get("rules")
+        if rules is None:
+            return self
+        if self.backend is not None and not rules.accepts_backend(self.backend):
+            raise ValueError(
+                f"Invalid `backend` for Keras {rules.keras_version or 'newest'}. Expected one of "
+                f"{set(rules.backends)}. Received: backend={self.backend!r}"
+            )
+        if self.nnx_enabled is not None and not rules.nnx:
+            raise ValueError("`nnx_enabled` is read by Keras 3.11 and later only")
+        return self
+
+    @classmethod
+    def for_rules(cls, rules: Rules):
+        """A validator bound to a Keras version's rules."""
+
+        class _Bound:
+            @staticmethod
+            def model_validate(data: dict) -> "KerasConfig":
+                return cls.model_validate(data, context={"rules": rules})
+
+        return _Bound
+
+
+def validation_messages(err: ValidationError) -> list[str]:
+    """Keras-style one-line messages for a pydantic ValidationError."""
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or None
+        msg = e["msg"].removeprefix("Value error, ")
+        if loc and e["type"] in ("literal_error",):
+            msg = _keras_style(loc, e["msg"].removeprefix("Input should be "), e.get("input"))
+        elif loc and e["type"].endswith("_type"):
+            msg = f"Invalid `{loc}`: {e['msg'].lower()}. Received: {loc}={e.get('input')!r}"
+        out.append(msg)
+    return out
