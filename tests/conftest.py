@@ -65,7 +65,10 @@ def keras_home(isolated_home) -> Path:
 
 @pytest.fixture
 def run_cli():
-    """Run `kbackend ARGS` in-process; returns (exit_code, stdout, stderr)."""
+    """Run `kbackend ARGS` in-process through the real entry point (exit-code mapping included).
+
+    Returns (exit_code, stdout, stderr).
+    """
     from click.testing import CliRunner
 
     from kbackend.cli import main as climain
@@ -73,22 +76,18 @@ def run_cli():
     def run(*args, env=None, input=None):
         climain.STATE.__init__()
         runner = CliRunner()
-        code = None
+        code = 0
         try:
-            res = runner.invoke(_wrapped, list(args), env=env, input=input, catch_exceptions=False)
-            return res.exit_code, res.stdout, res.stderr
+            with runner.isolation(input=input, env=env) as (out, err, _mixed):
+                try:
+                    climain.main(list(args))
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                return code, out.getvalue().decode(), err.getvalue().decode()
         finally:
             climain.STATE.__init__()
-
-    def _entry(args):
-        climain.main(args)
-
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                     "help_option_names": []})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def _wrapped(args):
-        climain.main(list(args))
 
     return run

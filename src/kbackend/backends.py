@@ -14,17 +14,25 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+
+@lru_cache(maxsize=None)
+def spec(text: str):
+    """A parsed `packaging` SpecifierSet (imported lazily: it costs start-up time)."""
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(text)
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    #: Keras versions whose loader accepts this name.
-    keras: SpecifierSet
+    #: Keras versions whose loader accepts this name (a specifier).
+    keras: str
     #: distributions (any one of them) that provide the backend's package.
     dists: tuple[str, ...]
     #: distributions that must also be installed (numpy backend imports jax).
@@ -32,7 +40,7 @@ class Backend:
     #: the pip requirement suggested to install it.
     pip: str = ""
     #: Python versions the backend's package can be installed on.
-    python: SpecifierSet = field(default_factory=lambda: SpecifierSet(""))
+    python: str = ""
     #: (keras specifier, distribution, minimum version) triples.
     minimums: tuple[tuple[str, str, str], ...] = ()
     #: legacy backends: a sentence about where they live.
@@ -41,15 +49,17 @@ class Backend:
     trains: bool = True
     #: the top-level module a child imports to probe it.
     module: str = ""
+    #: for people: the Keras and Python versions a legacy backend needs.
+    needs_text: str = ""
 
     def accepted_by(self, keras_version: str | Version) -> bool:
-        return Version(str(keras_version)) in self.keras
+        return Version(str(keras_version)) in spec(self.keras)
 
     def minimum_for(self, keras_version: str | Version | None) -> dict[str, str]:
         """Minimum versions of distributions this backend needs under a Keras version."""
         out: dict[str, str] = {}
-        for spec, dist, minimum in self.minimums:
-            if keras_version is None or Version(str(keras_version)) in SpecifierSet(spec):
+        for kspec, dist, minimum in self.minimums:
+            if keras_version is None or Version(str(keras_version)) in spec(kspec):
                 out[dist] = minimum
         return out
 
@@ -75,7 +85,7 @@ REGISTRY: dict[str, Backend] = {
     for b in (
         Backend(
             "tensorflow",
-            SpecifierSet(">=0.3"),
+            ">=0.3",
             TF_DISTS,
             pip="tensorflow",
             module="tensorflow",
@@ -83,7 +93,7 @@ REGISTRY: dict[str, Backend] = {
         ),
         Backend(
             "jax",
-            SpecifierSet(">=3.0"),
+            ">=3.0",
             ("jax",),
             also_needs=("jaxlib",),
             pip="jax",
@@ -92,7 +102,7 @@ REGISTRY: dict[str, Backend] = {
         ),
         Backend(
             "torch",
-            SpecifierSet(">=3.0"),
+            ">=3.0",
             ("torch",),
             pip="torch",
             module="torch",
@@ -100,7 +110,7 @@ REGISTRY: dict[str, Backend] = {
         ),
         Backend(
             "numpy",
-            SpecifierSet(">=3.0"),
+            ">=3.0",
             ("numpy",),
             also_needs=("jax", "jaxlib"),
             pip="jax",
@@ -109,7 +119,7 @@ REGISTRY: dict[str, Backend] = {
         ),
         Backend(
             "openvino",
-            SpecifierSet(">=3.8"),
+            ">=3.8",
             ("openvino",),
             pip="openvino",
             module="openvino",
@@ -118,30 +128,33 @@ REGISTRY: dict[str, Backend] = {
         ),
         Backend(
             "theano",
-            SpecifierSet(">=0.1,<2.4"),
+            ">=0.1,<2.4",
             ("theano",),
             pip="Theano==1.0.5",
             module="theano",
-            python=SpecifierSet("<3.11"),
+            python="<3.11",
             legacy_note="Theano was a Keras 1.x and 2.0-2.3 backend; Theano 1.0.5 does not build on Python 3.11 or later",
+            needs_text="keras>=2.0,<2.4 and Theano 1.0.5 on Python 3.10 or older",
         ),
         Backend(
             "cntk",
-            SpecifierSet(">=2.0.5,<2.4"),
+            ">=2.0.5,<2.4",
             ("cntk", "cntk-gpu"),
             pip="cntk==2.7",
             module="cntk",
-            python=SpecifierSet("<3.7"),
+            python="<3.7",
             legacy_note="CNTK is a Keras 2.0.5-2.3 backend; CNTK 2.7 ships wheels for Python 3.6 and older only",
+            needs_text="keras>=2.0.5,<2.4 and cntk==2.7 on Python 3.6 or older",
         ),
         Backend(
             "mxnet",
-            SpecifierSet(">=2.2.4,<2.3"),
+            ">=2.2.4,<2.3",
             ("mxnet", "mxnet-cu112", "mxnet-cu110", "mxnet-cu102", "mxnet-mkl"),
             pip="keras-mxnet mxnet==1.9.1",
             module="mxnet",
-            python=SpecifierSet("<3.11"),
+            python="<3.11",
             legacy_note="MXNet is a backend of keras-mxnet (the awslabs fork installed as keras 2.2.4.x) only; mxnet 1.9.1 needs numpy < 2",
+            needs_text="keras-mxnet 2.2.4.x, mxnet 1.9.1 and numpy<2 on Python 3.10 or older",
         ),
     )
 }

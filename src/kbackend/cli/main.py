@@ -7,8 +7,8 @@ Commands live in their own modules and are imported only when run, so that
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
-import platform
 import sys
 from dataclasses import dataclass, field
 
@@ -134,6 +134,8 @@ def _set_json(v):
 
 
 def _bug_report(exc: BaseException) -> str:
+    import platform
+
     return (
         f"kbackend internal error: {type(exc).__name__}: {exc}\n"
         f"Please report it with this information:\n"

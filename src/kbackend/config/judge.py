@@ -19,19 +19,22 @@ import math
 from typing import Any, Mapping
 
 from kbackend import backends as B
-from kbackend.config.model import FileState, Frozen, Problem, Value
+from dataclasses import dataclass
+
+from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules
 
 ORIGIN_DEFAULT = "default"
 
 
-class Judgement(Frozen):
+@dataclass(frozen=True)
+class Judgement(Record):
     effective: dict[str, Value]
     problems: list[Problem]
     #: will `import keras` succeed with this file and environment?
     imports: bool
     #: the exception Keras raises at import, when it does not.
-    keras_error: str | None = None
+    keras_error: str | None
     #: does Keras use the file's contents (False: missing or silently ignored).
     file_used: bool
 

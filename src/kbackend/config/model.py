@@ -1,4 +1,4 @@
-"""The keras.json model (pydantic v2) and the frozen result models of the config layer.
+"""The keras.json model (pydantic v2): what kbackend is willing to write.
 
 `KerasConfig` validates a whole document before kbackend writes it. It is
 stricter than Keras where Keras accepts nonsense (epsilon NaN, 0 or negative)
@@ -15,55 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from kbackend.config.records import FileState, Problem, Value  # noqa: F401 (re-exported)
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for  # noqa: F401
 
-Severity = Literal["error", "ignored", "legacy", "warning", "info"]
-FileStatus = Literal[
-    "ok",
-    "missing",
-    "empty",
-    "malformed",
-    "bom",
-    "not_utf8",
-    "not_object",
-    "unreadable",
-    "is_directory",
-    "dangling_symlink",
-    "too_large",
-]
 
 
 class Frozen(BaseModel):
+    """Base of kbackend's frozen pydantic result models."""
+
     model_config = ConfigDict(frozen=True)
-
-
-class Problem(Frozen):
-    """One thing wrong with the configuration, worded for a person."""
-
-    id: str
-    severity: Severity
-    message: str
-    key: str | None = None
-    #: the exception real Keras raises at import for this, e.g. "ValueError: ...".
-    keras_error: str | None = None
-    fix: str | None = None
-
-
-class Value(Frozen):
-    value: Any
-    origin: str
-
-
-class FileState(Frozen):
-    path: str
-    status: FileStatus
-    detail: str | None = None
-    #: the parsed document when it is a JSON object (key order kept).
-    data: dict[str, Any] | None = None
-    #: the top-level JSON value when it parses but is not an object.
-    other: Any = None
-    is_symlink: bool = False
-    size: int | None = None
 
 
 def _keras_style(field: str, allowed: str, received: Any) -> str:

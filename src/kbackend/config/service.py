@@ -12,13 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from pydantic import ValidationError
-
 from kbackend import backends as B
 from kbackend.config import store
 from kbackend.config.judge import Judgement, installed_backend, judge
 from kbackend.config.location import Location, locate
-from kbackend.config.model import FileState, Frozen, KerasConfig, Problem, Value, validation_messages
+from dataclasses import field
+
+from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
@@ -59,7 +59,8 @@ def make_context(
     return ConfigContext(target, inst.versions(dists), kd.version if kd else None, rules, loc, env, pin)
 
 
-class ShowResult(Frozen):
+@dataclass(frozen=True)
+class ShowResult(Record):
     config_path: str
     config_path_origin: str
     file_status: str
@@ -113,7 +114,8 @@ def get(ctx: ConfigContext, key: str) -> Value:
     )
 
 
-class CheckResult(Frozen):
+@dataclass(frozen=True)
+class CheckResult(Record):
     ok: bool
     config_path: str
     file_status: str
@@ -141,18 +143,19 @@ def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
     )
 
 
-class WriteResult(Frozen):
+@dataclass(frozen=True)
+class WriteResult(Record):
     config_path: str
     action: str
+    changed: bool
     key: str | None = None
     old: Any = None
     new: Any = None
-    changed: bool
     backup: str | None = None
     forced: bool = False
-    warnings: list[str] = []
-    effective: dict[str, Value] = {}
-    document: dict[str, Any] = {}
+    warnings: list[str] = field(default_factory=list)
+    effective: dict[str, Value] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- parsing values
@@ -207,6 +210,11 @@ def parse_value(key: str, raw: str, rules: Rules) -> Any:
 
 
 def _validate_doc(doc: dict, ctx: ConfigContext) -> list[str]:
+    """Validate a whole document with the pydantic model, then with Keras's own rules."""
+    from pydantic import ValidationError
+
+    from kbackend.config.model import KerasConfig, validation_messages
+
     try:
         KerasConfig.for_rules(ctx.rules).model_validate(doc)
     except ValidationError as e:
@@ -331,11 +339,10 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
                 "To use JAX or PyTorch, install Keras 3: pip install -U keras")
     b = B.get(s)
     if b is not None and b.legacy_note:
-        compatible = [str(b.keras)]
         return (
-            f"Keras {kv} cannot use the `{s}` backend. {b.legacy_note}. It needs Keras {compatible[0]} "
-            f"on Python {b.python or 'any'}: create a separate environment with those, then run "
-            f"`kbackend --python /path/to/that/env/bin/python switch {s}`. "
+            f"Keras {kv} cannot use the `{s}` backend. {b.legacy_note}. It needs a separate legacy "
+            f"environment with {b.needs_text}; then run "
+            f"`kbackend --python /path/to/that/env/bin/python switch {s}` (see `kbackend envs`). "
             f"This Keras accepts: {accepted}."
         )
     if b is not None:
@@ -350,8 +357,10 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
     warnings: list[str] = []
     if why:
         if not force:
-            raise KbackendError(why, fix=f"kbackend switch {ctx.rules.backends[0]}" if ctx.rules.backends else None,
-                                data={"backend": name, "accepted": list(ctx.rules.backends)})
+            s = name.strip().lower()
+            fix = f"kbackend switch {s}" if ctx.rules.accepts_backend(s) else (
+                "kbackend switch " + " | ".join(ctx.rules.backends))
+            raise KbackendError(why, fix=fix, data={"backend": name, "accepted": list(ctx.rules.backends)})
         warnings.append("written anyway (--force): " + why)
     elif B.get(name) is None and ctx.rules.external_backends:
         missing = (external_check or check_external_backend)(ctx, name)

@@ -19,7 +19,7 @@ import stat
 import tempfile
 from typing import Any, Callable, Iterator
 
-from kbackend.config.model import FileState
+from kbackend.config.records import FileState
 from kbackend.errors import ConfigWriteError
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -144,6 +144,7 @@ def update(
         )
     try:
         with locked(directory):
+            _remove_stale_temps(directory)
             old = read_state(path)
             if old.status in ("unreadable",):
                 raise ConfigWriteError(f"Cannot read {path}: {old.detail}.", fix=f"chmod u+rw {target}")
@@ -198,6 +199,15 @@ def _write_atomic(target: str, text: str, *, keep_backup: bool) -> str | None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _remove_stale_temps(directory: str) -> None:
+    """Temp files of writers killed mid-write (only a lock holder creates them)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if name.startswith(".keras.json.") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
 
 
 def _umask() -> int:
