@@ -56,7 +56,8 @@ def _membership_error(rules: Rules, field: str, allowed: tuple[str, ...], value:
         return f"TypeError: unhashable type: '{_type_name(value)}'"
     if rules.check_style == "raise":
         return (
-            f"ValueError: Invalid `{field}` configuration. Expected one of {set(allowed)!r}. "
+            f"ValueError: Invalid `{field}` configuration. Expected one of "
+            "{" + ", ".join(repr(a) for a in allowed) + "}. "
             f"Received: {field}={value}"
         )
     return "AssertionError"
@@ -190,6 +191,20 @@ def judge(
             message="KERAS_BACKEND is set but empty: Keras ignores it",
         ))
 
+    # Keras's order: file values, KERAS_MAX_* parsing, then nnx, then the backend import.
+    for var in ("KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH"):
+        if var in rules.env_vars and var in environ:
+            try:
+                int(environ[var])
+            except ValueError:
+                err = f"ValueError: invalid literal for int() with base 10: {environ[var]!r}"
+                fail(err)
+                problems.append(Problem(
+                    id="bad_" + var.lower(), severity="error",
+                    message=f"{var}={environ[var]!r} is not an integer: `import keras` fails", keras_error=err,
+                    fix=f"unset {var}",
+                ))
+
     # nnx: KERAS_NNX_ENABLED wins over the file.
     if rules.nnx:
         nv = environ.get("KERAS_NNX_ENABLED")
@@ -203,19 +218,6 @@ def judge(
                 message=f"nnx_enabled is true (from {eff['nnx_enabled'].origin}) but flax is not installed: `import keras` fails",
                 keras_error=err, fix="pip install flax",
             ))
-
-    for var in ("KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH"):
-        if var in rules.env_vars and var in environ:
-            try:
-                int(environ[var])
-            except ValueError:
-                err = f"ValueError: invalid literal for int() with base 10: {environ[var]!r}"
-                fail(err)
-                problems.append(Problem(
-                    id="bad_" + var.lower(), severity="error",
-                    message=f"{var}={environ[var]!r} is not an integer: `import keras` fails", keras_error=err,
-                    fix=f"unset {var}",
-                ))
 
     _judge_backend(eff["backend"], rules, installed, problems, fail, keras_installed)
 
