@@ -262,3 +262,27 @@ def test_internal_error_exit_3(run_cli, monkeypatch):
 def test_usage_error_exit_2(run_cli):
     assert run_cli("nosuchcommand")[0] == 2
     assert run_cli("get")[0] == 2
+
+
+@pytest.mark.parametrize("home", ["/sys/kernel", "/proc/self", "/proc/no-such-dir"])
+def test_unwritable_locations_give_a_clear_error(run_cli, home):
+    # /sys and /proc refuse writes even to root, so this runs the real failure path.
+    code, out, err = run_cli("--keras-home", home, "switch", "jax")
+    assert code == 1 and "error:" in err and "Traceback" not in err and "internal error" not in err
+
+
+def test_non_utf8_and_huge_files(run_cli, keras_home, monkeypatch):
+    keras_home.mkdir()
+    p = keras_home / "keras.json"
+    p.write_bytes(b'{"backend": "\xe9"}')
+    code, out, _ = run_cli("check", "--json")
+    assert code == 1 and "file_not_utf8" in json.loads(out)["failures"]
+    from kbackend.config import store
+
+    monkeypatch.setattr(store, "MAX_BYTES", 64)
+    p.write_text(json.dumps({"backend": "jax", "pad": "x" * 100}))
+    before = p.read_bytes()
+    code, out, err = run_cli("show", "--json")
+    assert code == 0 and json.loads(out)["file_status"] == "too_large"
+    code, _, err = run_cli("set", "floatx", "float64")
+    assert code == 1 and p.read_bytes() == before

@@ -162,9 +162,11 @@ def update(
             fix=f"check the permissions of {directory}, or point KERAS_HOME (or --keras-home) at a writable directory",
         )
     except OSError as e:
-        if e.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
-            raise ConfigWriteError(f"Cannot write {target}: {e.strerror}. The file is unchanged.")
-        raise
+        raise ConfigWriteError(
+            f"Cannot write {target}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename and e.filename != target else "") + ". The file is unchanged.",
+            fix=f"point KERAS_HOME (or --keras-home) at a writable directory" if e.errno != errno.ENOSPC else None,
+        )
 
 
 def _write_atomic(target: str, text: str, *, keep_backup: bool) -> str | None:
