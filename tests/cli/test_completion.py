@@ -49,3 +49,32 @@ def test_completes_keys_and_values():
 def test_python_dash_m_works(tmp_path):
     p = subprocess.run([sys.executable, "-m", "kbackend", "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and "kbackend" in p.stdout
+
+
+def test_config_commands_import_neither_keras_nor_pydantic(tmp_path):
+    env = dict(os.environ, KERAS_HOME=str(tmp_path))
+    (tmp_path / "keras.json").write_text('{"backend": "jax"}')
+    for args in (["show"], ["get", "backend"], ["check"], ["path"]):
+        p = subprocess.run([sys.executable, "-X", "importtime", "-m", "kbackend", *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+        imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if "|" in line}
+        assert "kbackend.config.service" in imported  # the probe saw the command run
+        assert not imported & {"keras", "jax", "torch", "tensorflow", "openvino", "pydantic", "rich"}, args
+
+
+def test_colour_follows_no_color_and_force_color(run_cli, keras_home):
+    keras_home.mkdir()
+    (keras_home / "keras.json").write_text('{"backend": "cntk"}')
+    _, out, _ = run_cli("check", env={"FORCE_COLOR": "1"})
+    assert "\x1b[" in out
+    _, out, _ = run_cli("check", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b[" not in out
+    _, out, _ = run_cli("check")  # not a terminal
+    assert "\x1b[" not in out
+
+
+def test_completion_json(run_cli):
+    import json
+
+    code, out, _ = run_cli("completion", "fish", "--json")
+    assert code == 0 and json.loads(out)["script"] == script("fish")

@@ -186,6 +186,7 @@ def reset(force):
 
 @click.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@json_option
 def completion(shell):
     """Print the shell completion script for SHELL.
 
@@ -194,7 +195,12 @@ def completion(shell):
       eval "$(kbackend completion bash)"
       kbackend completion fish > ~/.config/fish/completions/kbackend.fish
     """
-    from kbackend.cli.completion import script
+    from kbackend.cli.completion import FILES, script
 
-    click.echo(script(shell), nl=False)
+    if STATE.json:
+        from kbackend.render.output import emit_json
+
+        emit_json("completion", 0, {"shell": shell, "script": script(shell), "file": f"completions/{FILES[shell]}"})
+    else:
+        click.echo(script(shell), nl=False)
     return 0
