@@ -22,8 +22,8 @@ import sys
 import tempfile
 import types
 
-spec = importlib.util.find_spec("keras")
-KERAS_DIR = os.path.dirname(spec.origin)
+# KBACKEND_ORACLE_KERAS_DIR: the `keras` folder of another Keras release (unpacked from its wheel).
+KERAS_DIR = os.environ.get("KBACKEND_ORACLE_KERAS_DIR") or os.path.dirname(importlib.util.find_spec("keras").origin)
 CONFIG_PY = os.path.join(KERAS_DIR, "src", "backend", "config.py")
 INIT_PY = os.path.join(KERAS_DIR, "src", "backend", "__init__.py")
 CONFIG_SRC = compile(open(CONFIG_PY).read(), CONFIG_PY, "exec")
@@ -89,7 +89,7 @@ def answer(req):
         if out["ok"]:
             out.update(
                 floatx=ns["floatx"](), epsilon=_jsonable(ns["epsilon"]()), backend=ns["backend"](),
-                image_data_format=ns["image_data_format"](), nnx_enabled=ns["is_nnx_enabled"](),
+                image_data_format=ns["image_data_format"](), nnx_enabled=ns["is_nnx_enabled"]() if "is_nnx_enabled" in ns else None,
             )
         out["config_path"] = os.path.normpath(os.path.join(tmp, ns["_config_path"])) if "_config_path" in ns else None
         out["tmp"] = tmp

@@ -30,9 +30,11 @@ ORACLE = Path(__file__).with_name("keras_oracle.py")
 
 
 class Oracle:
-    def __init__(self, home: str):
+    def __init__(self, home: str, keras_dir: str | None = None):
         # Its own HOME: real Keras writes files, never into the user's home.
         env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONUTF8="1", HOME=home)
+        if keras_dir:
+            env["KBACKEND_ORACLE_KERAS_DIR"] = keras_dir
         self.proc = subprocess.Popen([sys.executable, str(ORACLE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd="/")
         self.hello = json.loads(self.proc.stdout.readline())
@@ -71,8 +73,8 @@ def _keras_version():
     return d.version
 
 
-def _ours(raw: bytes | None, env: dict, installed: dict):
-    rules = rules_for(_keras_version())
+def _ours(raw: bytes | None, env: dict, installed: dict, version: str | None = None):
+    rules = rules_for(version or _keras_version())
     fs = FileState(path="/k/keras.json", status="missing") if raw is None else store.parse_bytes("/k/keras.json", raw)
     return judge(fs, rules, env, installed)
 
@@ -85,14 +87,17 @@ def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 
 
-def _compare(oracle, installed, raw, env):
+def _compare(oracle, installed, raw, env, version=None):
     theirs = oracle.ask(raw, env)
-    ours = _ours(raw, env, installed)
+    ours = _ours(raw, env, installed, version)
     assert ours.imports == theirs["ok"], (raw, env, theirs, ours.keras_error)
     if not theirs["ok"]:
         assert ours.keras_error == theirs["error"], (raw, env)
         return
     for key in ("floatx", "epsilon", "backend", "image_data_format", "nnx_enabled"):
+        if theirs[key] is None and key == "nnx_enabled":  # Keras before 3.11 has no NNX
+            assert key not in ours.effective
+            continue
         assert _same(ours.effective[key].value, theirs[key]), (key, raw, env, theirs, ours.effective[key])
 
 
@@ -190,3 +195,38 @@ def test_location_matches_keras(oracle, keras_home, tmp_path):
     cwd = theirs["tmp"]
     ours = locate({"KERAS_HOME": keras_home, "HOME": oracle.hello["home"]}, cwd=cwd)
     assert ours.path == theirs["config_path"]
+
+
+OLDER = ("3.7.0", "3.10.0", "3.13.2")
+
+
+@pytest.fixture(scope="module", params=OLDER)
+def older_oracle(request, tmp_path_factory):
+    """Real config.py and backend/__init__.py of an older Keras 3 release, from its wheel on PyPI."""
+    import zipfile
+
+    version = request.param
+    d = tmp_path_factory.mktemp(f"keras-{version}")
+    p = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        f"keras=={version}", "-d", str(d)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    wheel = next(d.glob("keras-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("keras/src/backend/config.py", "keras/src/backend/__init__.py"):
+            z.extract(name, d / "src")
+    o = Oracle(str(tmp_path_factory.mktemp("oracle-home")), str(d / "src" / "keras"))
+    yield version, o
+    o.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(raw=files(), env=environments)
+def test_older_keras_lines_agree(older_oracle, installed, raw, env):
+    version, oracle = older_oracle
+    _compare(oracle, installed, raw, env, version)
+
+
+def test_older_line_backend_names(older_oracle):
+    version, oracle = older_oracle
+    assert oracle.hello["backends"] == sorted(rules_for(version).backends)
