@@ -329,6 +329,12 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
     kv = ctx.keras_version or f"{rules.keras_version or 'newest'}"
     accepted = ", ".join(rules.backends) + (", or a module path (my_package.my_backend)" if rules.external_backends else "")
     if rules.accepts_backend(name):
+        b = B.get(name)
+        if b is not None and rules.external_backends and ctx.keras_version and not _accepted(b, ctx.keras_version):
+            # Keras 2.2-2.3 take any module path: a Keras 3 name would be imported as an external module.
+            return (f"Keras {ctx.keras_version} does not accept the `{name}` backend (it needs Keras {b.keras}): it "
+                    f"would import `{name}` as an external backend module and fail with `ValueError: Invalid backend. "
+                    f"Missing required entry : placeholder`. This Keras accepts: {accepted}")
         return None
     s = name.strip().lower()
     if s != name and rules.accepts_backend(s):
@@ -351,9 +357,40 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
     return f"`{name}` is not a backend Keras {kv} accepts. It accepts: {accepted}."
 
 
+def _accepted(b, keras_version: str) -> bool:
+    from packaging.version import InvalidVersion
+
+    try:
+        return b.accepted_by(keras_version)
+    except InvalidVersion:
+        return True
+
+
+def python_refusal(name: str, python_version: str | None) -> str | None:
+    """Why `name`'s package cannot be installed on this Python, or None.
+
+    >>> python_refusal("cntk", "3.6.15") is None
+    True
+    """
+    from packaging.version import InvalidVersion, Version
+
+    b = B.get(name)
+    if b is None or not b.python or not python_version:
+        return None
+    try:
+        if Version(python_version) in B.spec(b.python):
+            return None
+    except InvalidVersion:
+        return None
+    need = b.needs_text or f"a Python {b.python} environment"
+    return (f"the `{name}` backend cannot be installed on Python {python_version} "
+            f"({b.legacy_note or 'it needs Python ' + b.python}). Use a separate environment with {need}, "
+            f"then: kbackend --python /path/to/that/env/bin/python switch {name}")
+
+
 def switch(ctx: ConfigContext, name: str, *, force: bool = False,
            external_check: Callable[[ConfigContext, str], list[str]] | None = None) -> WriteResult:
-    why = refuse_backend(ctx, name)
+    why = refuse_backend(ctx, name) or python_refusal(name, ctx.target.version)
     warnings: list[str] = []
     if why:
         if not force:

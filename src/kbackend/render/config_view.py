@@ -133,6 +133,8 @@ def pin(res, *, as_json: bool) -> int:
     d = res.model_dump() if hasattr(res, "model_dump") else dict(res)
     if d.get("removed"):
         out(f"removed the pin in {d.get('pin_path')}")
+    elif d.get("backend") is None:
+        out(f"{d.get('pin_path') or d.get('python')}: unchanged")
     else:
         out(f"{d.get('python')}: pinned backend {d.get('backend')}  {style('(' + str(d.get('pin_path')) + ')', dim=True)}")
     for w in d.get("warnings", []):

@@ -1,0 +1,75 @@
+"""Can a backend run in one environment? Judged from metadata: its Keras, Python and packages.
+
+Shared by `envs` (is the effective backend usable there), `switch --scope env`
+(refuse a pin that cannot work), `run` and `shell-env`. The order of the checks
+is the order of the remedies: a Keras that does not accept the name needs
+another Keras; a Python the backend has no wheels for needs another
+environment (installing would fail); then a missing or too old package.
+
+>>> python_refusal("cntk", "3.11.7") is not None
+True
+>>> python_refusal("cntk", "3.6.15") is None
+True
+>>> too_old("jax", "3.15.1", {"jax": "0.4.1", "jaxlib": "0.4.1"})
+'jax 0.4.1 is older than 0.4.20, the oldest Keras 3.15.1 works with (pip install -U jax)'
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from packaging.version import InvalidVersion, Version
+
+from kbackend import backends as B
+from kbackend.config.judge import installed_backend
+from kbackend.config.service import python_refusal, refuse_backend  # noqa: F401 (re-exported)
+
+
+def too_old(name: str, keras_version: str | None, installed: Mapping[str, str]) -> str | None:
+    """Why the installed package is older than this Keras needs, or None."""
+    b = B.get(name)
+    if b is None or keras_version is None:
+        return None
+    for dist, minimum in b.minimum_for(keras_version).items():
+        dists = b.dists if dist == b.dists[0] else (dist,)
+        have = next((d for d in dists if d in installed), None)
+        if have is None:
+            continue
+        try:
+            old = Version(installed[have]) < Version(minimum)
+        except InvalidVersion:
+            continue
+        if old:
+            return (f"{have} {installed[have]} is older than {minimum}, the oldest Keras {keras_version} works with "
+                    f"(pip install -U {have})")
+    return None
+
+
+def not_installed(name: str, installed: Mapping[str, str], python: str) -> str | None:
+    ok, missing = installed_backend(name, installed)
+    if ok:
+        return None
+    b = B.get(name)
+    pip = "jax" if name == "numpy" else (b.pip if b else name)
+    return (f"the `{name}` backend is not installed in {python} (missing: {', '.join(missing)}); "
+            f"install it with: {python} -m pip install {pip}")
+
+
+def refusal(ctx, name: str) -> str | None:
+    """Why this environment's Keras does not accept the name at all, or None (see config.service)."""
+    return refuse_backend(ctx, name)
+
+
+def backend_problem(ctx, name: str) -> str | None:
+    """The first reason `name` cannot work in the context's environment, or None.
+
+    External module paths (Keras 2.2-2.3) are not judged here: they need a child
+    (`config.service.check_external_backend`).
+    """
+    why = refusal(ctx, name)
+    if why or B.get(name) is None:
+        return why
+    if ctx.keras_version is None:
+        return f"Keras is not installed in {ctx.target.python}; install it with: {ctx.target.python} -m pip install keras"
+    return (python_refusal(name, ctx.target.version) or not_installed(name, ctx.installed, ctx.target.python)
+            or too_old(name, ctx.keras_version, ctx.installed))

@@ -1,0 +1,128 @@
+"""Rendering of `envs`, `run` and `shell-env` (text or the JSON envelope)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from kbackend.render.output import emit_json, err, out, sev, style, table
+
+
+def _home(path: str | None) -> str:
+    if not path:
+        return "-"
+    home = os.path.expanduser("~").rstrip("/")
+    if home and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home):]
+    return path
+
+
+def _origin(origin: str) -> str:
+    if origin.startswith("env-pin:"):
+        return "pin"
+    if origin.startswith("env:"):
+        return origin[4:]
+    if origin in ("default", "option"):
+        return origin
+    return "keras.json" if origin.endswith("keras.json") else origin
+
+
+def _usable(choice) -> str:
+    if choice.usable is None:
+        return style("?", fg="yellow")
+    return sev("ok") if choice.usable else style("no", fg="red", bold=True)
+
+
+def _probe_cell(p) -> str:
+    if p is None:
+        return "-"
+    if p.status == "ok" and not p.error:
+        return sev("ok") + (f" {p.import_s:.1f}s" if isinstance(p.import_s, (int, float)) else "")
+    return sev("fail") if p.status != "not_run" else style("not run", dim=True)
+
+
+def envs(res, *, as_json: bool, code: int) -> int:
+    if as_json:
+        emit_json("envs", code, {"environments": res.environments, "probe": res.probe, "notes": res.notes})
+        return code
+    probed = res.probe == "done"
+    rows = []
+    for e in res.environments:
+        mark = "*" if "target" in e.kinds else " "
+        found = ", ".join(e.kinds)
+        if e.status != "ok":
+            rows.append([mark, _home(e.prefix), found, e.python_version or "?", "-", "-", sev("error") + " broken"]
+                        + (["-"] if probed else []))
+            continue
+        bks = ", ".join(f"{b.name} {b.version}" + ("" if b.accepted else " (unused)") for b in e.backends) or "-"
+        ch = e.backend
+        cell = f"{ch.value} ({_origin(ch.origin)}) {_usable(ch)}" if ch and e.keras_version else "-"
+        rows.append([mark, _home(e.prefix), found, e.python_version or "?", e.keras_version or "-", bks, cell]
+                    + ([_probe_cell(e.probe)] if probed else []))
+    headers = ["", "environment", "found as", "python", "keras", "backends installed", "backend"]
+    if not rows:
+        out("No Python environments found.")
+    else:
+        out(table(rows, headers + (["probe"] if probed else []), indent=0))
+    notes = []
+    for e in res.environments:
+        where = _home(e.prefix)
+        if e.status != "ok":
+            notes.append(f"{sev('error')}: {where}: {e.problem}")
+            continue
+        if e.keras_version and e.backend and e.backend.usable is not True and e.backend.reason:
+            notes.append(f"{sev('warning')}: {where}: backend {e.backend.value} from {e.backend.origin}: {e.backend.reason}")
+        p = e.probe
+        if p is not None and p.status != "not_run" and (p.status != "ok" or p.error):
+            notes.append(f"{sev('error')}: {where}: importing {p.backend} failed ({p.status}): {p.error}")
+    if notes:
+        out()
+        for n in notes:
+            out(n)
+    for n in res.notes:
+        err(sev("warning", stream=sys.stderr) + ": " + n)
+    if any("target" in e.kinds for e in res.environments):
+        out(style("\n* the environment kbackend describes (--python or the active one)", dim=True))
+    return code
+
+
+@contextlib.contextmanager
+def progress(total: int, what: str):
+    """A progress bar on stderr when it is a terminal; yields a callback advancing it."""
+    if total <= 0 or not sys.stderr.isatty():
+        yield lambda *a: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda *a: bar.advance(task)
+
+
+def run_result(res, *, as_json: bool) -> int:
+    if as_json:
+        emit_json("run", res.exit_code, res.model_dump(mode="json"))
+    for w in res.warnings:
+        err(sev("warning", stream=sys.stderr) + ": " + w)
+    if res.error:
+        err(f"kbackend run: {res.error}")
+    elif res.signal and res.signal not in ("SIGINT", "SIGPIPE") and not as_json:
+        err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
+    return res.exit_code
+
+
+def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str], *,
+              as_json: bool) -> int:
+    if as_json:
+        emit_json("shell-env", 0, {"shell": shell, "backend": backend, "lines": lines, "usage": hint,
+                                   "warnings": warnings})
+        return 0
+    for line in lines:
+        out(line)
+    for w in warnings:
+        err(sev("warning", stream=sys.stderr) + ": " + w)
+    if sys.stdout.isatty():
+        err(style(f"# to apply it: {hint}", dim=True))
+    return 0
