@@ -1,0 +1,25 @@
+"""The examples in the docstrings of the pure layers run."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "kbackend.backends",
+    "kbackend.errors",
+    "kbackend.config.rules",
+    "kbackend.config.location",
+    "kbackend.config.judge",
+    "kbackend.config.model",
+    "kbackend.config.service",
+    "kbackend.envs.installed",
+    "kbackend.envs.backend_fit",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    mod = importlib.import_module(name)
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert res.failed == 0
