@@ -1,0 +1,51 @@
+"""`kbackend doctor`: parse, gather facts, run checks, render. Logic lives in kbackend.doctor."""
+
+from __future__ import annotations
+
+import click
+
+from kbackend.cli.main import STATE, json_option
+
+
+@click.command()
+@click.option("--list-checks", is_flag=True, help="List the checks and exit.")
+@click.option("--check", "check_ids", multiple=True, metavar="ID",
+              help="Run only this check (repeatable; see --list-checks).")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+@click.option("--report", is_flag=True,
+              help="Print a paste-ready block for a bug report (GPU UUIDs and home paths removed).")
+@click.option("--refresh", is_flag=True, help="Ignore the probe cache and probe every backend again.")
+@click.option("--all", "all_backends", is_flag=True,
+              help="Probe every backend kbackend knows, not only the installed ones.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=90.0, show_default=True, metavar="SECONDS",
+              help="Give up on a backend's probe after this many seconds.")
+@json_option
+def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout):
+    """Check the whole setup: Keras, keras.json, the backends, the GPU stack; with the fix for each problem.
+
+    Each backend is imported in a child process (in parallel, cached until something
+    changes). Exit 0 when no check is an error, 1 otherwise (with --strict, warnings too).
+
+    \b
+    Examples:
+      kbackend doctor
+      kbackend doctor --check backend-importable --check versions
+      kbackend --python ~/venvs/tf/bin/python doctor --json
+      kbackend doctor --report > report.md
+    """
+    from kbackend.doctor import service
+    from kbackend.render import doctor_view
+
+    checks = service.all_checks()
+    if list_checks:
+        return doctor_view.list_checks(checks, as_json=STATE.json)
+    selected = service.select(checks, check_ids)
+    target = STATE.target()
+    ctx = STATE.config()
+    with doctor_view.progress() as (on_start, on_done):
+        facts, info = service.collect(
+            target, ctx, scope=service.probe_scope(selected),
+            all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
+        )
+    res = service.diagnose(facts, selected, info, strict=strict)
+    return doctor_view.render(res, as_json=STATE.json, report=report)

@@ -1,0 +1,88 @@
+"""What doctor knows about a target, gathered once, judged by the checks.
+
+`Facts` is frozen: the probes fill it (`kbackend.doctor.collect`), the checks
+only read it, and `doctor --json` prints it under `facts`.
+
+>>> b = BackendFacts(name="jax", installed=False)
+>>> b.status, b.devices
+('not_run', [])
+"""
+
+from __future__ import annotations
+
+from kbackend.config.model import Frozen
+from kbackend.config.service import CheckResult
+from kbackend.gpu.model import GpuFacts
+
+#: the statuses of a backend probe: the runner's, plus `not_run` (not installed / not asked).
+PROBE_STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output", "not_run")
+
+
+class InterpreterFacts(Frozen):
+    python: str
+    version: str
+    #: where kbackend got it: current, option:--python, env:KBACKEND_PYTHON, env:VIRTUAL_ENV, ...
+    origin: str
+
+
+class KerasFacts(Frozen):
+    version: str | None = None
+    #: the distribution that provides `keras` (keras, keras-mxnet), None when not installed.
+    dist: str | None = None
+    #: the config rules line (kbackend.config.rules), e.g. "3.14+".
+    rules_line: str
+    #: True when Keras is not installed and the newest rules are assumed.
+    rules_assumed: bool = False
+    #: the Requires-Python of the keras distribution's metadata.
+    requires_python: str | None = None
+
+
+class BackendFacts(Frozen):
+    """One backend as its probe child saw it (checks in gpu_checks.py read these names)."""
+
+    name: str
+    installed: bool
+    version: str | None = None
+    #: the installed distributions that provide it or that it needs: name -> version.
+    dists: dict[str, str] = {}
+    status: str = "not_run"
+    error: str | None = None
+    import_s: float | None = None
+    keras_version: str | None = None
+    devices: list[str] = []
+    gpu_devices: list[str] = []
+    built_cuda: str | None = None
+    built_cudnn: str | None = None
+    cuda_archs: list[str] = []
+    #: the child's stdout/stderr (tail), the traceback of a failed import.
+    log: str = ""
+    #: anything else the probe reported (jax plugin versions, TF build info, ...).
+    extra: dict = {}
+    #: True when this result came from the probe cache.
+    cached: bool = False
+
+
+class Facts(Frozen):
+    interpreter: InterpreterFacts
+    keras: KerasFacts
+    config: CheckResult
+    backends: list[BackendFacts] = []
+    gpu: GpuFacts = GpuFacts()
+    #: normalised distribution name -> version, from metadata.
+    installed: dict[str, str] = {}
+    #: the environment variables that matter to Keras, backends and CUDA.
+    environ: dict[str, str] = {}
+    #: programs found on PATH that checks need (dot), name -> path or None.
+    programs: dict[str, str | None] = {}
+
+    def backend(self, name: str) -> BackendFacts | None:
+        for b in self.backends:
+            if b.name == name:
+                return b
+        return None
+
+    def configured_backend(self) -> tuple[object, str]:
+        """(name, origin) of the backend Keras will use (file, pin or KERAS_BACKEND), as the
+        config layer resolved it; the name may be anything the file holds."""
+        v = self.config.effective.get("backend")
+        return (None, "") if v is None else (v.value, v.origin)

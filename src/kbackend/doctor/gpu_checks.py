@@ -1,0 +1,508 @@
+"""Doctor's GPU checks: driver, CUDA runtime, cuDNN, compute capability, loader path, env vars.
+
+Each check is a pure function of `Facts` (facts.gpu from kbackend.gpu.probe, facts.backends
+from the backend probes, facts.environ) returning one `Finding`; the version logic lives in
+kbackend.gpu.compat. A check that does not apply says `skip` and why.
+
+>>> [c.id for c in CHECKS][:3]
+['gpu-driver', 'gpu-driver-cuda', 'gpu-compute-capability']
+"""
+
+from __future__ import annotations
+
+from kbackend.doctor.check import Check
+from kbackend.doctor.facts import Facts
+from kbackend.doctor.model import Finding, Status
+from kbackend.gpu import compat as C
+from kbackend.gpu.model import LibraryFile
+
+__all__ = ["CHECKS"]
+
+DRIVER_DOWNLOAD = "https://www.nvidia.com/Download/index.aspx"
+CUDA_COMPAT_DOC = "https://docs.nvidia.com/deploy/cuda-compatibility/"
+TORCH_INSTALL = "https://pytorch.org/get-started/locally/"
+TF_GPU_DOC = "https://www.tensorflow.org/install/pip#linux"
+JAX_INSTALL = "https://docs.jax.dev/en/latest/installation.html#nvidia-gpu"
+INSTALL_DOC = {"torch": TORCH_INSTALL, "tensorflow": TF_GPU_DOC, "jax": JAX_INSTALL}
+JAX_MEMORY_DOC = "https://docs.jax.dev/en/latest/gpu_memory_allocation.html"
+CUDA_ENV_DOC = "https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#cuda-environment-variables"
+#: the CUDA builds torch publishes on download.pytorch.org/whl/<tag>.
+TORCH_INDEXES = ("11.8", "12.1", "12.4", "12.6", "12.8", "12.9", "13.0")
+#: where a framework finds its libraries: the loader path first, except jax, which preloads its pip wheels.
+LOADER_SOURCES = ("ld_library_path", "pip", "conda", "ldconfig")
+_RANK = {"ld_library_path": 0, "pip": 1, "conda": 2, "ldconfig": 3}
+_RANK_PIP_FIRST = {"pip": 0, "ld_library_path": 1, "conda": 2, "ldconfig": 3}
+STATUS_ORDER = ("ok", "skip", "warn", "error")
+#: cuInit's CUDA_ERROR_SYSTEM_DRIVER_MISMATCH: the kernel module and libcuda differ.
+CU_SYSTEM_DRIVER_MISMATCH = 803
+
+
+def _f(id: str, status: Status, title: str, evidence: list[str] | None = None, fix: str | None = None,
+       link: str | None = None) -> Finding:
+    return Finding(id=id, status=status, title=title, evidence=evidence or [], fix=fix, link=link)
+
+
+def _worst(statuses: list[str]) -> Status:
+    return max(statuses, key=STATUS_ORDER.index) if statuses else "ok"  # type: ignore[return-value]
+
+
+def _env(facts: Facts) -> dict[str, str]:
+    return {**facts.gpu.environ, **facts.environ}
+
+
+def _builds(facts: Facts) -> list[C.Build]:
+    return C.builds(facts.gpu.wheels, facts.backends)
+
+
+def _no_builds(id: str, title: str) -> Finding:
+    return _f(id, "skip", title, ["no CUDA build of torch, tensorflow or jax is installed"])
+
+
+def _needs_builds_and_driver(id: str, title: str, builds: list[C.Build], facts: Facts) -> Finding | None:
+    """The skip of a check that is about CUDA builds running on a working driver, or None."""
+    if not builds:
+        return _no_builds(id, title)
+    if not facts.gpu.has_driver:
+        return _f(id, "skip", title, ["no working NVIDIA driver: the frameworks run on the CPU and load no CUDA "
+                                      "library"])
+    return None
+
+
+def _driver_line(facts: Facts) -> str:
+    g = facts.gpu
+    bits = [f"driver {g.driver_version or '?'}"]
+    if g.driver_cuda_version:
+        bits.append(f"supports CUDA {g.driver_cuda_version}")
+    src = "nvidia-smi" if g.nvidia_smi.status == "ok" else "NVML" if g.nvml.status == "ok" else "libcuda"
+    return " ".join(bits) + f" ({src})"
+
+
+def _pip(facts: Facts, args: str) -> str:
+    return f"{facts.interpreter.python} -m pip install {args}"
+
+
+def _torch_index_for(cuda: str | None) -> str | None:
+    """The newest torch wheel index a driver supporting `cuda` can run."""
+    have = C.major_minor(cuda)
+    ok = [t for t in TORCH_INDEXES if have is not None and C.major_minor(t) <= have]
+    return "cu" + ok[-1].replace(".", "") if ok else None
+
+
+def _reinstall(facts: Facts, b: C.Build, cuda: str | None = None) -> str:
+    """A command that installs a build of `b.framework` for CUDA `cuda` (or its own)."""
+    mm = C.major_minor(cuda or b.cuda)
+    if b.framework == "torch":
+        tag = _torch_index_for(cuda or b.cuda)
+        if tag is None:
+            return _pip(facts, "torch --index-url https://download.pytorch.org/whl/cpu")
+        return _pip(facts, f"--force-reinstall torch --index-url https://download.pytorch.org/whl/{tag}")
+    if b.framework == "tensorflow":
+        ver = b.label.split(" ")[-1] if " " in b.label else ""
+        return _pip(facts, f'"tensorflow[and-cuda]=={ver}"' if ver else '"tensorflow[and-cuda]"')
+    major = 13 if mm and mm[0] >= 13 else 12
+    return _pip(facts, f'-U "jax[cuda{major}]"')
+
+
+def _cpu_build(facts: Facts, framework: str) -> str:
+    if framework == "torch":
+        return _pip(facts, "torch --index-url https://download.pytorch.org/whl/cpu")
+    if framework == "tensorflow":
+        return _pip(facts, "tensorflow-cpu")
+    plugins = "jax-cuda12-plugin jax-cuda12-pjrt jax-cuda13-plugin jax-cuda13-pjrt"
+    return f"{facts.interpreter.python} -m pip uninstall {plugins}"
+
+
+def _describe(b: C.Build) -> str:
+    src = {"probe": "its import reports", "local_version": "its version tag", "requires": "its nvidia-* requirements",
+           "nvidia_wheel": "the installed nvidia-cuda-runtime wheel", "table": "the release table"}.get(
+        b.cuda_from or "", "unknown")
+    return f"{b.label}: CUDA {b.cuda or '?'} ({src})"
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def check_driver(facts: Facts) -> Finding:
+    id, title = "gpu-driver", "NVIDIA driver for the installed CUDA builds"
+    builds = _builds(facts)
+    if not builds:
+        return _no_builds(id, title)
+    g = facts.gpu
+    ev = [_describe(b) for b in builds]
+    if g.has_driver:
+        n = len(g.gpus)
+        return _f(id, "ok", f"NVIDIA {_driver_line(facts)}; {n} GPU{'s' if n != 1 else ''}",
+                  ev + [f"GPU {d.index}: {d.name} (compute capability {d.compute_capability or '?'})" for d in g.gpus])
+    if g.nvidia_smi.status == "version_mismatch":
+        return _f(id, "skip", title, ev + ["the driver is installed but its library and kernel module differ: "
+                                            "see gpu-version-mismatch"])
+    if g.driver_seen and not g.libcuda.is_stub:
+        ev += [f"nvidia-smi ({g.nvidia_smi.path}): {g.nvidia_smi.status}: {g.nvidia_smi.error}"
+               if g.nvidia_smi.path else "nvidia-smi: not on PATH"]
+        if g.libcuda.path:
+            ev.append(f"libcuda ({g.libcuda.path}): {g.libcuda.status}: {g.libcuda.error or ''}".rstrip(": "))
+        return _f(id, "error", "An NVIDIA driver is installed but does not work", ev,
+                  fix="run `nvidia-smi`; load the kernel module (sudo modprobe nvidia) or reinstall the driver, "
+                      "then reboot", link=DRIVER_DOWNLOAD)
+    ev.append("no NVIDIA driver: nvidia-smi " + ("not on PATH" if not g.nvidia_smi.path else g.nvidia_smi.status)
+              + ", libcuda.so.1 " + ("not found" if not g.libcuda.path else f"at {g.libcuda.path} is a stub"))
+    names = ", ".join(b.label for b in builds)
+    return _f(id, "warn", f"CUDA build{'s' if len(builds) > 1 else ''} installed ({names}) but no NVIDIA driver: "
+                          "they run on the CPU", ev,
+              fix=f"install the NVIDIA driver ({DRIVER_DOWNLOAD}), or install CPU builds: "
+                  + "; ".join(_cpu_build(facts, b.framework) for b in builds),
+              link=DRIVER_DOWNLOAD)
+
+
+def check_driver_cuda(facts: Facts) -> Finding:
+    id, title = "gpu-driver-cuda", "Driver's CUDA version vs each build's CUDA runtime"
+    builds = [b for b in _builds(facts) if b.cuda]
+    if not builds:
+        return _no_builds(id, title)
+    g = facts.gpu
+    if not (g.driver_version or g.driver_cuda_version):
+        return _f(id, "skip", title, ["no NVIDIA driver version known (see gpu-driver)"])
+    statuses, ev, fixes = [], [_driver_line(facts)], []
+    for b in builds:
+        v = C.driver_verdict(b.cuda, g.driver_version, g.driver_cuda_version)
+        statuses.append({"unknown": "skip"}.get(v.status, v.status))
+        ev.append(f"{_describe(b)}: {v.status}: {v.reason}")
+        if v.status == "error":
+            have = g.driver_cuda_version or C.cuda_for_driver(g.driver_version)
+            fixes.append(f"upgrade the NVIDIA driver to >= {v.needed_driver} ({DRIVER_DOWNLOAD}), or install a "
+                         f"build for CUDA <= {have}: {_reinstall(facts, b, have)}")
+        elif v.status == "warn":
+            fixes.append(f"upgrade the NVIDIA driver to >= {v.needed_driver} for full CUDA {b.cuda} support")
+    st = _worst(statuses)
+    titles = {"ok": "The driver supports every installed build's CUDA runtime",
+              "warn": "A build's CUDA runtime is newer than the driver (minor-version compatibility only)",
+              "error": "The NVIDIA driver is too old for an installed build's CUDA runtime",
+              "skip": title}
+    if st == "error":
+        ev.append('frameworks then fail with "The NVIDIA driver on your system is too old" / '
+                  '"CUDA driver version is insufficient for CUDA runtime version"')
+    return _f(id, st, titles[st], ev, fix="; ".join(fixes) or None, link=CUDA_COMPAT_DOC if st != "ok" else None)
+
+
+def check_compute_capability(facts: Facts) -> Finding:
+    id, title = "gpu-compute-capability", "GPU compute capability vs the builds' architectures"
+    builds = _builds(facts)
+    gpus = [d for d in facts.gpu.gpus if d.compute_capability]
+    if not builds:
+        return _no_builds(id, title)
+    if not gpus:
+        return _f(id, "skip", title, ["no GPU with a known compute capability"])
+    statuses, ev, fixes, bad = [], [], [], []
+    for b in builds:
+        for d in gpus:
+            cc = d.compute_capability
+            runs = C.runs_on(b.archs, cc)
+            floor = C.cc_floor(b.cuda)
+            who = f"GPU {d.index} {d.name} (compute capability {cc}) with {b.label}"
+            if runs is False:
+                statuses.append("error")
+                ev.append(f"{who}: no kernels for it in {' '.join(b.archs)} "
+                          '("no kernel image is available for execution on the device")')
+                fixes.append(f"install a {b.framework} build whose architectures include sm_{C.cc_int(cc)}")
+                bad.append(b.framework)
+            elif runs is None and floor and C.version(cc) < C.version(floor):
+                statuses.append("error")
+                ev.append(f"{who}: CUDA {b.cuda} supports compute capability >= {floor} only")
+                fixes.append(f"install a {b.framework} build for an older CUDA: {_reinstall(facts, b, '12.6')}")
+                bad.append(b.framework)
+            elif (b.framework == "torch" and b.cudnn and b.cudnn.major == 9 and b.cudnn.minimum
+                  and C.version(b.cudnn.minimum) >= C.version("9.11") and C.version(cc) < C.version("7.5")):
+                statuses.append("error")
+                ev.append(f"{who}: torch with cuDNN {b.cudnn.minimum} refuses GPUs below 7.5 "
+                          '("cuDNN version ... is not compatible with devices with SM < 7.5")')
+                fixes.append(f"install a torch build with an older cuDNN: {_reinstall(facts, b, '12.6')}")
+                bad.append(b.framework)
+            else:
+                statuses.append("ok")
+                ev.append(f"{who}: " + (f"runs ({' '.join(b.archs)})" if runs else
+                                         f"architectures unknown; CUDA {b.cuda or '?'} supports >= {floor or '?'}"))
+    st = _worst(statuses)
+    return _f(id, st, "Every GPU is supported by the installed builds" if st == "ok"
+              else "A GPU is not supported by an installed build", ev, fix="; ".join(dict.fromkeys(fixes)) or None,
+              link=INSTALL_DOC[bad[0]] if bad else None)
+
+
+def _loadable(files: list[LibraryFile], pip_first: bool) -> list[LibraryFile]:
+    """The files a framework can load, in the order it would find them."""
+    rank = _RANK_PIP_FIRST if pip_first else _RANK
+    ok = [f for f in files if f.source in LOADER_SOURCES or f.loader_pick]
+    return sorted(ok, key=lambda f: (rank.get(f.source, 3), not f.loader_pick))
+
+
+def _off_path(files: list[LibraryFile]) -> list[str]:
+    return [f"{f.path} ({f.source}, {f.version or '?'}) is not on the loader path" for f in files
+            if f.source not in LOADER_SOURCES and not f.loader_pick]
+
+
+def _lib(f: LibraryFile) -> str:
+    state = "" if f.status in ("ok", "not_probed") else f", {f.status}: {f.error}"
+    return f"{f.soname} {f.version or '?'} at {f.path} ({f.source}{state})"
+
+
+def check_cudnn(facts: Facts) -> Finding:
+    id, title = "gpu-cudnn", "cuDNN each build needs vs the one that resolves"
+    builds = [b for b in _builds(facts) if b.cudnn]
+    skip = _needs_builds_and_driver(id, title, builds, facts)
+    if skip:
+        return skip
+    if not _loadable(facts.gpu.cudnns, False):
+        return _f(id, "skip", title,
+                  ["no libcudnn on the loader path (see gpu-libraries)"] + _off_path(facts.gpu.cudnns))
+    statuses, ev, fixes = [], [], []
+    for b in builds:
+        need = b.cudnn
+        cands = [f for f in _loadable(facts.gpu.cudnns, b.pip_first) if f.major == need.major]
+        if not cands:
+            others = ", ".join(_lib(f) for f in _loadable(facts.gpu.cudnns, b.pip_first))
+            statuses.append("error")
+            ev.append(f"{b.label} needs {need.describe()}: libcudnn.so.{need.major} not found; found {others}")
+            fixes.append(_reinstall(facts, b))
+            continue
+        pick = cands[0]
+        if pick.status not in ("ok", "not_probed"):
+            statuses.append("error")
+            ev.append(f"{b.label} loads {_lib(pick)}: it fails (a cuDNN 9 missing libcudnn_graph or another "
+                      "sub-library aborts in cudnnGetVersion)")
+            fixes.append(_reinstall(facts, b))
+            continue
+        good = need.accepts(pick.version)
+        if good is False:
+            statuses.append("error")
+            ev.append(f"{b.label} needs {need.describe()}; it loads {_lib(pick)} "
+                      '("Loaded runtime CuDNN library ... but source was compiled with ...")')
+            fixes.append(_reinstall(facts, b))
+        else:
+            statuses.append("ok" if good else "warn")
+            ev.append(f"{b.label} needs {need.describe()}; it loads {_lib(pick)}"
+                      + ("" if good else ": version unknown"))
+    st = _worst(statuses)
+    titles = {"ok": "Each build finds the cuDNN it needs", "warn": "A cuDNN version could not be read",
+              "error": "A build will not find the cuDNN it needs"}
+    return _f(id, st, titles[st], ev, fix="; ".join(dict.fromkeys(fixes)) or None,
+              link="https://docs.nvidia.com/deeplearning/cudnn/backend/latest/reference/support-matrix.html"
+              if st == "error" else None)
+
+
+def _cudart_soname(cuda: str | None) -> str | None:
+    mm = C.major_minor(cuda)
+    if mm is None:
+        return None
+    if mm[0] == 11:
+        return "libcudart.so.11.0"
+    return f"libcudart.so.{mm[0]}" if mm[0] >= 12 else f"libcudart.so.{mm[0]}.{mm[1]}"
+
+
+def check_libraries(facts: Facts) -> Finding:
+    id, title = "gpu-libraries", "CUDA runtime and cuDNN libraries present"
+    builds, g = _builds(facts), facts.gpu
+    skip = _needs_builds_and_driver(id, title, builds, facts)
+    if skip:
+        return skip
+    statuses, ev, fixes, bad = [], [], [], []
+    for b in builds:
+        missing = []
+        want = _cudart_soname(b.cuda)
+        rt = [f for f in _loadable(g.cuda_runtimes, b.pip_first) if f.soname == want]
+        if b.framework == "torch" and b.imported:
+            pass  # libtorch_cuda links the runtime: the import that worked has loaded it
+        elif want and not rt:
+            missing.append(want)
+        elif rt:
+            ev.append(f"{b.label}: {_lib(rt[0])}")
+        if b.cudnn is not None:
+            dnn = _loadable(g.cudnns, b.pip_first)
+            if not dnn:
+                missing.append(f"libcudnn.so.{b.cudnn.major}")
+        if missing:
+            statuses.append("error")
+            bad.append(b.framework)
+            ev.append(f"{b.label}: {', '.join(missing)} not found on the loader path "
+                      + ('(TensorFlow: "Cannot dlopen some GPU libraries. Skipping registering GPU devices")'
+                         if b.framework == "tensorflow" else "(cannot open shared object file)"))
+            fixes.append(_reinstall(facts, b))
+        else:
+            statuses.append("ok")
+    ev += _off_path(list(g.cuda_runtimes) + list(g.cudnns))
+    st = _worst(statuses)
+    return _f(id, st, "The CUDA libraries the builds load are present" if st == "ok"
+              else "CUDA libraries are missing: the GPU will not be used", ev,
+              fix="; ".join(dict.fromkeys(fixes)) or None, link=INSTALL_DOC[bad[0]] if bad else None)
+
+
+def check_ld_library_path(facts: Facts) -> Finding:
+    id, title = "gpu-ld-library-path", "LD_LIBRARY_PATH shadowing the pip CUDA wheels"
+    env = _env(facts)
+    llp = env.get("LD_LIBRARY_PATH")
+    if not llp:
+        return _f(id, "skip", title, ["LD_LIBRARY_PATH is not set"])
+    g = facts.gpu
+    statuses, ev, bad_dirs = [], [f"LD_LIBRARY_PATH={llp}"], []
+    for files in (g.cuda_runtimes, g.cudnns):
+        pip = {f.soname: f for f in files if f.source == "pip"}
+        for f in files:
+            p = pip.get(f.soname)
+            if f.source != "ld_library_path" or p is None or p.realpath == f.realpath:
+                continue
+            older = (C.version(f.version) or C.version("0")) < (C.version(p.version) or C.version("0"))
+            same = f.version is not None and f.version == p.version
+            statuses.append("ok" if same else "error" if older else "warn")
+            ev.append(f"{f.soname}: {f.path} ({f.version or '?'}) is loaded before the pip wheel's {p.path} "
+                      f"({p.version or '?'})")
+            if not same:
+                bad_dirs.append(f.path.rsplit("/", 1)[0])
+    if not statuses:
+        return _f(id, "ok", "LD_LIBRARY_PATH shadows no pip CUDA wheel", ev)
+    st = _worst(statuses)
+    keep = [d for d in llp.split(":") if d and d not in bad_dirs]
+    fix = ("unset LD_LIBRARY_PATH" if not keep else f"export LD_LIBRARY_PATH={':'.join(keep)}") if bad_dirs else None
+    return _f(id, st, "LD_LIBRARY_PATH puts a system CUDA library before the pip wheels" if st != "ok"
+              else "LD_LIBRARY_PATH repeats the pip wheels' versions", ev, fix=fix,
+              link="https://github.com/tensorflow/tensorflow/issues/60750" if st != "ok" else None)
+
+
+def check_visible_devices(facts: Facts) -> Finding:
+    id, title = "gpu-visible-devices", "CUDA_VISIBLE_DEVICES"
+    env = _env(facts)
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    gpus = facts.gpu.gpus
+    if value is None:
+        if not gpus:
+            return _f(id, "skip", title, ["CUDA_VISIBLE_DEVICES is not set and no GPU was found"])
+        return _f(id, "ok", f"CUDA_VISIBLE_DEVICES is not set: all {len(gpus)} GPU(s) visible")
+    ev = [f"CUDA_VISIBLE_DEVICES={value!r}"]
+    parsed = C.parse_visible_devices(value)
+    entries = value.split(",")
+    why = None
+    if value.strip() == "":
+        why = "it is the empty string"
+    elif not parsed and len(set(e.strip() for e in entries)) < len(entries):
+        why = "an entry is repeated, which makes CUDA see no GPU at all"
+    elif not parsed:
+        why = (f"its first entry {entries[0]!r} is not a GPU ordinal or UUID "
+               "(a negative or unreadable entry ends the list)")
+    count = len(gpus) if gpus else None
+    seen = C.visible_ordinals(value, count=count, uuids=[d.uuid or "" for d in gpus])
+    every = ",".join(str(d.index) for d in gpus)
+    all_fix = "unset CUDA_VISIBLE_DEVICES" + (f"  # or: export CUDA_VISIBLE_DEVICES={every}" if gpus else "")
+    if why:
+        ev.append(why)
+        if not gpus:
+            return _f(id, "warn", "CUDA_VISIBLE_DEVICES hides every GPU", ev + ["no GPU found on this machine"],
+                      fix=all_fix, link=CUDA_ENV_DOC)
+        return _f(id, "error", f"CUDA_VISIBLE_DEVICES hides all {len(gpus)} GPU(s): the frameworks run on the CPU",
+                  ev, fix=all_fix, link=CUDA_ENV_DOC)
+    if not gpus:
+        return _f(id, "skip", title, ev + ["no GPU found to compare with"])
+    if seen is None:
+        return _f(id, "ok", "CUDA_VISIBLE_DEVICES lists MIG instances or UUIDs kbackend cannot match", ev)
+    if not seen:
+        ev.append(f"none of its entries names one of the {len(gpus)} GPU(s) (ordinals 0-{len(gpus) - 1})")
+        return _f(id, "error", "CUDA_VISIBLE_DEVICES hides every GPU", ev, fix=all_fix, link=CUDA_ENV_DOC)
+    if len(seen) < len([e for e in entries if e.strip()]):
+        ev.append(f"only GPU(s) {', '.join(map(str, seen))} are visible: the list ends at the first entry that "
+                  "is not a present GPU")
+        return _f(id, "warn", "CUDA_VISIBLE_DEVICES names GPUs that are ignored", ev,
+                  fix=f"export CUDA_VISIBLE_DEVICES={','.join(map(str, seen))}", link=CUDA_ENV_DOC)
+    return _f(id, "ok", f"CUDA_VISIBLE_DEVICES shows GPU(s) {', '.join(map(str, seen))}", ev)
+
+
+def _gpu_frameworks(facts: Facts) -> list[str]:
+    return [b.framework for b in _builds(facts)]
+
+
+def check_jax_preallocate(facts: Facts) -> Finding:
+    id, title = "gpu-jax-preallocate", "JAX preallocation with other GPU frameworks"
+    fws = _gpu_frameworks(facts)
+    if "jax" not in fws:
+        return _f(id, "skip", title, ["no CUDA build of jax is installed"])
+    others = [f for f in fws if f != "jax"]
+    if not others:
+        return _f(id, "skip", title, ["jax is the only GPU framework installed"])
+    if not facts.gpu.has_driver:
+        return _f(id, "skip", title, ["no working NVIDIA driver: nothing is preallocated"])
+    env = _env(facts)
+    pre, fraction = C.jax_preallocates(env)
+    ev = [f"CUDA builds installed: jax, {', '.join(others)}"]
+    raw = env.get("XLA_PYTHON_CLIENT_PREALLOCATE")
+    if raw is not None:
+        ev.append(f"XLA_PYTHON_CLIENT_PREALLOCATE={raw!r}" + ("" if not pre else
+                  " (read as true: only false, False and 0 turn it off)"))
+    if pre:
+        return _f(id, "warn", f"JAX takes {float(fraction):.0%} of each GPU's memory at its first use; "
+                              f"{' and '.join(others)} in the same process run out of memory", ev,
+                  fix="export XLA_PYTHON_CLIENT_PREALLOCATE=false", link=JAX_MEMORY_DOC)
+    return _f(id, "ok", "JAX does not preallocate GPU memory", ev)
+
+
+def check_version_mismatch(facts: Facts) -> Finding:
+    id, title = "gpu-version-mismatch", "Driver/library version mismatch"
+    g = facts.gpu
+    ev = []
+    if g.nvidia_smi.status == "version_mismatch":
+        ev.append(f"nvidia-smi: {g.nvidia_smi.error}")
+        if g.nvidia_smi.nvml_library_version:
+            ev.append(f"NVML library version: {g.nvidia_smi.nvml_library_version}")
+    if g.nvml.error and "mismatch" in g.nvml.error.lower():
+        ev.append(f"NVML: {g.nvml.error}")
+    if g.libcuda.error_code == CU_SYSTEM_DRIVER_MISMATCH:
+        ev.append(f"libcuda ({g.libcuda.path}): cuInit failed with {g.libcuda.error}")
+    lib = g.nvml.library_version or g.nvidia_smi.nvml_library_version
+    if g.kernel_module_version and lib and g.kernel_module_version != lib:
+        ev.append(f"kernel module {g.kernel_module_version} (/proc/driver/nvidia/version) != "
+                  f"libnvidia-ml {lib}")
+    if ev:
+        if g.kernel_module_version:
+            ev.append(f"running kernel module: {g.kernel_module_version}")
+        return _f(id, "error", "The NVIDIA kernel module and its user-space libraries differ (a driver update "
+                               "without a reboot)", list(dict.fromkeys(ev)),
+                  fix="reboot; or without a reboot: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia "
+                      "&& sudo modprobe nvidia")
+    if not g.driver_seen:
+        return _f(id, "skip", title, ["no NVIDIA driver found"])
+    return _f(id, "ok", "The driver's kernel module and libraries match",
+              [f"kernel module {g.kernel_module_version or '?'}, libnvidia-ml {lib or '?'}"])
+
+
+def check_stub_libcuda(facts: Facts) -> Finding:
+    id, title = "gpu-stub-libcuda", "libcuda.so.1 is the real driver, not the toolkit's stub"
+    lc = facts.gpu.libcuda
+    if not lc.path:
+        stubs = [f.path for f in lc.candidates]
+        return _f(id, "skip", title, ["libcuda.so.1 is not on the loader path"]
+                  + [f"{p} is not on the loader path" for p in stubs])
+    if lc.is_stub:
+        ev = [f"libcuda.so.1 resolves to {lc.path}" + (f": {lc.error}" if lc.error else "")]
+        env = _env(facts)
+        llp = env.get("LD_LIBRARY_PATH", "")
+        stub_dir = lc.path.rsplit("/", 1)[0]
+        keep = [d for d in llp.split(":") if d and d.rstrip("/") != stub_dir]
+        fix = (f"export LD_LIBRARY_PATH={':'.join(keep)}" if keep else "unset LD_LIBRARY_PATH") \
+            if stub_dir in [d.rstrip("/") for d in llp.split(":")] else \
+            f"remove {stub_dir} from the loader path (LD_LIBRARY_PATH, /etc/ld.so.conf.d) and run sudo ldconfig"
+        return _f(id, "error", "libcuda.so.1 is the CUDA toolkit's stub: every CUDA call fails with "
+                               "CUDA_ERROR_STUB_LIBRARY", ev, fix=fix)
+    return _f(id, "ok", f"libcuda.so.1 is the driver's ({lc.path})",
+              [f"{lc.path}: {lc.status}" + (f", CUDA {lc.version}" if lc.version else "")])
+
+
+CHECKS: list[Check] = [
+    Check("gpu-driver", "NVIDIA driver present for CUDA builds", check_driver, ("gpu", "backends")),
+    Check("gpu-driver-cuda", "Driver's CUDA version vs each build's CUDA runtime", check_driver_cuda,
+          ("gpu", "backends")),
+    Check("gpu-compute-capability", "GPU compute capability vs the builds' architectures", check_compute_capability,
+          ("gpu", "backends")),
+    Check("gpu-cudnn", "cuDNN major/minor each build needs vs the one that resolves", check_cudnn, ("gpu", "backends")),
+    Check("gpu-libraries", "libcudart/libcudnn present (\"Cannot dlopen some GPU libraries\")", check_libraries,
+          ("gpu", "backends")),
+    Check("gpu-ld-library-path", "LD_LIBRARY_PATH shadowing the pip CUDA wheels", check_ld_library_path, ("gpu",)),
+    Check("gpu-visible-devices", "CUDA_VISIBLE_DEVICES hiding GPUs", check_visible_devices, ("gpu",)),
+    Check("gpu-jax-preallocate", "JAX preallocation with several GPU frameworks", check_jax_preallocate,
+          ("gpu", "backends")),
+    Check("gpu-version-mismatch", "Driver/library version mismatch", check_version_mismatch, ("gpu",)),
+    Check("gpu-stub-libcuda", "Stub libcuda.so.1 on the loader path", check_stub_libcuda, ("gpu",)),
+]

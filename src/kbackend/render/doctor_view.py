@@ -1,0 +1,284 @@
+"""Rendering of `kbackend doctor`: a rich table on a terminal, plain text in a pipe,
+one JSON document with --json, a paste-ready block with --report.
+
+Progress (a rich bar on stderr) appears only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import sys
+from collections.abc import Iterator, Sequence
+
+from kbackend import __version__
+from kbackend.render.output import emit_json, err, out, sev, style, use_color
+
+ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
+RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
+_UUID = re.compile(r"\b(?:GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b|"
+                   r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
+# ---------------------------------------------------------------------- progress
+
+
+@contextlib.contextmanager
+def progress(enabled: bool | None = None) -> Iterator[tuple]:
+    """(on_start, on_done) callbacks for the backend probes; a rich bar on a terminal's stderr."""
+    if enabled is None:
+        enabled = _isatty(sys.stderr)
+    if not enabled:
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn(), console=console, transient=True)
+    state: dict = {"task": None, "left": []}
+
+    def on_start(names: list[str]) -> None:
+        if names:
+            state["left"] = list(names)
+            state["task"] = bar.add_task(_running(state["left"]), total=len(names))
+
+    def on_done(f) -> None:
+        if state["task"] is None:
+            return
+        if f.name in state["left"]:
+            state["left"].remove(f.name)
+        bar.update(state["task"], advance=1, description=_running(state["left"]))
+
+    with bar:
+        yield on_start, on_done
+
+
+def _running(names: list[str]) -> str:
+    return "probing " + ", ".join(names) if names else "probes done"
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _json_data(res, report: str | None = None) -> dict:
+    data = {
+        "strict": res.strict,
+        "summary": res.summary,
+        "checks": [c.model_dump(mode="json") for c in res.checks],
+        "facts": res.facts.model_dump(mode="json"),
+        "probe": res.probe.model_dump(mode="json"),
+    }
+    if report is not None:
+        data["report"] = report
+    return data
+
+
+def list_checks(checks: Sequence, *, as_json: bool) -> int:
+    if as_json:
+        emit_json("doctor", 0, {"checks": [{"id": c.id, "title": c.title, "needs": list(c.needs)} for c in checks]})
+        return 0
+    w = max(len(c.id) for c in checks)
+    for c in checks:
+        out(f"{c.id.ljust(w)}  {c.title}")
+    return 0
+
+
+# ---------------------------------------------------------------------- text
+
+
+def _backend_rows(facts) -> list[list[str]]:
+    rows = []
+    for b in facts.backends:
+        t = f"{b.import_s:.1f} s" if b.import_s is not None else ""
+        if b.cached and t:
+            t += " (cached)"
+        built = " ".join(x for x in (f"CUDA {b.built_cuda}" if b.built_cuda else "",
+                                     f"cuDNN {b.built_cudnn}" if b.built_cudnn else "") if x)
+        status = b.status if b.installed else ("not installed" if b.status == "not_run" else f"{b.status}, not installed")
+        rows.append([b.name, b.version or "-", status, t, ", ".join(b.devices) or "-", built or "-"])
+    return rows
+
+
+def _gpu_line(gpu) -> str:
+    if not gpu.gpus and not gpu.driver_version:
+        return "no NVIDIA driver or GPU found"
+    parts = []
+    if gpu.driver_version:
+        parts.append(f"driver {gpu.driver_version}" + (f" (CUDA {gpu.driver_cuda_version})" if gpu.driver_cuda_version else ""))
+    for g in gpu.gpus:
+        cc = f", cc {g.compute_capability}" if g.compute_capability else ""
+        mem = f", {g.memory_mib} MiB" if g.memory_mib else ""
+        parts.append(f"GPU {g.index}: {g.name}{cc}{mem}")
+    return "; ".join(parts)
+
+
+def _header_lines(res) -> list[tuple[str, str]]:
+    f = res.facts
+    k = f.keras
+    eff = f.config.effective
+    cfg = ", ".join(f"{key}={eff[key].value}" for key in ("backend", "floatx", "image_data_format") if key in eff)
+    return [
+        ("python", f"{f.interpreter.python} (Python {f.interpreter.version}, {f.interpreter.origin})"),
+        ("keras", f"{k.dist or 'keras'} {k.version}" if k.version else "not installed"),
+        ("config", f"{f.config.config_path} ({f.config.file_status}): {cfg}"),
+        ("gpu", _gpu_line(f.gpu)),
+    ]
+
+
+def _plain(res) -> None:
+    for k, v in _header_lines(res):
+        out(f"{style(k.ljust(7), bold=True)}{v}")
+    rows = _backend_rows(res.facts)
+    if rows:
+        from kbackend.render.output import table
+
+        out()
+        out(table(rows, ["backend", "version", "import", "time", "devices", "built with"]))
+    out()
+    w = max((len(c.id) for c in res.checks), default=0)
+    for c in res.checks:
+        out(f"{sev(c.status).ljust(7 + (len(sev(c.status)) - len(c.status)))} {c.id.ljust(w)}  {c.title}")
+        detail = c.evidence if c.status != "ok" else c.evidence[:1]
+        for e in detail:
+            out(f"        {style(e, dim=True) if c.status in ('ok', 'skip') else e}")
+        if c.fix and c.status in ("warn", "error", "crashed"):
+            out(f"        fix: {style(c.fix, bold=True)}")
+        if c.link and c.status in ("warn", "error"):
+            out(f"        see: {c.link}")
+    out()
+    out(_summary_line(res))
+
+
+def _summary_line(res) -> str:
+    s = res.summary
+    parts = [f"{s[k]} {k}" for k in ("ok", "warn", "error", "skip", "crashed") if s.get(k)]
+    hits = res.probe.cache_hits
+    note = f"; cached probes: {', '.join(hits)} (--refresh to probe again)" if hits else ""
+    return "doctor: " + ", ".join(parts) + (" (strict: warnings fail)" if res.strict else "") + note
+
+
+def _rich(res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False)
+    for k, v in _header_lines(res):
+        console.print(Text.assemble((k.ljust(7), "bold"), v))
+    if res.facts.backends:
+        t = Table(show_edge=False, box=None, header_style="bold", pad_edge=False)
+        for h in ("backend", "version", "import", "time", "devices", "built with"):
+            t.add_column(h)
+        for row in _backend_rows(res.facts):
+            st = row[2]
+            row[2] = Text(st, style="green" if st == "ok" else ("dim" if st in ("not_run", "not installed") else "red"))
+            t.add_row(*row)
+        console.print()
+        console.print(t)
+    t = Table(show_edge=False, box=None, header_style="bold", pad_edge=False, expand=False)
+    t.add_column("status", no_wrap=True)
+    t.add_column("check", no_wrap=True)
+    t.add_column("finding")
+    for c in res.checks:
+        body = Text()
+        body.append(c.title, style="bold" if c.status in ("warn", "error", "crashed") else "")
+        detail = c.evidence if c.status != "ok" else c.evidence[:1]
+        for e in detail:
+            body.append("\n" + e, style="dim" if c.status in ("ok", "skip") else "")
+        if c.fix and c.status in ("warn", "error", "crashed"):
+            body.append("\nfix: ", style="bold")
+            body.append(c.fix, style="bold cyan")
+        if c.link and c.status in ("warn", "error"):
+            body.append(f"\nsee: {c.link}", style="dim")
+        t.add_row(Text(ICON[c.status], style=RICH_STYLE[c.status]), c.id, body)
+    console.print()
+    console.print(t)
+    console.print()
+    console.print(_summary_line(res), highlight=False)
+
+
+# ---------------------------------------------------------------------- report
+
+
+def _homes() -> list[str]:
+    homes = {os.path.expanduser("~"), os.environ.get("HOME", "")}
+    try:
+        import pwd
+
+        homes.add(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):
+        pass
+    return sorted((h.rstrip("/") for h in homes if h and h.rstrip("/") not in ("", "/")), key=len, reverse=True)
+
+
+def redact(text: str, homes: Sequence[str] | None = None) -> str:
+    """Remove GPU UUIDs and home directories from text meant for a public bug report.
+
+    >>> redact("GPU 0 (UUID: GPU-3a1f2c4d-1111-2222-3333-444455556666) in /home/ann/venv", homes=["/home/ann"])
+    'GPU 0 (UUID: <uuid>) in ~/venv'
+    """
+    text = _UUID.sub("<uuid>", text)
+    for h in _homes() if homes is None else homes:
+        text = re.sub(re.escape(h) + r"(?=/|\b|$)", "~", text)
+    return text
+
+
+def report_text(res) -> str:
+    """A paste-ready block (Markdown) for an issue tracker: versions, facts and findings."""
+    f = res.facts
+    lines = [f"kbackend {__version__} doctor report", f"platform {platform.platform()}"]
+    lines += [f"{k.ljust(7)}{v}" for k, v in _header_lines(res)]
+    for g in f.gpu.gpus:
+        lines.append(f"gpu {g.index}  {g.name} cc={g.compute_capability} mem={g.memory_mib} MiB")
+    lines += [f"gpu probe: {e}" for e in f.gpu.errors]
+    for lib in list(f.gpu.cuda_runtimes) + list(f.gpu.cudnns):
+        lines.append(f"{lib.kind.ljust(7)}{lib.version or '?'} {lib.path} ({lib.source}{', loader pick' if lib.loader_pick else ''})")
+    if f.backends:
+        lines.append("backends:")
+        for b in f.backends:
+            t = f" {b.import_s:.1f}s" if b.import_s is not None else ""
+            built = f" built CUDA {b.built_cuda} cuDNN {b.built_cudnn}" if (b.built_cuda or b.built_cudnn) else ""
+            lines.append(f"  {b.name} {b.version or '-'}: {b.status}{t} devices={','.join(b.devices) or '-'}{built}"
+                         + (f" error={b.error}" if b.error else ""))
+    if f.environ:
+        lines.append("environment: " + " ".join(f"{k}={v}" for k, v in f.environ.items()))
+    lines.append("checks:")
+    for c in res.checks:
+        lines.append(f"  [{c.status}] {c.id}: {c.title}")
+        if c.status not in ("ok", "skip"):
+            lines += [f"      {e}" for e in c.evidence]
+            if c.fix:
+                lines.append(f"      fix: {c.fix}")
+    lines.append(_summary_line(res))
+    body = redact("\n".join(lines))
+    return "<details><summary>kbackend doctor report</summary>\n\n```text\n" + body + "\n```\n\n</details>"
+
+
+# ---------------------------------------------------------------------- entry
+
+
+def render(res, *, as_json: bool, report: bool = False) -> int:
+    text = report_text(res) if report else None
+    if res.probe.cache_problem:
+        err(f"{sev('warn', stream=sys.stderr)}: probe cache: {res.probe.cache_problem}")
+    if as_json:
+        emit_json("doctor", res.exit_code, _json_data(res, text))
+        return res.exit_code
+    if report:
+        out(text)
+    elif _isatty(sys.stdout):
+        _rich(res)
+    else:
+        _plain(res)
+    return res.exit_code
