@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,18 @@ BOOT = os.path.join(WORKERS_DIR, "_boot.py")
 LOG_LIMIT = 20_000
 
 STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output")
+
+#: children running now, so that an interrupt in the parent kills them all at once.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every child still running (on Ctrl-C or any exception in the parent)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        _kill(p)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,8 @@ def run_worker(
         except OSError as e:
             return ChildResult("crashed", error=f"cannot start {python}: {e.strerror or e}",
                                elapsed_s=time.monotonic() - t0)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -130,6 +145,8 @@ def run_worker(
         finally:
             if proc.poll() is None:
                 _kill(proc)
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
         elapsed = time.monotonic() - t0
         log = _tail(out or b"")
         rc = proc.returncode
@@ -176,6 +193,19 @@ def run_many(
         if on_done:
             on_done(j, r)
 
-    with ThreadPoolExecutor(max_workers=n) as ex:
-        list(ex.map(one, range(len(jobs))))
+    ex = ThreadPoolExecutor(max_workers=n)
+    try:
+        futures = [ex.submit(one, i) for i in range(len(jobs))]
+        for f in futures:
+            while True:
+                try:
+                    f.result(timeout=0.2)  # short waits keep the main thread interruptible
+                    break
+                except TimeoutError:
+                    continue
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        kill_all()
+        raise
+    ex.shutdown(wait=True)
     return [r for r in results if r is not None]
