@@ -29,6 +29,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import precompile  # noqa: E402
+
 IMPORT = (
     "import importlib, os, sys, time\n"
     "t = time.perf_counter()\n"
@@ -63,6 +66,7 @@ def _bare_parallel(python: str, jobs: list[tuple[str, str]], env: dict, cores: i
 
 
 def main() -> int:
+    precompile()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="cold rounds (each: every import alone, one cold doctor)")
     ap.add_argument("--warm-rounds", type=int, default=11)

@@ -25,6 +25,9 @@ import sysconfig
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import precompile  # noqa: E402
+
 N_ENVS = 10
 TARGET = 1.5
 
@@ -62,6 +65,7 @@ def kbackend_envs(argv: list[str], env: dict, cwd: str) -> tuple[float, dict]:
 
 
 def main() -> int:
+    precompile()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--json", action="store_true")

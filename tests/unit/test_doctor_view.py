@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 from kbackend.doctor import service as S
 from kbackend.doctor.checks import CHECKS
@@ -45,7 +46,7 @@ def test_plain_text_lists_failures_with_evidence_and_fix(tmp_path, capsys):
 def test_backend_rows_say_not_installed_and_cached():
     from kbackend.doctor.facts import Facts
 
-    rows = V._backend_rows(Facts.model_construct(backends=[
+    rows = V._backend_rows(SimpleNamespace(backends=[
         BackendFacts(name="jax", installed=True, version="0.4.30", status="ok", import_s=1.25, cached=True,
                      devices=["cpu:0"], built_cuda="12.4", built_cudnn="9.1.0"),
         BackendFacts(name="theano", installed=False, status="import_error"),

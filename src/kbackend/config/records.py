@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Record:
@@ -18,6 +18,74 @@ class Record:
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         return _dump(self)
+
+
+class Model(Record):
+    """Declare fields pydantic-style; get a frozen, keyword-only dataclass.
+
+    List, dict and set defaults become per-instance copies. `model_copy(update=...)`
+    and `model_validate(dict)` behave like pydantic's for these flat records.
+
+    >>> class P(Model):
+    ...     name: str
+    ...     tags: list[str] = []
+    >>> P(name="a").model_copy(update={"tags": ["x"]})
+    P(name='a', tags=['x'])
+    """
+
+    _fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        for name in cls.__dict__.get("__annotations__", {}):
+            default = cls.__dict__.get(name, dataclasses.MISSING)
+            if isinstance(default, (list, dict, set)):
+                setattr(cls, name, field(default_factory=lambda d=default: type(d)(d)))
+        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+        cls._fields = frozenset(f.name for f in dataclasses.fields(cls))
+
+    def model_copy(self, *, update: dict[str, Any] | None = None):
+        return dataclasses.replace(self, **(update or {}))
+
+    @classmethod
+    def model_validate(cls, data: Any):
+        """Build from a dict (a cache entry, say), checking the simple field types.
+
+        Raises ValueError when a required field is missing or a value has the
+        wrong type, as pydantic's ValidationError (a ValueError) would.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"{cls.__name__}: missing field {f.name!r}")
+                continue
+            v = data[f.name]
+            allowed = _simple_types(f.type)
+            if allowed and not isinstance(v, allowed):
+                raise ValueError(f"{cls.__name__}.{f.name}: expected {f.type}, got {type(v).__name__}")
+            kwargs[f.name] = v
+        return cls(**kwargs)
+
+
+_SIMPLE = {"str": str, "int": int, "float": (int, float), "bool": bool, "None": type(None), "dict": dict,
+           "list": list}
+
+
+def _simple_types(annotation: Any) -> tuple[type, ...] | None:
+    """isinstance types for annotations like `str | None`, `list[str]`, `dict[str, str]`; None if not simple."""
+    if not isinstance(annotation, str):
+        return None
+    out: list[type] = []
+    for part in annotation.split("|"):
+        base = part.strip().split("[", 1)[0]
+        t = _SIMPLE.get(base)
+        if t is None:
+            return None
+        out.extend(t if isinstance(t, tuple) else (t,))
+    return tuple(out)
 
 
 def _dump(obj: Any) -> Any:
@@ -76,4 +144,4 @@ FILE_STATUSES = (
 )
 SEVERITIES = ("error", "ignored", "legacy", "warning", "info")
 
-__all__ = ["Record", "Problem", "Value", "FileState", "FILE_STATUSES", "SEVERITIES", "field"]
+__all__ = ["Record", "Model", "Problem", "Value", "FileState", "FILE_STATUSES", "SEVERITIES", "field"]

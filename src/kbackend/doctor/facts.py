@@ -10,7 +10,7 @@ only read it, and `doctor --json` prints it under `facts`.
 
 from __future__ import annotations
 
-from kbackend.config.model import Frozen
+from kbackend.config.records import Model as Frozen
 from kbackend.config.service import CheckResult
 from kbackend.gpu.model import GpuFacts
 

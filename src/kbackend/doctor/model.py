@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from kbackend.config.records import Model
 
 Status = Literal["ok", "warn", "error", "skip", "crashed"]
+STATUSES = ("ok", "warn", "error", "skip", "crashed")
 
 
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Finding(Model):
     id: str
     status: Status
     title: str

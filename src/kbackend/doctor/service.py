@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kbackend.config.model import Frozen
+from kbackend.config.records import Model as Frozen
 from kbackend.config.service import CheckResult, ConfigContext, check as config_check
 from kbackend.doctor import probe as P
 from kbackend.doctor.cache import ProbeCache, driver_fingerprint, probe_key

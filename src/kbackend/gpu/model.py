@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kbackend.config.model import Frozen
+from kbackend.config.records import Model as Frozen
 
 #: where a library file was found, in the order the probe looks.
 Source = Literal["loaded", "pip", "conda", "ld_library_path", "ldconfig", "cuda_home", "usr_local", "wsl"]

@@ -1,0 +1,18 @@
+"""Shared set-up of the benchmark scripts."""
+
+from __future__ import annotations
+
+import compileall
+import os
+
+import kbackend
+
+
+def precompile() -> None:
+    """Byte-compile kbackend as an installed wheel would be.
+
+    pip compiles a wheel's modules at install time; an editable checkout under
+    PYTHONDONTWRITEBYTECODE=1 would instead recompile every module on each run
+    and measure the compiler, not kbackend.
+    """
+    compileall.compile_dir(os.path.dirname(kbackend.__file__), quiet=2)
