@@ -1,0 +1,267 @@
+"""Rendering of `kbackend verify`: the matrix of cases × backends.
+
+A rich table on a terminal, aligned plain text in a pipe, one JSON document
+with --json; then a short explanation for each failure, the known differences
+(xfail) with their reasons, and the skips. A progress bar on stderr while the
+children run, only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from kbackend.render.output import emit_json, err, out, style, table, use_color
+from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
+
+RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
+              "none": "dim"}
+WORD = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "skip": "skip", "xfail": "xfail"}
+GRAD = "∇"
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def progress(backends: list[str], enabled: bool | None = None) -> Iterator:
+    """A `progress(done, total)` callback: a rich bar on stderr when it is a terminal, else None."""
+    if enabled is None:
+        enabled = _isatty(sys.stderr)
+    if not enabled or not backends:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
+    bar = Progress(TextColumn("verifying " + ", ".join(backends)), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True)
+    task = bar.add_task("verify", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+# ---------------------------------------------------------------------- the matrix (pure)
+
+
+def _cell_word(r: CaseResult) -> str:
+    w = WORD[r.status]
+    if r.status == "fail" and r.worst is not None:
+        w += f" {r.worst:.3g}×tol"
+    return w
+
+
+def matrix(rep: VerifyReport) -> tuple[list[str], list[tuple[str, list[tuple[str, str]]]]]:
+    """(backend headers, rows): a row per case (and dtype, data format, model step), a cell per backend.
+
+    A cell is (status, text); a gradient check joins its value's cell after "∇".
+    """
+    backends = [b.name for b in rep.backends]
+    multi_dtype = len(rep.dtypes) > 1
+    keys: list[tuple] = []
+    cells: dict[tuple, dict[str, dict[str, CaseResult]]] = {}
+    for r in rep.results:
+        check = "value" if r.check == "grad" else r.check
+        key = (r.case, check, r.dtype if multi_dtype or r.category == "model" else "", r.data_format)
+        if key not in cells:
+            keys.append(key)
+            cells[key] = {}
+        cells[key].setdefault(r.backend, {})[r.check] = r
+    rows = []
+    for key in keys:
+        case, check, dtype, fmt = key
+        label = case if check == "value" else f"{case} ({check})"
+        if fmt:
+            label += " [" + ("channels_first" if fmt == "channels_first" else "channels_last") + "]"
+        if dtype and check == "value":
+            label += f" {dtype}"
+        row = []
+        for b in backends:
+            got = cells[key].get(b)
+            if not got:
+                row.append(("none", "—"))
+                continue
+            main = got.get(check) or got.get("value")
+            grad = got.get("grad")
+            status = main.status if main else "none"
+            text = _cell_word(main) if main else "—"
+            if grad is not None:
+                text += f" {GRAD}" + _cell_word(grad)
+                if grad.failing and not (main and main.failing):
+                    status = grad.status
+            row.append((status, text))
+        rows.append((label, row))
+    return [_header(b) for b in rep.backends], rows
+
+
+def _header(b) -> str:
+    return b.name + (f" {b.version}" if b.version else "")
+
+
+def _backend_line(b) -> str:
+    if b.status == "ok":
+        t = f"{b.elapsed_s:.1f} s" if b.elapsed_s is not None else ""
+        return f"{b.name} {b.version or ''}: ok {t}".replace("  ", " ").rstrip()
+    more = f" ({b.restarts} restart{'s' if b.restarts != 1 else ''})" if b.restarts else ""
+    return f"{b.name}: {b.status}{more}: {b.error or ''}".rstrip(": ")
+
+
+def explanations(rep: VerifyReport) -> tuple[list[str], list[str], list[str]]:
+    """(failures, known differences, skips): one line each, for people."""
+    fails = []
+    for r in rep.results:
+        if r.failing:
+            where = f"{r.backend} · {r.label} · {r.dtype}"
+            msg = r.message or r.status
+            if r.status == "fail" and r.max_abs_err is not None and "max |error|" not in msg:
+                msg += f" (max |error| {r.max_abs_err:.3g}, allowed {r.atol:g} + {r.rtol:g}·|expected|)"
+            fails.append(f"{where}: {msg}")
+    xf: dict[str, list[str]] = {}
+    for r in rep.results:
+        if r.status == "xfail":
+            reason = (r.message or "").split(" [")[0]
+            xf.setdefault(reason, [])
+            item = f"{r.backend} · {r.label}"
+            if item not in xf[reason]:
+                xf[reason].append(item)
+    known = [f"{_some(items)}: {reason}" for reason, items in xf.items()]
+    sk: dict[str, list[str]] = {}
+    for r in rep.results:
+        if r.status == "skip":
+            sk.setdefault(r.message or "skipped", []).append(f"{r.backend} · {r.label}")
+    skips = [f"{_some(items)}: {reason}" for reason, items in sk.items()]
+    return fails, known, skips
+
+
+def _some(items: list[str], n: int = 4) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def summary_line(rep: VerifyReport) -> str:
+    c = rep.counts()
+    parts = [f"{c[k]} {k}" for k in ("pass", "fail", "error", "xfail", "skip") if c[k] or k == "pass"]
+    broken = [b.name for b in rep.backends if not b.ok]
+    s = f"verify: {', '.join(parts)} on {len(rep.backends)} backend{'s' if len(rep.backends) != 1 else ''}"
+    if rep.elapsed_s is not None:
+        s += f" in {rep.elapsed_s:.1f} s"
+    s += f" ({', '.join(rep.dtypes)})"
+    if broken:
+        s += f"; not clean: {', '.join(broken)}"
+    return s
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _json_data(rep: VerifyReport) -> dict:
+    return {
+        "ok": rep.ok,
+        "python": rep.python,
+        "dtypes": rep.dtypes,
+        "data_formats": rep.data_formats,
+        "elapsed_s": rep.elapsed_s,
+        "counts": rep.counts(),
+        "backends": [b.model_dump(mode="json") for b in rep.backends],
+        "results": [r.model_dump(mode="json") for r in rep.results],
+    }
+
+
+def render(rep: VerifyReport, *, as_json: bool) -> int:
+    code = 0 if rep.ok else 1
+    if as_json:
+        emit_json("verify", code, _json_data(rep))
+        return code
+    if _isatty(sys.stdout):
+        _rich(rep)
+    else:
+        _plain(rep)
+    return code
+
+
+def _plain(rep: VerifyReport) -> None:
+    headers, rows = matrix(rep)
+    body = [[label] + [style(text, stream=sys.stdout, **_click_style(st)) for st, text in cells]
+            for label, cells in rows]
+    for b in rep.backends:
+        out(_backend_line(b))
+    out()
+    out(table(body, ["case"] + headers))
+    fails, known, skips = explanations(rep)
+    _section("failures", fails, "fail")
+    _section("known differences (xfail)", known, "xfail")
+    _section("skipped", skips, "skip")
+    out()
+    out(summary_line(rep))
+
+
+def _click_style(status: str) -> dict:
+    return {"pass": dict(fg="green"), "fail": dict(fg="red", bold=True), "error": dict(fg="red", bold=True),
+            "xfail": dict(fg="yellow"), "skip": dict(dim=True), "none": dict(dim=True)}.get(status, {})
+
+
+def _section(title: str, lines: list[str], status: str) -> None:
+    if not lines:
+        return
+    out()
+    out(style(f"{title} ({len(lines)}):", stream=sys.stdout, bold=True))
+    for line in lines:
+        out("  " + style("•", stream=sys.stdout, **_click_style(status)) + " " + line)
+
+
+def _rich(rep: VerifyReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False)
+    for b in rep.backends:
+        console.print(Text(_backend_line(b), style="" if b.ok else "bold red"))
+    headers, rows = matrix(rep)
+    t = Table(show_edge=False, box=None, header_style="bold", pad_edge=False)
+    t.add_column("case", no_wrap=True)
+    for h in headers:
+        t.add_column(h, no_wrap=True)
+    for label, cells in rows:
+        t.add_row(label, *[Text(text, style=RICH_STYLE.get(st, "")) for st, text in cells])
+    console.print()
+    console.print(t)
+    fails, known, skips = explanations(rep)
+    for title, lines, st in (("failures", fails, "fail"), ("known differences (xfail)", known, "xfail"),
+                             ("skipped", skips, "skip")):
+        if lines:
+            console.print()
+            console.print(Text(f"{title} ({len(lines)}):", style="bold"))
+            for line in lines:
+                console.print(Text.assemble("  ", ("•", RICH_STYLE[st]), " ", line))
+    console.print()
+    console.print(summary_line(rep))
+
+
+def list_cases(cases: list[CaseInfo], *, as_json: bool) -> int:
+    if as_json:
+        emit_json("verify", 0, {"cases": [c.model_dump(mode="json") for c in cases]})
+        return 0
+    rows = [[c.name, c.category, c.tol, "both" if c.layout_dependent else "", "yes" if c.differentiable else "",
+             ",".join(c.dtypes), c.doc] for c in cases]
+    out(table(rows, ["case", "category", "tolerance", "layouts", "grad", "dtypes", "about"]))
+    cats = len({c.category for c in cases})
+    out()
+    out(f"{len(cases)} cases in {cats} categories")
+    return 0
+
+
+def warn(text: str) -> None:
+    err(style("warning: ", stream=sys.stderr, fg="yellow", bold=True) + text)

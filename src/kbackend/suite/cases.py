@@ -1,0 +1,1076 @@
+"""The op suite: keras.ops cases as data, each with a float64 NumPy reference.
+
+STANDALONE MODULE: standard library and numpy only, no keras and no kbackend
+imports. The suite worker (and bench's worker) load this file by path in the
+target interpreter, whose Keras and backend are not kbackend's.
+
+A `Case` is data:
+
+- `inputs(rng, dtype, size) -> dict`: seeded, random, never all zeros. Array
+  values are NumPy arrays whose values are exactly representable in `dtype`
+  (the "carrier" array: float16/float32/float64 as themselves, bfloat16 as
+  float32 rounded to bfloat16); anything else in the dict (axis, strides,
+  data_format...) is a static argument. `size` is "small" (verify),
+  "medium" or "large" (bench).
+- `call(ops, args)`: the keras.ops call; `ops` is the `keras.ops` module and
+  `args` the inputs with every array converted to a tensor of the case's dtype
+  by `to_tensors` (float arrays) or kept integer (indices, labels).
+- `reference(args) -> np.ndarray`: float64 NumPy, written independently of any
+  framework (convolutions, pooling and normalisations written out here).
+- `tol`: the tolerance class (see kbackend/suite/compare.py `TOLERANCES`).
+- `flops(args)`, `bytes(args)`: work and memory traffic, for bench.
+- `layout_dependent`: runs under both image_data_formats (`make_args`).
+- `differentiable`: gradients are checked on jax, torch and tensorflow against
+  central differences of `reference` (or `grad_reference` when given).
+- `out_dtype`: expected output dtype; None means `keras.backend.result_type` of
+  the tensor inputs, "float" the case's float dtype, else a dtype name.
+- `xfail`: ((backend, dtype or "*", reason), ...): known, documented
+  cross-backend differences (FACTS.md §5) reported as xfail with the reason.
+
+Use:
+
+>>> import numpy as np
+>>> c = CASES_BY_NAME["add"]
+>>> args = make_args(c, np.random.default_rng(0), "float32", "small")
+>>> expected(c, args).shape
+(4, 5)
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+SIZES = ("small", "medium", "large")
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+DATA_FORMATS = ("channels_last", "channels_first")
+#: the backends that differentiate (gradients are checked there).
+GRAD_BACKENDS = ("jax", "torch", "tensorflow")
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def _round_bf16(x: np.ndarray) -> np.ndarray:
+    """Round float values to the nearest bfloat16 (ties to even), kept as float32."""
+    x32 = np.array(x, dtype=np.float32, ndmin=1)
+    bits = x32.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    out = rounded.view(np.float32).copy()
+    out[np.isnan(x32)] = np.nan
+    return out.reshape(np.shape(x))
+
+
+def carrier(x: Any, dtype: str) -> np.ndarray:
+    """`x` rounded to `dtype`, as the NumPy array that carries it (bfloat16 → float32)."""
+    x = np.asarray(x)
+    if dtype == "bfloat16":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _round_bf16(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.astype(np.dtype(dtype))
+
+
+def finfo(dtype: str) -> tuple[float, float, float]:
+    """(eps, max, smallest subnormal) of a float dtype, bfloat16 included."""
+    if dtype == "bfloat16":
+        return 2.0**-7, 3.3895313892515355e38, 2.0**-133
+    fi = np.finfo(np.dtype(dtype))
+    return float(fi.eps), float(fi.max), float(fi.smallest_subnormal)
+
+
+def f64(args: dict) -> dict:
+    """The reference's view of the arguments: float arrays as float64."""
+    return {k: (v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+            for k, v in args.items()}
+
+
+def expected(case: "Case", args: dict) -> np.ndarray:
+    """The float64 reference of `case` for these arguments (the reference sees float64 arrays)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(case.reference(f64(args)), dtype=np.float64)
+
+
+def reference_grads(case: "Case", args: dict, cot: np.ndarray, names: list[str]) -> dict:
+    """float64 gradients of sum(reference(args) * cot) with respect to `names`.
+
+    `case.grad_reference` (analytic) when given, else central differences in
+    float64, one element at a time (h = 1e-6·max(1, |x|); error about 1e-9).
+    """
+    a64 = f64(args)
+    cot = np.asarray(cot, dtype=np.float64)
+    if case.grad_reference is not None:
+        g = case.grad_reference(a64, cot)
+        return {k: np.broadcast_to(np.asarray(g[k], dtype=np.float64), a64[k].shape) for k in names}
+    out = {}
+    for k in names:
+        x = a64[k]
+        g = np.zeros(x.shape, dtype=np.float64)
+        for i in range(x.size):
+            h = 1e-6 * max(1.0, abs(float(x.flat[i])))
+            xp, xm = x.copy(), x.copy()
+            xp.flat[i] += h
+            xm.flat[i] -= h
+            fp = np.sum(case.reference({**a64, k: xp}) * cot)
+            fm = np.sum(case.reference({**a64, k: xm}) * cot)
+            g.flat[i] = (fp - fm) / (2 * h)
+        out[k] = g
+    return out
+
+
+def to_tensors(ops: Any, args: dict, dtype: str) -> dict:
+    """Arguments for `call`: float arrays as tensors of `dtype`, other arrays as tensors, the rest as is."""
+    out = {}
+    for k, v in args.items():
+        if isinstance(v, np.ndarray):
+            out[k] = ops.convert_to_tensor(v, dtype=dtype if v.dtype.kind == "f" else None)
+        else:
+            out[k] = v
+    return out
+
+
+def seed_for(name: str, salt: int = 0) -> int:
+    """A stable seed per case name (independent of Python's hash randomisation)."""
+    return (zlib.crc32(name.encode()) + 7919 * salt) & 0x7FFFFFFF
+
+
+# --------------------------------------------------------------------------- input helpers
+
+
+def _pick(size: str, small: Any, medium: Any, large: Any) -> Any:
+    return {"small": small, "medium": medium, "large": large}[size]
+
+
+def randn(rng: np.random.Generator, shape, dtype: str, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
+    x = rng.standard_normal(shape) * scale + shift
+    if x.size and not np.any(x):
+        x.flat[0] = 1.0
+    return carrier(x, dtype)
+
+
+def uniform(rng: np.random.Generator, shape, dtype: str, lo: float, hi: float) -> np.ndarray:
+    return carrier(rng.uniform(lo, hi, shape), dtype)
+
+
+def away_from(rng: np.random.Generator, shape, dtype: str, kinks=(0.0,), gap: float = 0.05, scale: float = 1.0):
+    """Normal values kept at least `gap` away from each kink (for gradients of non-smooth ops)."""
+    x = rng.standard_normal(shape) * scale
+    for k in kinks:
+        d = x - k
+        near = np.abs(d) < gap
+        x = np.where(near, k + np.where(d < 0, -gap, gap) * (1 + rng.uniform(0, 1, x.shape)), x)
+    return carrier(x, dtype)
+
+
+def edges(dtype: str, large: bool = True, nan: bool = False, inf: bool = False) -> list[float]:
+    """Edge values where they matter: −0.0, the smallest subnormal, large magnitudes, NaN, ±inf."""
+    eps, big, tiny = finfo(dtype)
+    vals = [-0.0, tiny, -tiny]
+    if large:
+        vals += [big / 4, -big / 4]
+    if nan:
+        vals.append(float("nan"))
+    if inf:
+        vals += [float("inf"), float("-inf")]
+    return vals
+
+
+def with_edges(x: np.ndarray, dtype: str, values: list[float]) -> np.ndarray:
+    """Put `values` in the first positions of a copy of `x` (a small size only)."""
+    x = np.array(x, copy=True)
+    n = min(len(values), x.size)
+    x.reshape(-1)[:n] = carrier(np.array(values[:n]), dtype).astype(x.dtype)
+    return x
+
+
+def numel(args: dict) -> int:
+    return int(sum(v.size for v in args.values() if isinstance(v, np.ndarray)))
+
+
+def _default_flops(args: dict) -> float:
+    return float(max(numel(args), 1))
+
+
+def _default_bytes(args: dict) -> float:
+    arrays = [v for v in args.values() if isinstance(v, np.ndarray)]
+    total = sum(v.nbytes for v in arrays)
+    biggest = max((v.nbytes for v in arrays), default=0)
+    return float(total + biggest)  # inputs read + an output about the biggest input written
+
+
+# --------------------------------------------------------------------------- the case
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    category: str
+    inputs: Callable[[np.random.Generator, str, str], dict]
+    call: Callable[[Any, dict], Any]
+    reference: Callable[[dict], np.ndarray]
+    tol: str = "elementwise"
+    flops: Callable[[dict], float] = _default_flops
+    bytes: Callable[[dict], float] = _default_bytes
+    layout_dependent: bool = False
+    differentiable: bool = True
+    dtypes: tuple[str, ...] = FLOAT_DTYPES
+    out_dtype: str | None = None
+    xfail: tuple[tuple[str, str, str], ...] = ()
+    #: (backend, dtype or "*", reason): not run there (an op the backend lacks).
+    skip: tuple[tuple[str, str, str], ...] = ()
+    #: names of the float arguments to differentiate (default: all float arrays).
+    grad_wrt: tuple[str, ...] | None = None
+    #: analytic gradient: (args, cotangent) -> {arg name: float64 gradient}.
+    grad_reference: Callable[[dict, np.ndarray], dict] | None = None
+    #: arguments laid out channels_last by `inputs`, transposed for channels_first.
+    layout_args: tuple[str, ...] = ("x",)
+    doc: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def xfail_reason(self, backend: str, dtype: str) -> str | None:
+        return _rule(self.xfail, backend, dtype)
+
+    def skip_reason(self, backend: str, dtype: str) -> str | None:
+        if dtype not in self.dtypes:
+            return f"{self.name} is not defined for {dtype}"
+        return _rule(self.skip, backend, dtype)
+
+
+def _rule(rules, backend: str, dtype: str) -> str | None:
+    for b, d, reason in rules:
+        if b in (backend, "*") and d in (dtype, "*"):
+            return reason
+    return None
+
+
+def make_args(case: Case, rng: np.random.Generator, dtype: str, size: str,
+              data_format: str | None = None) -> dict:
+    """`case.inputs` laid out for `data_format` (layout-dependent cases only)."""
+    args = case.inputs(rng, dtype, size)
+    if case.layout_dependent:
+        fmt = data_format or "channels_last"
+        if fmt == "channels_first":
+            for k in case.layout_args:
+                if k in args:
+                    args[k] = to_first(args[k])
+        args["data_format"] = fmt
+    return args
+
+
+def to_first(x: np.ndarray) -> np.ndarray:
+    """(N, *spatial, C) → (N, C, *spatial)."""
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+
+
+def to_last(x: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) → (N, *spatial, C)."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def _last(a: dict, k: str = "x") -> np.ndarray:
+    x = a[k]
+    return to_last(x) if a.get("data_format") == "channels_first" else x
+
+
+def _back(a: dict, y: np.ndarray) -> np.ndarray:
+    return to_first(y) if a.get("data_format") == "channels_first" else y
+
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+def np_sigmoid(x):
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def np_log_softmax(x, axis=-1):
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def _erf(x):
+    v = np.vectorize(math.erf, otypes=[np.float64])
+    return v(x) if np.size(x) else np.asarray(x, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- cases
+
+CASES_LIST: list[Case] = []
+
+
+def case(**kw) -> Case:
+    c = Case(**kw)
+    CASES_LIST.append(c)
+    return c
+
+
+EW = ((4, 5), (256, 256), (1024, 1024))  # (small, medium, large) shapes of elementwise cases
+
+
+def A(kind: str = "normal", sizes=EW, edge: Callable[[str], list] | None = None, **kw):
+    """An array argument: `kind` of values, shape per size, optional edge values (small size only).
+
+    kinds: normal (scale, shift), uniform (lo, hi), kinks (kinks, gap, scale: normal values kept
+    away from non-smooth points), int (lo, hi: int32), bool, distinct (no two values equal,
+    exactly representable in every float dtype), spd (symmetric positive definite matrices),
+    wellcond (well-conditioned square matrices), probs (positive, summing to 1 on the last axis),
+    onehot (one-hot rows), binary (0/1 floats).
+    """
+
+    def make(rng: np.random.Generator, dtype: str, size: str) -> np.ndarray:
+        shape = _pick(size, *sizes)
+        if kind == "normal":
+            x = randn(rng, shape, dtype, kw.get("scale", 1.0), kw.get("shift", 0.0))
+        elif kind == "uniform":
+            x = uniform(rng, shape, dtype, kw["lo"], kw["hi"])
+        elif kind == "kinks":
+            x = away_from(rng, shape, dtype, kw.get("kinks", (0.0,)), kw.get("gap", 0.05), kw.get("scale", 1.0))
+        elif kind == "int":
+            x = rng.integers(kw.get("lo", 0), kw["hi"], shape).astype(np.int32)
+        elif kind == "bool":
+            x = rng.random(shape) < 0.5
+            x.reshape(-1)[:2] = (True, False)
+        elif kind == "distinct":
+            n = int(np.prod(shape))
+            x = carrier((rng.permutation(n) - n // 2).reshape(shape) * kw.get("step", 0.5), dtype)
+        elif kind == "ties":
+            x = carrier(rng.integers(0, kw.get("levels", 3), shape), dtype)
+            x.reshape(-1)[:1] = 1.0
+        elif kind == "spd":
+            n = shape[-1]
+            m = rng.standard_normal(shape)
+            x = carrier(m @ np.swapaxes(m, -1, -2) / n + np.eye(n), dtype)
+        elif kind == "wellcond":
+            n = shape[-1]
+            x = carrier(rng.standard_normal(shape) / np.sqrt(n) + 2 * np.eye(n), dtype)
+        elif kind == "probs":
+            p = rng.uniform(0.1, 1.0, shape)
+            x = carrier(p / p.sum(axis=-1, keepdims=True), dtype)
+        elif kind == "onehot":
+            idx = rng.integers(0, shape[-1], shape[:-1])
+            x = carrier(np.eye(shape[-1])[idx], dtype)
+        elif kind == "binary":
+            b = (rng.random(shape) < 0.5).astype(np.float64)
+            b.reshape(-1)[:2] = (0.0, 1.0)
+            x = carrier(b, dtype)
+        else:
+            raise ValueError(f"unknown input kind {kind!r}")
+        if edge is not None and size == "small":
+            x = with_edges(x, dtype, edge(dtype))
+        return x
+
+    make.is_array = True  # type: ignore[attr-defined]
+    return make
+
+
+def P(small: Any, medium: Any, large: Any):
+    """A static argument that depends on the size."""
+
+    def pick(rng, dtype, size):
+        return _pick(size, small, medium, large)
+
+    pick.is_param = True  # type: ignore[attr-defined]
+    return pick
+
+
+def inputs(**specs) -> Callable[[np.random.Generator, str, str], dict]:
+    """An `inputs` function from argument specs: `A(...)` arrays, `P(...)` sized statics, constants."""
+
+    def gen(rng: np.random.Generator, dtype: str, size: str) -> dict:
+        out: dict = {}
+        for k, v in specs.items():
+            if getattr(v, "is_array", False) or getattr(v, "is_param", False):
+                out[k] = v(rng, dtype, size)
+            elif v == "$dtype":
+                out[k] = dtype
+            else:
+                out[k] = v
+        return out
+
+    return gen
+
+
+def unary(name: str, category: str, op: Callable, ref: Callable, x=None, **kw) -> Case:
+    """A case `op(x)` on one array."""
+    return case(name=name, category=category, inputs=inputs(x=x or A()),
+                call=lambda ops, a: op(ops, a["x"]), reference=lambda a: ref(a["x"]), **kw)
+
+
+def binary(name: str, category: str, op: Callable, ref: Callable, x=None, y=None, **kw) -> Case:
+    """A case `op(x, y)` on two arrays."""
+    return case(name=name, category=category, inputs=inputs(x=x or A(), y=y or A()),
+                call=lambda ops, a: op(ops, a["x"], a["y"]), reference=lambda a: ref(a["x"], a["y"]), **kw)
+
+
+def _edges_all(d):
+    return edges(d, nan=True, inf=True)
+
+
+def _edges_normal(d):
+    """−0.0, large magnitudes, NaN and ±inf: the edges without subnormals."""
+    return [v for v in edges(d, nan=True, inf=True) if v == 0 or not abs(v) < 1e-30]
+
+
+#: Known, documented cross-backend differences (FACTS.md §5 and what this suite measured on
+#: Keras 3.15.1 / jax 0.10.2 / torch 2.13 / tensorflow 2.21 / openvino 2026.4 CPU): xfail reasons.
+KNOWN = {
+    "signed_zero": "Keras's torch backend calls torch.argmax directly, which does not order −0.0 below +0.0 "
+                   "as the other backends do (FACTS.md §5: argmax/argmin with −0.0)",
+    "topk_int64": "top_k indices are int64 on the {b} backend, int32 on the others; tie order is unspecified "
+                  "(FACTS.md §5: top_k tie order)",
+    "ftz": "{b}'s CPU kernels do not compute with subnormal numbers as NumPy does (they are read as zero: "
+           "denormals-are-zero)",
+    "argmax_zero_ov": "Keras's openvino backend does not order −0.0 below +0.0 in argmax "
+                      "(FACTS.md §5: argmax/argmin with −0.0)",
+    "sign_nan": "torch.sign(NaN) is 0, NumPy's is NaN",
+}
+
+
+def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, str], ...]:
+    return tuple((b, dtype, KNOWN[key].format(b=b)) for b in backends)
+
+
+# Elementwise arithmetic -------------------------------------------------------------------
+
+binary("add", "elementwise", lambda o, x, y: o.add(x, y), lambda x, y: x + y,
+       grad_reference=lambda a, g: {"x": g, "y": g})
+binary("subtract_broadcast", "elementwise", lambda o, x, y: o.subtract(x, y), lambda x, y: x - y,
+       y=A(sizes=((5,), (256,), (1024,))),
+       grad_reference=lambda a, g: {"x": g, "y": -g.sum(axis=0)})
+binary("multiply", "elementwise", lambda o, x, y: o.multiply(x, y), lambda x, y: x * y,
+       grad_reference=lambda a, g: {"x": g * a["y"], "y": g * a["x"]})
+binary("divide", "elementwise", lambda o, x, y: o.divide(x, y), lambda x, y: x / y,
+       y=A("kinks", gap=0.5), grad_reference=lambda a, g: {"x": g / a["y"], "y": -g * a["x"] / a["y"] ** 2})
+binary("power", "elementwise", lambda o, x, y: o.power(x, y), lambda x, y: x**y, tol="math",
+       x=A("uniform", lo=0.5, hi=2.0), y=A("uniform", lo=-2.0, hi=2.0),
+       grad_reference=lambda a, g: {"x": g * a["y"] * a["x"] ** (a["y"] - 1),
+                                    "y": g * a["x"] ** a["y"] * np.log(a["x"])})
+binary("maximum", "elementwise", lambda o, x, y: o.maximum(x, y), np.maximum)
+binary("arctan2", "elementwise", lambda o, x, y: o.arctan2(x, y), np.arctan2, tol="math")
+binary("logaddexp", "elementwise", lambda o, x, y: o.logaddexp(x, y), np.logaddexp, tol="math")
+unary("exp", "elementwise", lambda o, x: o.exp(x), np.exp, x=A("uniform", lo=-4.0, hi=4.0), tol="math",
+      grad_reference=lambda a, g: {"x": g * np.exp(a["x"])})
+unary("log", "elementwise", lambda o, x: o.log(x), np.log, x=A("uniform", lo=0.05, hi=20.0), tol="math",
+      grad_reference=lambda a, g: {"x": g / a["x"]})
+unary("log1p", "elementwise", lambda o, x: o.log1p(x), np.log1p, x=A("uniform", lo=-0.5, hi=3.0), tol="math")
+unary("expm1", "elementwise", lambda o, x: o.expm1(x), np.expm1, x=A("uniform", lo=-3.0, hi=3.0), tol="math")
+unary("sqrt", "elementwise", lambda o, x: o.sqrt(x), np.sqrt, x=A("uniform", lo=0.05, hi=9.0),
+      grad_reference=lambda a, g: {"x": g * 0.5 / np.sqrt(a["x"])})
+unary("rsqrt", "elementwise", lambda o, x: o.rsqrt(x), lambda x: 1 / np.sqrt(x), tol="math",
+      x=A("uniform", lo=0.05, hi=9.0))
+unary("square", "elementwise", lambda o, x: o.square(x), np.square, grad_reference=lambda a, g: {"x": 2 * g * a["x"]})
+unary("reciprocal", "elementwise", lambda o, x: o.reciprocal(x), lambda x: 1 / x, x=A("kinks", gap=0.3))
+unary("tanh", "elementwise", lambda o, x: o.tanh(x), np.tanh, x=A(scale=2.0), tol="math",
+      grad_reference=lambda a, g: {"x": g * (1 - np.tanh(a["x"]) ** 2)})
+unary("sin", "elementwise", lambda o, x: o.sin(x), np.sin, x=A("uniform", lo=-6.0, hi=6.0), tol="math")
+unary("cos", "elementwise", lambda o, x: o.cos(x), np.cos, x=A("uniform", lo=-6.0, hi=6.0), tol="math")
+unary("erf", "elementwise", lambda o, x: o.erf(x), _erf, x=A(scale=1.5), tol="math",
+      grad_reference=lambda a, g: {"x": g * 2 / np.sqrt(np.pi) * np.exp(-a["x"] ** 2)})
+unary("clip", "elementwise", lambda o, x: o.clip(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+      x=A("kinks", kinks=(-0.5, 0.5)))
+case(name="where", category="elementwise", inputs=inputs(c=A("bool"), x=A(), y=A()),
+     call=lambda ops, a: ops.where(a["c"], a["x"], a["y"]), reference=lambda a: np.where(a["c"], a["x"], a["y"]),
+     tol="exact")
+unary("floor", "elementwise", lambda o, x: o.floor(x), np.floor, x=A(scale=3.0), tol="exact", differentiable=False)
+unary("round_half_even", "elementwise", lambda o, x: o.round(x), np.round, tol="exact", differentiable=False,
+      x=A(scale=3.0, edge=lambda d: [0.5, 1.5, 2.5, -0.5, -1.5, -2.5]),
+      doc="ties round to even, as NumPy does (0.5 → 0, 1.5 → 2, 2.5 → 2)")
+unary("abs_edges", "elementwise", lambda o, x: o.abs(x), np.abs, x=A(edge=_edges_normal), tol="exact",
+      differentiable=False, doc="−0.0, large magnitudes, NaN and ±inf")
+unary("negative_edges", "elementwise", lambda o, x: o.negative(x), np.negative, x=A(edge=_edges_normal), tol="exact",
+      differentiable=False, doc="−0.0, large magnitudes, NaN and ±inf")
+unary("abs_subnormal", "elementwise", lambda o, x: o.abs(x), np.abs, x=A(edge=_edges_all), tol="exact",
+      differentiable=False, doc="|x| of the smallest subnormals (and the other edge values)",
+      xfail=known("ftz", "openvino"))
+unary("sign_edges", "elementwise", lambda o, x: o.sign(x), np.sign, x=A(edge=_edges_normal), tol="exact",
+      differentiable=False, doc="sign of ±0.0, large magnitudes, NaN and ±inf", xfail=known("sign_nan", "torch"))
+unary("sign_subnormal", "elementwise", lambda o, x: o.sign(x), np.sign, tol="exact", differentiable=False,
+      x=A(edge=lambda d: [finfo(d)[2], -finfo(d)[2], 8 * finfo(d)[2]]),
+      xfail=known("ftz", "jax", "tensorflow"),
+      doc="sign of the smallest subnormals")
+unary("isfinite_edges", "elementwise", lambda o, x: o.isfinite(x), np.isfinite, x=A(edge=_edges_all), tol="exact",
+      differentiable=False, out_dtype="bool")
+unary("log_subnormal", "elementwise", lambda o, x: o.log(x), np.log, tol="math", differentiable=False,
+      x=A("uniform", lo=0.5, hi=2.0, edge=lambda d: [finfo(d)[2], 4 * finfo(d)[2]]),
+      doc="log of the smallest subnormals: a backend that flushes subnormals to zero returns -inf",
+      xfail=known("ftz", "jax", "tensorflow"))
+
+# Activations ------------------------------------------------------------------------------
+
+
+def _selu(x):
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def _softplus(x):
+    return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+unary("relu", "activation", lambda o, x: o.relu(x), lambda x: np.maximum(x, 0.0), x=A("kinks"), tol="exact",
+      grad_reference=lambda a, g: {"x": g * (a["x"] > 0)})
+unary("relu6", "activation", lambda o, x: o.relu6(x), lambda x: np.clip(x, 0.0, 6.0), tol="exact",
+      x=A("kinks", kinks=(0.0, 6.0), scale=4.0))
+unary("leaky_relu", "activation", lambda o, x: o.leaky_relu(x, negative_slope=0.2),
+      lambda x: np.where(x >= 0, x, 0.2 * x), x=A("kinks"))
+unary("elu", "activation", lambda o, x: o.elu(x), lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+      x=A("kinks"), tol="math")
+unary("selu", "activation", lambda o, x: o.selu(x), _selu, x=A("kinks"), tol="math")
+unary("gelu_tanh", "activation", lambda o, x: o.gelu(x, approximate=True),
+      lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))), x=A(scale=2.0), tol="math")
+unary("gelu_erf", "activation", lambda o, x: o.gelu(x, approximate=False),
+      lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))), x=A(scale=2.0), tol="math")
+unary("sigmoid", "activation", lambda o, x: o.sigmoid(x), np_sigmoid, x=A(scale=3.0), tol="math",
+      grad_reference=lambda a, g: {"x": g * np_sigmoid(a["x"]) * (1 - np_sigmoid(a["x"]))})
+unary("silu", "activation", lambda o, x: o.silu(x), lambda x: x * np_sigmoid(x), x=A(scale=3.0), tol="math")
+unary("softplus", "activation", lambda o, x: o.softplus(x), _softplus, x=A(scale=3.0), tol="math")
+unary("softsign", "activation", lambda o, x: o.softsign(x), lambda x: x / (1 + np.abs(x)), x=A("kinks", scale=2.0),
+      tol="math")
+unary("log_sigmoid", "activation", lambda o, x: o.log_sigmoid(x), lambda x: -_softplus(-x), x=A(scale=3.0),
+      tol="math")
+unary("hard_sigmoid", "activation", lambda o, x: o.hard_sigmoid(x), lambda x: np.clip(x / 6 + 0.5, 0.0, 1.0),
+      x=A("kinks", kinks=(-3.0, 3.0), scale=3.0), tol="math")
+unary("hard_silu", "activation", lambda o, x: o.hard_silu(x), lambda x: x * np.clip(x / 6 + 0.5, 0.0, 1.0),
+      x=A("kinks", kinks=(-3.0, 3.0), scale=3.0), tol="math")
+
+# Reductions -------------------------------------------------------------------------------
+
+R3 = ((3, 4, 5), (64, 64, 64), (128, 128, 128))
+
+
+def reduction(name, op, ref, x=None, tol="reduction", **kw):
+    return unary(name, "reduction", op, ref, x=x or A(sizes=R3), tol=tol, **kw)
+
+
+reduction("sum", lambda o, x: o.sum(x, axis=1), lambda x: np.sum(x, axis=1),
+          grad_reference=lambda a, g: {"x": np.repeat(g[:, None, :], a["x"].shape[1], axis=1)})
+reduction("mean_keepdims", lambda o, x: o.mean(x, axis=(0, 2), keepdims=True),
+          lambda x: np.mean(x, axis=(0, 2), keepdims=True))
+reduction("max", lambda o, x: o.max(x, axis=-1), lambda x: np.max(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3, step=0.25))
+reduction("min_all", lambda o, x: o.min(x), lambda x: np.min(x), tol="exact", x=A("distinct", sizes=R3, step=0.25))
+reduction("prod", lambda o, x: o.prod(x, axis=-1), lambda x: np.prod(x, axis=-1),
+          x=A("uniform", lo=0.5, hi=1.5, sizes=R3))
+reduction("var", lambda o, x: o.var(x, axis=0), lambda x: np.var(x, axis=0))
+reduction("std", lambda o, x: o.std(x, axis=-1), lambda x: np.std(x, axis=-1))
+reduction("logsumexp", lambda o, x: o.logsumexp(x, axis=-1),
+          lambda x: np.log(np.sum(np.exp(x - x.max(-1, keepdims=True)), -1)) + x.max(-1),
+          x=A(scale=3.0, sizes=R3), tol="nn")
+reduction("cumsum", lambda o, x: o.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1))
+reduction("cumprod", lambda o, x: o.cumprod(x, axis=1), lambda x: np.cumprod(x, axis=1),
+          x=A("uniform", lo=0.5, hi=1.5, sizes=R3))
+reduction("norm", lambda o, x: o.norm(x, axis=-1), lambda x: np.sqrt(np.sum(x * x, axis=-1)))
+reduction("argmax", lambda o, x: o.argmax(x, axis=-1), lambda x: np.argmax(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3), out_dtype="int32", differentiable=False)
+reduction("argmin", lambda o, x: o.argmin(x, axis=1), lambda x: np.argmin(x, axis=1), tol="exact",
+          x=A("distinct", sizes=R3), out_dtype="int32", differentiable=False)
+unary("argmax_signed_zero", "reduction", lambda o, x: o.argmax(x, axis=-1),
+      lambda x: np.argmax(np.where((x == 0) & np.signbit(x), -np.finfo(np.float64).tiny, x), axis=-1),
+      x=A("uniform", lo=-3.0, hi=-1.0, sizes=((4, 6), (256, 256), (1024, 1024)),
+          edge=lambda d: [-0.0, 0.0, -1.0, -2.0, -3.0, -4.0, 0.0, -0.0]),
+      tol="exact", out_dtype="int32", differentiable=False,
+      xfail=known("signed_zero", "torch") + known("argmax_zero_ov", "openvino"),
+      doc="Keras orders −0.0 below +0.0 in argmax (its numpy, jax and tensorflow backends do)")
+case(name="mean_int", category="reduction", inputs=inputs(x=A("int", lo=-50, hi=50, sizes=R3)),
+     call=lambda ops, a: ops.mean(a["x"], axis=-1), reference=lambda a: np.mean(a["x"].astype(np.float64), axis=-1),
+     tol="reduction", out_dtype="float32", dtypes=("float32",), differentiable=False,
+     doc="mean of int32 is float32 (keras.backend.result_type)")
+
+# Shape ------------------------------------------------------------------------------------
+
+S3 = ((2, 3, 4), (64, 64, 64), (128, 128, 128))
+
+
+def shape_case(name, op, ref, x=None, category="shape", **kw):
+    return unary(name, category, op, ref, x=x or A(sizes=S3), tol="exact", **kw)
+
+
+shape_case("reshape", lambda o, x: o.reshape(x, (x.shape[0] * x.shape[1], -1)),
+           lambda x: x.reshape(x.shape[0] * x.shape[1], -1))
+shape_case("transpose", lambda o, x: o.transpose(x, (2, 0, 1)), lambda x: x.transpose(2, 0, 1))
+shape_case("swapaxes", lambda o, x: o.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2))
+shape_case("expand_dims", lambda o, x: o.expand_dims(x, 1), lambda x: x[:, None])
+shape_case("tile", lambda o, x: o.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)))
+shape_case("repeat", lambda o, x: o.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1))
+shape_case("pad", lambda o, x: o.pad(x, ((1, 2), (0, 1), (2, 0))), lambda x: np.pad(x, ((1, 2), (0, 1), (2, 0))))
+shape_case("flip", lambda o, x: o.flip(x, axis=1), lambda x: np.flip(x, axis=1))
+shape_case("roll", lambda o, x: o.roll(x, 2, axis=2), lambda x: np.roll(x, 2, axis=2))
+shape_case("broadcast_to", lambda o, x: o.broadcast_to(x, (2,) + tuple(x.shape)),
+           lambda x: np.broadcast_to(x, (2,) + x.shape))
+shape_case("split", lambda o, x: o.split(x, 2, axis=2)[1], lambda x: np.split(x, 2, axis=2)[1])
+shape_case("tril", lambda o, x: o.tril(x, -1), lambda x: np.tril(x, -1), x=A())
+case(name="concatenate", category="shape", inputs=inputs(x=A(sizes=S3), y=A(sizes=S3)), tol="exact",
+     call=lambda ops, a: ops.concatenate([a["x"], a["y"]], axis=1),
+     reference=lambda a: np.concatenate([a["x"], a["y"]], axis=1))
+case(name="stack", category="shape", inputs=inputs(x=A(sizes=S3), y=A(sizes=S3)), tol="exact",
+     call=lambda ops, a: ops.stack([a["x"], a["y"]], axis=-1), reference=lambda a: np.stack([a["x"], a["y"]], axis=-1))
+
+# Indexing ---------------------------------------------------------------------------------
+
+
+def index_case(name, call, ref, **specs):
+    return case(name=name, category="indexing", inputs=inputs(**specs), call=call, reference=ref, tol="exact",
+                out_dtype="float", grad_wrt=("x",))
+
+
+IX = ((5, 6), (256, 256), (1024, 1024))
+index_case("take", lambda ops, a: ops.take(a["x"], a["i"], axis=0), lambda a: np.take(a["x"], a["i"], axis=0),
+           x=A(sizes=IX), i=A("int", hi=5, sizes=((3,), (128,), (512,))))
+index_case("take_2d_indices", lambda ops, a: ops.take(a["x"], a["i"], axis=1),
+           lambda a: np.take(a["x"], a["i"], axis=1),
+           x=A(sizes=IX), i=A("int", hi=6, sizes=((2, 3), (16, 16), (32, 32))))
+index_case("take_flat", lambda ops, a: ops.take(a["x"], a["i"]), lambda a: np.take(a["x"], a["i"]),
+           x=A(sizes=IX), i=A("int", hi=30, sizes=((4,), (256,), (1024,))))
+index_case("take_along_axis", lambda ops, a: ops.take_along_axis(a["x"], a["i"], axis=1),
+           lambda a: np.take_along_axis(a["x"], a["i"], axis=1),
+           x=A(sizes=IX), i=A("int", hi=6, sizes=((5, 3), (256, 64), (1024, 256))))
+index_case("slice", lambda ops, a: ops.slice(a["x"], (1, 2), (3, 3)), lambda a: a["x"][1:4, 2:5], x=A(sizes=IX))
+index_case("scatter_update", lambda ops, a: ops.scatter_update(a["x"], a["i"], a["u"]),
+           lambda a: _scatter_update(a["x"], a["i"], a["u"]),
+           x=A(sizes=IX), i=P(np.array([[0, 1], [3, 2], [4, 5]], dtype=np.int32),
+                              np.array([[0, 1], [3, 2], [4, 5]], dtype=np.int32),
+                              np.array([[0, 1], [3, 2], [4, 5]], dtype=np.int32)),
+           u=A(sizes=((3,), (3,), (3,))))
+case(name="one_hot", category="indexing",
+     inputs=inputs(i=A("int", hi=5, sizes=((6,), (4096,), (65536,))), dtype="$dtype"),
+     call=lambda ops, a: ops.one_hot(a["i"], 5, dtype=a["dtype"]), reference=lambda a: np.eye(5)[a["i"]],
+     tol="exact", out_dtype="float", differentiable=False)
+
+
+def _scatter_update(x, idx, upd):
+    y = x.copy()
+    y[tuple(idx.T)] = upd
+    return y
+
+
+# Matmul, einsum, tensordot ----------------------------------------------------------------
+
+
+def mm_case(name, call, ref, flops, **specs):
+    return case(name=name, category="matmul", inputs=inputs(**specs), call=call, reference=ref, tol="matmul",
+                flops=flops)
+
+
+mm_case("matmul", lambda ops, a: ops.matmul(a["x"], a["y"]), lambda a: a["x"] @ a["y"],
+        lambda a: 2.0 * a["x"].shape[0] * a["x"].shape[1] * a["y"].shape[1],
+        x=A(sizes=((4, 6), (256, 256), (1024, 1024))), y=A(sizes=((6, 3), (256, 256), (1024, 1024))))
+mm_case("matmul_batched", lambda ops, a: ops.matmul(a["x"], a["y"]), lambda a: a["x"] @ a["y"],
+        lambda a: 2.0 * np.prod(a["x"].shape) * a["y"].shape[-1],
+        x=A(sizes=((2, 4, 6), (16, 128, 128), (32, 256, 256))), y=A(sizes=((2, 6, 3), (16, 128, 128), (32, 256, 256))))
+mm_case("matmul_broadcast", lambda ops, a: ops.matmul(a["x"], a["y"]), lambda a: a["x"] @ a["y"],
+        lambda a: 2.0 * np.prod(a["x"].shape) * a["y"].shape[-1],
+        x=A(sizes=((2, 4, 6), (16, 128, 128), (32, 256, 256))), y=A(sizes=((6, 3), (128, 128), (256, 256))))
+mm_case("matvec", lambda ops, a: ops.matmul(a["x"], a["y"]), lambda a: a["x"] @ a["y"],
+        lambda a: 2.0 * a["x"].size,
+        x=A(sizes=((4, 6), (1024, 1024), (4096, 4096))), y=A(sizes=((6,), (1024,), (4096,))))
+mm_case("einsum", lambda ops, a: ops.einsum("bij,bkj->bik", a["x"], a["y"]),
+        lambda a: np.einsum("bij,bkj->bik", a["x"], a["y"]),
+        lambda a: 2.0 * np.prod(a["x"].shape) * a["y"].shape[1],
+        x=A(sizes=((2, 3, 4), (16, 128, 128), (32, 256, 256))), y=A(sizes=((2, 5, 4), (16, 128, 128), (32, 256, 256))))
+mm_case("tensordot", lambda ops, a: ops.tensordot(a["x"], a["y"], axes=([1, 2], [0, 1])),
+        lambda a: np.tensordot(a["x"], a["y"], axes=([1, 2], [0, 1])),
+        lambda a: 2.0 * np.prod(a["x"].shape) * a["y"].shape[-1],
+        x=A(sizes=((3, 4, 5), (128, 32, 32), (256, 64, 64))), y=A(sizes=((4, 5, 2), (32, 32, 128), (64, 64, 256))))
+mm_case("outer", lambda ops, a: ops.outer(a["x"], a["y"]), lambda a: np.outer(a["x"], a["y"]),
+        lambda a: float(a["x"].size * a["y"].size),
+        x=A(sizes=((4,), (1024,), (4096,))), y=A(sizes=((5,), (1024,), (4096,))))
+
+# Linear algebra ---------------------------------------------------------------------------
+
+LA = ((4, 4), (128, 128), (512, 512))
+LIN_DTYPES = ("float32", "float64")
+
+
+def la_case(name, call, ref, flops=lambda a: 2.0 * a["x"].shape[-1] ** 3, differentiable=True, doc="", **specs):
+    return case(name=name, category="linalg", inputs=inputs(**specs), call=call, reference=ref, tol="linalg",
+                dtypes=LIN_DTYPES, flops=flops, differentiable=differentiable, doc=doc)
+
+
+la_case("solve", lambda ops, a: ops.solve(a["x"], a["y"]), lambda a: np.linalg.solve(a["x"], a["y"]),
+        x=A("wellcond", sizes=LA), y=A(sizes=((4, 2), (128, 16), (512, 64))))
+la_case("inv", lambda ops, a: ops.inv(a["x"]), lambda a: np.linalg.inv(a["x"]), x=A("wellcond", sizes=LA))
+la_case("det", lambda ops, a: ops.det(a["x"]), lambda a: np.linalg.det(a["x"]),
+        x=A("wellcond", sizes=((2, 4, 4), (8, 32, 32), (8, 64, 64))))
+la_case("logdet", lambda ops, a: ops.logdet(a["x"]), lambda a: np.linalg.slogdet(a["x"])[1], x=A("spd", sizes=LA))
+la_case("cholesky", lambda ops, a: ops.cholesky(a["x"]), lambda a: np.linalg.cholesky(a["x"]), x=A("spd", sizes=LA),
+        differentiable=False, doc="no gradient check: the gradient with respect to a symmetric input is a convention")
+la_case("solve_triangular", lambda ops, a: ops.solve_triangular(a["x"], a["y"], lower=True),
+        lambda a: np.linalg.solve(np.tril(a["x"]), a["y"]),
+        x=A("wellcond", sizes=LA), y=A(sizes=((4, 2), (128, 16), (512, 64))))
+la_case("eigh_values", lambda ops, a: ops.eigh(a["x"])[0], lambda a: np.linalg.eigvalsh(a["x"]),
+        x=A("spd", sizes=LA), differentiable=False,
+        doc="no gradient check: the gradient with respect to a symmetric input is a convention")
+la_case("svd_values", lambda ops, a: ops.svd(a["x"], compute_uv=False),
+        lambda a: np.linalg.svd(a["x"], compute_uv=False),
+        x=A(sizes=((5, 3), (128, 64), (512, 256))))
+la_case("qr_r_abs", lambda ops, a: ops.abs(ops.qr(a["x"])[1]), lambda a: np.abs(_householder_r(a["x"])),
+        x=A("wellcond", sizes=LA), doc="|R| of QR (the signs of R's rows are a convention)")
+
+
+def _householder_r(x):
+    """R of the QR decomposition by Gram-Schmidt (float64), up to the signs of its rows."""
+    n = x.shape[-1]
+    q = np.zeros_like(x)
+    r = np.zeros((n, n))
+    for j in range(n):
+        v = x[:, j].copy()
+        for i in range(j):
+            r[i, j] = q[:, i] @ x[:, j]
+            v -= r[i, j] * q[:, i]
+        r[j, j] = np.linalg.norm(v)
+        q[:, j] = v / r[j, j]
+    return r
+
+
+# Convolutions, written out in NumPy (channels_last: x (N, *S, C), kernel (*K, C, O)) -------
+
+
+def _tup(v, n):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _conv_geometry(spatial, ksize, strides, padding, dilation):
+    """Output sizes and (low, high) padding per spatial axis, TensorFlow's rules (Keras's)."""
+    outs, pads = [], []
+    for s, k, st, d in zip(spatial, ksize, strides, dilation):
+        eff = (k - 1) * d + 1
+        if padding == "same":
+            o = -(-s // st)
+            total = max((o - 1) * st + eff - s, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            o = (s - eff) // st + 1
+            pads.append((0, 0))
+        outs.append(o)
+    return outs, pads
+
+
+def np_conv(x, k, strides=1, padding="valid", dilation=1, depthwise=False):
+    """N-d convolution (cross-correlation, as Keras) by summing shifted slices times the kernel."""
+    nd = x.ndim - 2
+    strides, dilation = _tup(strides, nd), _tup(dilation, nd)
+    outs, pads = _conv_geometry(x.shape[1:-1], k.shape[:nd], strides, padding, dilation)
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    c = x.shape[-1]
+    o = c * k.shape[-1] if depthwise else k.shape[-1]
+    y = np.zeros((x.shape[0], *outs, o))
+    for kidx in np.ndindex(*k.shape[:nd]):
+        sl = tuple(slice(ki * di, ki * di + (oi - 1) * si + 1, si)
+                   for ki, di, oi, si in zip(kidx, dilation, outs, strides))
+        patch = xp[(slice(None),) + sl + (slice(None),)]
+        w = k[kidx]
+        if depthwise:  # output channel c*M + m = input channel c times multiplier m
+            y += (patch[..., :, None] * w).reshape(patch.shape[:-1] + (o,))
+        else:
+            y += patch @ w
+    return y
+
+
+def np_conv_grads(x, k, g, strides=1, padding="valid", dilation=1, depthwise=False):
+    """Gradients of sum(np_conv(x, k) * g) with respect to x and k: the same slices, read backwards."""
+    nd = x.ndim - 2
+    strides, dilation = _tup(strides, nd), _tup(dilation, nd)
+    outs, pads = _conv_geometry(x.shape[1:-1], k.shape[:nd], strides, padding, dilation)
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    gxp, gk = np.zeros_like(xp), np.zeros_like(k)
+    axes = tuple(range(x.ndim - 1))  # batch and spatial positions
+    gr = g.reshape(g.shape[:-1] + (x.shape[-1], -1)) if depthwise else g
+    for kidx in np.ndindex(*k.shape[:nd]):
+        idx = (slice(None),) + tuple(slice(ki * di, ki * di + (oi - 1) * si + 1, si)
+                                     for ki, di, oi, si in zip(kidx, dilation, outs, strides)) + (slice(None),)
+        if depthwise:
+            gxp[idx] += (gr * k[kidx]).sum(-1)
+            c = x.shape[-1]
+            gk[kidx] = np.einsum("pc,pcm->cm", xp[idx].reshape(-1, c), gr.reshape(-1, c, gr.shape[-1]))
+        else:
+            gxp[idx] += g @ k[kidx].T
+            gk[kidx] = np.tensordot(xp[idx], g, axes=(axes, axes))
+    crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x.shape[1:-1]))
+    return gxp[(slice(None),) + crop + (slice(None),)], gk
+
+
+def _transpose_geometry(spatial, ksize, strides, padding):
+    """(output sizes, cropped low padding, uncropped sizes) of a transposed convolution (Keras's rules)."""
+    if padding == "same":
+        outs = [s * st for s, st in zip(spatial, strides)]
+    else:
+        outs = [s * st + max(kk - st, 0) for s, kk, st in zip(spatial, ksize, strides)]
+    lows = [max(kk - st, 0) // 2 if padding == "same" else 0 for kk, st in zip(ksize, strides)]
+    full = [max((s - 1) * st + kk, lo + o) for s, st, kk, lo, o in zip(spatial, strides, ksize, lows, outs)]
+    return outs, lows, full
+
+
+def _transpose_slices(x, k, strides):
+    nd = x.ndim - 2
+    for kidx in np.ndindex(*k.shape[:nd]):
+        yield kidx, (slice(None),) + tuple(slice(ki, ki + (s - 1) * st + 1, st)
+                                           for ki, s, st in zip(kidx, x.shape[1:-1], strides)) + (slice(None),)
+
+
+def np_conv_transpose(x, k, strides=1, padding="valid"):
+    """Transposed convolution by scattering: input position i and kernel tap t add to output i·s + t − pad.
+
+    The kernel is (*K, out_channels, in_channels), as keras.ops.conv_transpose takes it.
+    """
+    strides = _tup(strides, x.ndim - 2)
+    outs, lows, full = _transpose_geometry(x.shape[1:-1], k.shape[:x.ndim - 2], strides, padding)
+    y = np.zeros((x.shape[0], *full, k.shape[-2]))
+    for kidx, idx in _transpose_slices(x, k, strides):
+        y[idx] += x @ k[kidx].T
+    crop = tuple(slice(lo, lo + o) for lo, o in zip(lows, outs))
+    return y[(slice(None),) + crop + (slice(None),)]
+
+
+def np_conv_transpose_grads(x, k, g, strides=1, padding="valid"):
+    """Gradients of sum(np_conv_transpose(x, k) * g) with respect to x and k."""
+    strides = _tup(strides, x.ndim - 2)
+    outs, lows, full = _transpose_geometry(x.shape[1:-1], k.shape[:x.ndim - 2], strides, padding)
+    g_full = np.zeros((g.shape[0], *full, g.shape[-1]))
+    g_full[(slice(None),) + tuple(slice(lo, lo + o) for lo, o in zip(lows, outs)) + (slice(None),)] = g
+    gx, gk = np.zeros_like(x), np.zeros_like(k)
+    axes = tuple(range(x.ndim - 1))
+    for kidx, idx in _transpose_slices(x, k, strides):
+        gx += g_full[idx] @ k[kidx]
+        gk[kidx] = np.tensordot(g_full[idx], x, axes=(axes, axes))
+    return gx, gk
+
+
+def conv_case(name, x_sizes, k_sizes, strides=1, padding="valid", dilation=1, kind="conv") -> Case:
+    """A convolution case; `kind` is conv, depthwise or transpose (kernel (*K, out, in))."""
+
+    def call(ops, a):
+        kw = dict(strides=strides, padding=padding, data_format=a["data_format"])
+        if kind == "transpose":
+            return ops.conv_transpose(a["x"], a["k"], **kw)
+        op = ops.depthwise_conv if kind == "depthwise" else ops.conv
+        return op(a["x"], a["k"], dilation_rate=dilation, **kw)
+
+    def ref(a):
+        x, k = _last(a), a["k"]
+        if kind == "transpose":
+            return _back(a, np_conv_transpose(x, k, strides, padding))
+        return _back(a, np_conv(x, k, strides, padding, dilation, depthwise=kind == "depthwise"))
+
+    def grads(a, g):
+        x, k = _last(a), a["k"]
+        g = to_last(g) if a.get("data_format") == "channels_first" else g
+        if kind == "transpose":
+            gx, gk = np_conv_transpose_grads(x, k, g, strides, padding)
+        else:
+            gx, gk = np_conv_grads(x, k, g, strides, padding, dilation, depthwise=kind == "depthwise")
+        return {"x": _back(a, gx), "k": gk}
+
+    def flops(a):
+        x, k = _last(a), a["k"]
+        nd = x.ndim - 2
+        if kind == "transpose":  # every input position meets every kernel weight
+            positions = x.shape[0] * np.prod(x.shape[1:-1])
+        else:
+            outs, _ = _conv_geometry(x.shape[1:-1], k.shape[:nd], _tup(strides, nd), padding, _tup(dilation, nd))
+            positions = x.shape[0] * np.prod(outs)
+        return 2.0 * float(k.size) * float(positions)
+
+    doc = f"{kind}, strides={strides}, padding={padding}, dilation_rate={dilation}"
+    return case(name=name, category="conv", inputs=inputs(x=A(sizes=x_sizes), k=A(sizes=k_sizes, scale=0.5)),
+                call=call, reference=ref, tol="matmul", layout_dependent=True, flops=flops, doc=doc,
+                grad_reference=grads)
+
+
+X1 = ((2, 9, 3), (16, 256, 32), (32, 1024, 64))
+K1 = ((3, 3, 4), (5, 32, 32), (5, 64, 64))
+X2 = ((1, 6, 6, 3), (8, 32, 32, 16), (16, 64, 64, 32))
+K2 = ((3, 3, 3, 4), (3, 3, 16, 32), (3, 3, 32, 64))
+X2S = ((1, 7, 7, 2), (8, 32, 32, 16), (16, 64, 64, 32))
+K2S = ((3, 3, 2, 3), (3, 3, 16, 32), (3, 3, 32, 64))
+conv_case("conv1d", X1, K1)
+conv_case("conv1d_dilated_same", X1, K1, padding="same", dilation=2)
+conv_case("conv2d", X2, K2)
+conv_case("conv2d_strided_same", X2S, K2S, strides=2, padding="same")
+conv_case("conv2d_strided_valid", X2S, K2S, strides=(2, 1))
+conv_case("conv2d_dilated", ((1, 7, 6, 2), (8, 32, 32, 16), (16, 64, 64, 32)),
+          ((2, 3, 2, 3), (3, 3, 16, 32), (3, 3, 32, 64)), dilation=(2, 1))
+conv_case("conv3d", ((1, 4, 4, 4, 2), (4, 16, 16, 16, 8), (4, 32, 32, 32, 16)),
+          ((2, 2, 2, 2, 2), (3, 3, 3, 8, 16), (3, 3, 3, 16, 32)))
+conv_case("depthwise_conv2d", ((1, 5, 5, 3), (8, 32, 32, 32), (16, 64, 64, 64)),
+          ((3, 3, 3, 2), (3, 3, 32, 1), (3, 3, 64, 1)), padding="same", kind="depthwise")
+conv_case("depthwise_conv2d_strided", ((1, 6, 6, 2), (8, 32, 32, 32), (16, 64, 64, 64)),
+          ((3, 3, 2, 2), (3, 3, 32, 1), (3, 3, 64, 1)), strides=2, kind="depthwise")
+conv_case("conv2d_transpose_same", ((1, 3, 3, 3), (8, 16, 16, 32), (16, 32, 32, 64)),
+          ((3, 3, 2, 3), (3, 3, 16, 32), (3, 3, 32, 64)), strides=2, padding="same", kind="transpose")
+conv_case("conv2d_transpose_valid", ((1, 3, 4, 2), (8, 16, 16, 32), (16, 32, 32, 64)),
+          ((3, 2, 3, 2), (3, 3, 16, 32), (3, 3, 32, 64)), strides=2, kind="transpose")
+conv_case("conv1d_transpose", ((2, 5, 3), (16, 256, 32), (32, 1024, 64)), ((3, 2, 3), (5, 32, 32), (5, 64, 64)),
+          kind="transpose")
+
+
+# Pooling ----------------------------------------------------------------------------------
+
+
+def np_pool(x, pool, strides, padding, kind):
+    """Max or average pooling (channels_last); "same" padding is excluded from max and mean alike."""
+    nd = x.ndim - 2
+    pool, strides = _tup(pool, nd), _tup(strides, nd)
+    outs, pads = _conv_geometry(x.shape[1:-1], pool, strides, padding, (1,) * nd)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    ones = np.pad(np.ones(x.shape[1:-1]), pads)
+    acc = np.full((x.shape[0], *outs, x.shape[-1]), fill)
+    count = np.zeros(outs)
+    for kidx in np.ndindex(*pool):
+        sl = tuple(slice(ki, ki + (oi - 1) * si + 1, si) for ki, oi, si in zip(kidx, outs, strides))
+        patch = xp[(slice(None),) + sl + (slice(None),)]
+        if kind == "max":
+            acc = np.maximum(acc, patch)
+        else:
+            acc = acc + patch
+            count = count + ones[sl]
+    return acc if kind == "max" else acc / count[None, ..., None]
+
+
+def pool_case(name, op, pool, strides, padding, kind, x_sizes=X2, dist=False):
+    return case(name=name, category="pooling",
+                inputs=inputs(x=A("distinct", sizes=x_sizes, step=0.125) if dist else A(sizes=x_sizes)),
+                call=lambda ops, a: getattr(ops, op)(a["x"], pool, strides=strides, padding=padding,
+                                                     data_format=a["data_format"]),
+                reference=lambda a: _back(a, np_pool(_last(a), pool, strides, padding, kind)),
+                tol="exact" if kind == "max" else "reduction", layout_dependent=True)
+
+
+pool_case("max_pool2d", "max_pool", 2, 2, "valid", "max", dist=True)
+pool_case("max_pool2d_same", "max_pool", 3, 2, "same", "max", ((1, 5, 5, 2), (8, 32, 32, 16), (16, 64, 64, 32)),
+          dist=True)
+pool_case("max_pool1d", "max_pool", 3, 1, "valid", "max", X1, dist=True)
+pool_case("avg_pool2d", "average_pool", 2, 2, "valid", "avg")
+pool_case("avg_pool2d_same", "average_pool", 3, 2, "same", "avg", ((1, 5, 5, 2), (8, 32, 32, 16), (16, 64, 64, 32)))
+
+# Normalisations ---------------------------------------------------------------------------
+
+
+def _bn_axis(a):
+    return -1 if a.get("data_format", "channels_last") == "channels_last" else 1
+
+
+def _bn_ref(a):
+    x = _last(a)
+    y = (x - a["m"]) / np.sqrt(a["v"] + 1e-3) * a["g"] + a["b"]
+    return _back(a, y)
+
+
+C4 = ((4,), (16,), (32,))
+case(name="batch_normalization", category="norm", tol="nn", layout_dependent=True,
+     inputs=inputs(x=A(sizes=((2, 3, 3, 4), (8, 32, 32, 16), (16, 64, 64, 32))), m=A(sizes=C4, scale=0.5),
+                   v=A("uniform", lo=0.5, hi=2.0, sizes=C4), g=A("uniform", lo=0.5, hi=1.5, sizes=C4), b=A(sizes=C4)),
+     call=lambda ops, a: ops.batch_normalization(a["x"], a["m"], a["v"], axis=_bn_axis(a), offset=a["b"],
+                                                 scale=a["g"], epsilon=1e-3),
+     reference=_bn_ref, grad_wrt=("x", "g", "b"),
+     doc="inference batch norm on the channel axis (-1 channels_last, 1 channels_first)")
+
+
+def _ln(x, g, b, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * g + b
+
+
+LN = ((3, 8), (256, 256), (1024, 1024))
+LNC = ((8,), (256,), (1024,))
+case(name="layer_normalization", category="norm", tol="nn",
+     inputs=inputs(x=A(sizes=LN, scale=2.0, shift=1.0), g=A("uniform", lo=0.5, hi=1.5, sizes=LNC), b=A(sizes=LNC)),
+     call=lambda ops, a: ops.layer_normalization(a["x"], a["g"], a["b"], axis=-1, epsilon=1e-5),
+     reference=lambda a: _ln(a["x"], a["g"], a["b"]))
+case(name="rms_normalization", category="norm", tol="nn",
+     inputs=inputs(x=A(sizes=LN, scale=2.0), g=A("uniform", lo=0.5, hi=1.5, sizes=LNC)),
+     call=lambda ops, a: ops.rms_normalization(a["x"], a["g"], axis=-1, epsilon=1e-5),
+     reference=lambda a: a["x"] / np.sqrt((a["x"] ** 2).mean(-1, keepdims=True) + 1e-5) * a["g"])
+unary("l2_normalize", "norm", lambda o, x: o.normalize(x, axis=-1, order=2),
+      lambda x: x / np.sqrt((x**2).sum(-1, keepdims=True)), x=A(sizes=LN), tol="nn")
+
+# Softmax ----------------------------------------------------------------------------------
+
+SM = ((4, 6), (256, 1000), (1024, 1000))
+unary("softmax", "softmax", lambda o, x: o.softmax(x, axis=-1), lambda x: np_softmax(x, -1), x=A(sizes=SM, scale=2.0),
+      tol="nn")
+unary("softmax_axis0", "softmax", lambda o, x: o.softmax(x, axis=0), lambda x: np_softmax(x, 0),
+      x=A(sizes=SM, scale=2.0), tol="nn")
+unary("log_softmax", "softmax", lambda o, x: o.log_softmax(x, axis=-1), lambda x: np_log_softmax(x, -1),
+      x=A(sizes=SM, scale=2.0), tol="nn")
+unary("softmax_large_logits", "softmax", lambda o, x: o.softmax(x, axis=-1), lambda x: np_softmax(x, -1),
+      x=A(sizes=SM, scale=40.0), tol="nn",
+      doc="logits up to ±150: exp overflows float16 and float32 unless the maximum is subtracted first")
+
+# Losses -----------------------------------------------------------------------------------
+
+EPS = 1e-7  # keras.config.epsilon() default, used by the probability losses' clipping
+LS = ((4, 5), (256, 1000), (1024, 1000))
+
+
+def _cce(t, p):
+    p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    return -(t * np.log(p)).sum(-1)
+
+
+def _bce(t, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+def loss_case(name, call, ref, **specs):
+    return case(name=name, category="loss", inputs=inputs(**specs), call=call, reference=ref, tol="nn",
+                grad_wrt=("p",))
+
+
+loss_case("categorical_crossentropy", lambda ops, a: ops.categorical_crossentropy(a["t"], a["p"]),
+          lambda a: _cce(a["t"], a["p"]), t=A("onehot", sizes=LS), p=A("probs", sizes=LS))
+loss_case("categorical_crossentropy_logits",
+          lambda ops, a: ops.categorical_crossentropy(a["t"], a["p"], from_logits=True),
+          lambda a: -(a["t"] * np_log_softmax(a["p"], -1)).sum(-1), t=A("probs", sizes=LS), p=A(sizes=LS, scale=2.0))
+case(name="sparse_categorical_crossentropy_logits", category="loss", tol="nn", out_dtype="float",
+     inputs=inputs(t=A("int", hi=5, sizes=((4,), (256,), (1024,))), p=A(sizes=LS, scale=2.0)),
+     call=lambda ops, a: ops.sparse_categorical_crossentropy(a["t"], a["p"], from_logits=True),
+     reference=lambda a: -np.take_along_axis(np_log_softmax(a["p"], -1), a["t"][:, None].astype(np.int64), -1)[:, 0],
+     grad_wrt=("p",))
+loss_case("binary_crossentropy", lambda ops, a: ops.binary_crossentropy(a["t"], a["p"]),
+          lambda a: _bce(a["t"], a["p"]), t=A("binary", sizes=LS), p=A("uniform", lo=0.05, hi=0.95, sizes=LS))
+loss_case("binary_crossentropy_logits", lambda ops, a: ops.binary_crossentropy(a["t"], a["p"], from_logits=True),
+          lambda a: a["t"] * _softplus(-a["p"]) + (1 - a["t"]) * _softplus(a["p"]),
+          t=A("binary", sizes=LS), p=A(sizes=LS, scale=3.0))
+
+# Sorting and top_k ------------------------------------------------------------------------
+
+ST = ((3, 8), (256, 1024), (1024, 1024))
+
+
+def sort_case(name, call, ref, x, out_dtype=None, differentiable=False, **kw):
+    return case(name=name, category="sort", inputs=inputs(x=x), call=call, reference=ref, tol="exact",
+                out_dtype=out_dtype, differentiable=differentiable, **kw)
+
+
+def _top_k_indices(x, k):
+    return np.argsort(-x, axis=-1, kind="stable")[..., :k]
+
+
+sort_case("sort", lambda ops, a: ops.sort(a["x"], axis=-1), lambda a: np.sort(a["x"], axis=-1),
+          A("distinct", sizes=ST), differentiable=True)
+sort_case("argsort", lambda ops, a: ops.argsort(a["x"], axis=-1), lambda a: np.argsort(a["x"], axis=-1),
+          A("distinct", sizes=ST), out_dtype="int32")
+sort_case("top_k_values", lambda ops, a: ops.top_k(a["x"], 3)[0], lambda a: -np.sort(-a["x"], axis=-1)[..., :3],
+          A("distinct", sizes=ST), differentiable=True)
+sort_case("top_k_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a: _top_k_indices(a["x"], 3),
+          A("distinct", sizes=ST), out_dtype="int32", xfail=known("topk_int64", "numpy", "torch"))
+sort_case("top_k_ties_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a: _top_k_indices(a["x"], 3),
+          A("ties", sizes=ST), out_dtype="int32", xfail=known("topk_int64", "numpy", "torch"),
+          doc="equal values: NumPy's stable order (lower index first); FACTS.md §5 lists tie order as unspecified")
+
+
+CASES: tuple[Case, ...] = tuple(CASES_LIST)
+CASES_BY_NAME: dict[str, Case] = {c.name: c for c in CASES}
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(c.category for c in CASES))
+assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"

@@ -1,0 +1,323 @@
+"""Run the op suite: one child per backend in the target interpreter, in parallel.
+
+The cases live in `cases.py` and the comparison in `compare.py`, both loaded
+by path in the child (`workers/suite_worker.py`), so the target's numpy and
+Keras do the work and kbackend's interpreter never imports them.
+
+A backend that cannot be imported, or whose child dies, is a finding and not a
+crash of verify: its column is marked and the other backends still run. A
+child that dies inside one case (a segfault in an op) leaves its journal: the
+rows done so far are kept, the case it died in is an `error`, and a new child
+goes on after it (at most `max_restarts` times).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from kbackend import backends as B
+from kbackend.envs import installed as inst
+from kbackend.errors import KbackendError, UsageError
+from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
+from kbackend.workers.runner import ChildResult, Job, run_many, run_worker
+
+SUITE_DIR = os.path.dirname(os.path.abspath(__file__))
+CASES_PATH = os.path.join(SUITE_DIR, "cases.py")
+COMPARE_PATH = os.path.join(SUITE_DIR, "compare.py")
+WORKER = "suite_worker.py"
+#: Keras 3 backends in the order the matrix shows them.
+SUITE_BACKENDS = ("numpy", "jax", "torch", "tensorflow", "openvino")
+#: the order children start in: the longest first, so that two cores stay busy to the end.
+START_ORDER = ("jax", "tensorflow", "torch", "openvino", "numpy")
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+DATA_FORMATS = ("channels_last", "channels_first")
+#: added to a jax child's XLA_FLAGS (unless the user set the flag): see _child_env.
+XLA_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+#: the tiny-model check's category (not a case of cases.py: the worker builds the model itself).
+MODEL_CATEGORY = "model"
+#: the worker's journal name for jax's one-program step (suite_worker.BATCH_UNIT).
+BATCH_UNIT = "__batch__"
+
+Progress = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------- what to run
+
+
+def list_cases(python: str, *, timeout: float = 120) -> list[CaseInfo]:
+    """The suite's cases as the target interpreter loads them (numpy only, no Keras)."""
+    r = run_worker(python, WORKER, {"mode": "list", "cases_path": CASES_PATH, "compare_path": COMPARE_PATH},
+                   timeout=timeout)
+    if not r.ok or not isinstance(r.data, dict):
+        raise KbackendError(
+            f"Cannot load the op suite in {python}: {r.error or r.status}.",
+            fix="the suite needs numpy in the target environment: pip install numpy",
+        )
+    return [CaseInfo(**c) for c in r.data["cases"]]
+
+
+def select(cases: list[CaseInfo], ops: Iterable[str] = (), categories: Iterable[str] = ()) -> list[CaseInfo]:
+    """Cases named by `--op` or in a `--category` (all when neither is given).
+
+    >>> c = [CaseInfo(name="add", category="elementwise", tol="elementwise", dtypes=["float32"],
+    ...               layout_dependent=False, differentiable=True)]
+    >>> [x.name for x in select(c, ops=["add"])]
+    ['add']
+    """
+    ops, categories = list(ops), list(categories)
+    names = {c.name for c in cases}
+    cats = list(dict.fromkeys(c.category for c in cases)) + [MODEL_CATEGORY]
+    bad_ops = [o for o in ops if o not in names]
+    if bad_ops:
+        raise UsageError(
+            f"Invalid `--op`. Expected case names of the suite (see `kbackend verify --list`). "
+            f"Received: op={', '.join(bad_ops)}",
+            fix="kbackend verify --list",
+        )
+    bad_cats = [c for c in categories if c not in cats]
+    if bad_cats:
+        raise UsageError(
+            f"Invalid `--category`. Expected one of {cats}. Received: category={', '.join(bad_cats)}",
+            fix="kbackend verify --list",
+        )
+    if not ops and not categories:
+        return list(cases)
+    return [c for c in cases if c.name in ops or c.category in categories]
+
+
+def installed_backends(sys_path: Iterable[str]) -> tuple[list[str], dict[str, str], str | None]:
+    """(the Keras 3 backends installed in a target, its distributions' versions, its Keras version)."""
+    from kbackend.config.judge import installed_backend
+
+    dists = inst.scan(tuple(sys_path))
+    versions = inst.versions(dists)
+    kd = inst.keras_dist(dists)
+    kv = kd.version if kd else None
+    found = []
+    for name in SUITE_BACKENDS:
+        b = B.get(name)
+        ok, _missing = installed_backend(name, versions)
+        if ok and (kv is None or b is None or b.accepted_by(kv)):
+            found.append(name)
+    return found, versions, kv
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+@dataclass
+class Journal:
+    """What a backend's children wrote as they went (see workers/suite_worker.py)."""
+
+    rows: list[dict] = field(default_factory=list)
+    #: units finished ("dtype/case"), jax's one-program step included.
+    done: list[str] = field(default_factory=list)
+    #: the unit started and not finished (where a child died), with its category.
+    started: str | None = None
+    category: str | None = None
+    #: how many units the backend has (announced by its first child).
+    units: int | None = None
+
+    @property
+    def finished_cases(self) -> int:
+        return sum(1 for u in self.done if not u.endswith("/" + BATCH_UNIT))
+
+
+def read_journal(path: str) -> Journal:
+    j = Journal()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return j
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by the crash
+        if "units" in ev and j.units is None:
+            j.units = ev["units"]
+        elif "start" in ev:
+            j.started, j.category = ev["start"], ev.get("category")
+        elif "unit" in ev:
+            j.rows.extend(ev.get("rows") or [])
+            j.done.append(ev["unit"])
+            if j.started == ev["unit"]:
+                j.started = j.category = None
+    return j
+
+
+def _crash_rows(backend: str, j: Journal, child: ChildResult) -> list[dict]:
+    dtype, _, name = (j.started or "").partition("/")
+    how = {"timeout": "hung (killed after the timeout)", "crashed": f"crashed ({child.error})"}.get(
+        child.status, f"ended with {child.status} ({child.error})")
+    model = j.category == MODEL_CATEGORY
+    return [{"case": name, "category": j.category or "unknown", "check": "forward" if model else "value",
+             "dtype": dtype, "status": "error",
+             "message": f"the {backend} process {how} while running this case; the other cases ran in a new process"}]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _child_env(backend: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(extra or {})
+    env["KERAS_BACKEND"] = backend
+    if backend == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_use_fusion_emitters" not in flags:
+            # XLA's legacy CPU emitters compile the suite's program ~4x faster; on the suite they give
+            # bit-identical values but for reduction order (1 ulp). A user's own setting wins.
+            env["XLA_FLAGS"] = (flags + " " + XLA_FAST_COMPILE).strip()
+    return env
+
+
+class _Watcher:
+    """Reports progress (units finished over units announced, all backends) by reading the journals."""
+
+    def __init__(self, paths: list[str], progress: Progress | None):
+        self.paths, self.progress = paths, progress
+        self.stop = threading.Event()
+        self.lost = 0  # units that will never be written (a child that died for good)
+        self.thread = threading.Thread(target=self._loop, daemon=True) if progress else None
+
+    def count(self) -> tuple[int, int]:
+        done = total = 0
+        for p in self.paths:
+            j = read_journal(p)
+            done += j.finished_cases
+            total += j.units or 0
+        return min(total, done + self.lost), total
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.25):
+            self.progress(*self.count())
+
+    def __enter__(self):
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.thread:
+            self.thread.join()
+            total = self.count()[1]
+            self.progress(total, total)
+
+
+def run_verify(
+    python: str,
+    backends: list[str],
+    cases: list[CaseInfo] | None,
+    *,
+    dtypes: list[str],
+    data_formats: list[str] = list(DATA_FORMATS),
+    grads: bool = True,
+    model: bool = True,
+    missing: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    max_restarts: int = 3,
+    max_parallel: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Run `cases` (None: every case) on every backend (one child each, in parallel) and merge the rows.
+
+    `missing` maps backends that were asked for but are not installed to the fix,
+    and they appear as `not_installed` columns. `env` is added to every child's
+    environment (KERAS_HOME for --keras-home).
+    """
+    t0 = time.monotonic()
+    names = None if cases is None else [c.name for c in cases]
+    missing = missing or {}
+    runs: dict[str, dict] = {b: {"status": "ok", "restarts": 0, "rows": [], "done": [], "child": None}
+                             for b in backends}
+    order = sorted(backends, key=lambda b: START_ORDER.index(b) if b in START_ORDER else len(START_ORDER))
+    with tempfile.TemporaryDirectory(prefix="kbackend-verify-") as tmp:
+        journals = {b: os.path.join(tmp, f"{b}.jsonl") for b in order}
+        with _Watcher(list(journals.values()), progress) as watch:
+            pending = list(order)
+            while pending:
+                jobs = [
+                    Job(python, WORKER, {
+                        "mode": "run", "cases_path": CASES_PATH, "compare_path": COMPARE_PATH, "names": names,
+                        "dtypes": dtypes, "data_formats": data_formats, "size": "small", "grads": grads,
+                        "model": model, "journal_path": journals[b], "skip_units": runs[b]["done"],
+                        "batch": runs[b].get("batch", True),
+                    }, timeout=timeout, env=_child_env(b, env), key=b)
+                    for b in pending
+                ]
+                results = run_many(jobs, max_parallel=max_parallel)
+                pending = []
+                for job, child in zip(jobs, results):
+                    b = job.key
+                    run = runs[b]
+                    run["child"] = child
+                    j = read_journal(journals[b])
+                    run["done"] = j.done
+                    if child.ok and isinstance(child.data, dict):
+                        run["data"] = child.data
+                        continue
+                    if run["status"] == "ok":
+                        run["status"] = child.status
+                        run["error"] = child.error
+                        run["log"] = child.log[-4000:] if child.log else None
+                    if j.started is not None and child.status in ("crashed", "timeout") \
+                            and run["restarts"] < max_restarts:
+                        run["restarts"] += 1
+                        pending.append(b)
+                        if j.started.endswith("/" + BATCH_UNIT):  # jax's one program died: run case by case
+                            run["batch"] = False
+                            continue
+                        # Keep what ran, mark the unit it died in, go on after it in a new child.
+                        run["crash_rows"] = run.get("crash_rows", []) + _crash_rows(b, j, child)
+                        run["done"] = j.done + [j.started]
+                        watch.lost += 1
+                        continue
+                    watch.lost += (j.units or 0) - j.finished_cases
+            for b in order:  # every child's rows, crashed ones included, in the order they ran
+                runs[b]["rows"] = read_journal(journals[b]).rows
+    return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0)
+
+
+def _report(python, dtypes, data_formats, order, backends, runs, missing, elapsed) -> VerifyReport:
+    out_backends: list[BackendRun] = []
+    results: list[CaseResult] = []
+    shown = [b for b in SUITE_BACKENDS if b in backends or b in missing] + \
+        [b for b in backends if b not in SUITE_BACKENDS]
+    for b in shown:
+        if b in missing:
+            out_backends.append(BackendRun(name=b, status="not_installed", error=f"{b} is not installed",
+                                           fix=missing[b]))
+            continue
+        run = runs[b]
+        data = run.get("data") or {}
+        child: ChildResult | None = run.get("child")
+        rows = run["rows"] + run.get("crash_rows", [])
+        error = run.get("error")
+        if run["status"] == "import_error" and child is not None and child.error:
+            error = child.error
+        out_backends.append(BackendRun(
+            name=b, status=run["status"], version=data.get("backend_version"), keras_version=data.get("keras_version"),
+            error=error, fix=_fix_for(b, run["status"]), elapsed_s=child.elapsed_s if child else None,
+            import_s=data.get("import_s"), restarts=run["restarts"], log=run.get("log"),
+        ))
+        for r in rows:
+            results.append(CaseResult(backend=b, **{k: v for k, v in r.items() if k in CaseResult.model_fields}))
+    return VerifyReport(python=python, dtypes=dtypes, data_formats=data_formats, backends=out_backends,
+                        results=results, elapsed_s=elapsed)
+
+
+def _fix_for(backend: str, status: str) -> str | None:
+    if status == "import_error":
+        return f"kbackend doctor --backend {backend}"
+    if status in ("crashed", "timeout"):
+        return f"kbackend verify --backend {backend} --op CASE (to run one case alone)"
+    return None

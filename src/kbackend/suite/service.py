@@ -1,0 +1,105 @@
+"""verify's logic between the CLI and the children: what to run, then run it.
+
+`plan` turns the options into a `Plan` (backends, dtypes, data formats,
+cases), refusing what cannot run with Keras-style messages; `run` runs it
+(kbackend.suite.run) and returns the `VerifyReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from kbackend import backends as B
+from kbackend.errors import KbackendError, UsageError
+from kbackend.envs.target import Target
+from kbackend.suite import run as R
+from kbackend.suite.model import CaseInfo, VerifyReport
+
+
+@dataclass(frozen=True)
+class Plan:
+    python: str
+    backends: list[str]
+    missing: dict[str, str]
+    #: None: every case of the suite (the children read it).
+    cases: list[CaseInfo] | None
+    dtypes: list[str]
+    data_formats: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    #: run the tiny-model check: with no filter, or with --category model.
+    model: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+def cases(target: Target) -> list[CaseInfo]:
+    return R.list_cases(target.python)
+
+
+def select(all_cases: list[CaseInfo], ops: Iterable[str] = (), categories: Iterable[str] = ()) -> list[CaseInfo]:
+    return R.select(all_cases, ops, categories)
+
+
+def _floatx(ctx) -> str:
+    """The current floatx (keras.json and its rules), float32 when it cannot be read."""
+    try:
+        from kbackend.config import service as cs
+
+        v = cs.show(ctx).effective.get("floatx")
+        value = getattr(v, "value", None)
+    except Exception:  # noqa: BLE001 - a broken file is doctor's business; verify falls back
+        value = None
+    return value if value in R.FLOAT_DTYPES else "float32"
+
+
+def plan(
+    target: Target,
+    ctx,
+    all_cases: list[CaseInfo] | None,
+    *,
+    backends: Iterable[str] = (),
+    ops: Iterable[str] = (),
+    categories: Iterable[str] = (),
+    dtypes: Iterable[str] = (),
+    data_formats: Iterable[str] = (),
+    keras_home: str | None = None,
+) -> Plan:
+    asked = list(dict.fromkeys(backends))
+    bad = [b for b in asked if b not in R.SUITE_BACKENDS]
+    if bad:
+        raise UsageError(
+            f"Invalid `--backend`. Expected one of {list(R.SUITE_BACKENDS)} (the Keras 3 backends). "
+            f"Received: backend={', '.join(bad)}",
+            fix="kbackend verify --backend " + R.SUITE_BACKENDS[1],
+        )
+    found, _versions, keras_version = R.installed_backends(target.sys_path)
+    if keras_version is None:
+        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix="pip install keras")
+    missing = {}
+    for b in asked:
+        if b not in found:
+            info = B.get(b)
+            missing[b] = f"pip install {info.pip if info and info.pip else b}"
+    run_backends = [b for b in asked if b in found] if asked else found
+    if not run_backends and not missing:
+        raise KbackendError(
+            f"No Keras backend is installed in {target.describe()}. "
+            f"Expected one of {list(R.SUITE_BACKENDS)}.",
+            fix="pip install jax",
+        )
+    selected = None if all_cases is None else select(all_cases, ops, categories)
+    dts = list(dict.fromkeys(dtypes)) or [_floatx(ctx)]
+    fmts = list(dict.fromkeys(data_formats)) or list(R.DATA_FORMATS)
+    env = {}
+    if keras_home is not None:
+        env["KERAS_HOME"] = keras_home
+    warnings: list[str] = []
+    cats = list(categories)
+    model = (not list(ops) and not cats) or R.MODEL_CATEGORY in cats
+    return Plan(target.python, run_backends, missing, selected, dts, fmts, env, model, warnings)
+
+
+def run(p: Plan, *, grads: bool = True, model: bool = True, timeout: float = 600,
+        progress: R.Progress | None = None) -> VerifyReport:
+    return R.run_verify(p.python, p.backends, p.cases, dtypes=p.dtypes, data_formats=p.data_formats, grads=grads,
+                        model=model and p.model, missing=p.missing, timeout=timeout, env=p.env, progress=progress)

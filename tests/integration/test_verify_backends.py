@@ -1,0 +1,186 @@
+"""verify against the real backends: every case on every installed backend, once.
+
+The full suite runs once per module (one `kbackend verify --json` subprocess: one child
+per backend), and the tests below read that document. Faults are built, not imagined:
+a backend's op is made wrong inside its child (the worker's documented test hook,
+KBACKEND_TEST_PATCH), a backend's import fails, a child segfaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kbackend.suite import cases as K
+from kbackend.suite.run import installed_backends
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = installed_backends(sys.path)[0]
+GRAD_BACKENDS = K.GRAD_BACKENDS
+
+
+def _verify(tmp, *args, env_extra=None):
+    env = {**os.environ, "HOME": str(tmp), "KERAS_HOME": str(tmp / ".keras"), "XDG_CACHE_HOME": str(tmp / ".cache"),
+           "XDG_CONFIG_HOME": str(tmp / ".config"), **(env_extra or {})}
+    env.pop("KERAS_BACKEND", None)
+    p = subprocess.run([sys.executable, "-m", "kbackend", "verify", "--json", *args], env=env, cwd=str(tmp),
+                       capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL)
+    return p.returncode, json.loads(p.stdout), p.stderr
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    if not BACKENDS:
+        pytest.skip("no Keras backend installed")
+    code, doc, err = _verify(tmp_path_factory.mktemp("verify-full"))
+    return code, doc
+
+
+def _rows(doc, **match):
+    return [r for r in doc["results"] if all(r.get(k) == v for k, v in match.items())]
+
+
+def test_every_installed_backend_has_a_column(full):
+    _, doc = full
+    assert [b["name"] for b in doc["backends"]] == BACKENDS
+    for b in doc["backends"]:
+        # A child may only end unclean by dying inside a case, which then is an error row (and it resumed).
+        assert b["status"] == "ok" or (b["status"] in ("crashed", "timeout") and b["restarts"] >= 1), b
+        assert b["version"] and b["keras_version"]
+
+
+def test_every_case_is_checked_on_every_backend(full):
+    _, doc = full
+    for b in BACKENDS:
+        seen = {(r["case"], r["data_format"]) for r in _rows(doc, backend=b, check="value")}
+        for c in K.CASES:
+            for fmt in (K.DATA_FORMATS if c.layout_dependent else (None,)):
+                assert (c.name, fmt) in seen, (b, c.name, fmt)
+
+
+def test_nothing_fails_at_float32_and_errors_are_only_crashes(full):
+    code, doc = full
+    fails = [r for r in doc["results"] if r["status"] == "fail"]
+    assert not fails, fails
+    errors = [r for r in doc["results"] if r["status"] == "error"]
+    for r in errors:
+        assert "process crashed" in r["message"] or "hung" in r["message"], r
+    assert code == (1 if errors else 0)
+    assert doc["exit_code"] == code
+
+
+def test_every_non_pass_says_why(full):
+    _, doc = full
+    for r in doc["results"]:
+        if r["status"] != "pass":
+            assert r["message"], r
+        if r["status"] == "pass" and r["check"] == "value":
+            assert r["expected_dtype"] == r["got_dtype"], r
+            assert r["max_abs_err"] is not None and r["worst"] <= 1, r
+
+
+def test_gradients_are_checked_where_backends_differentiate(full):
+    _, doc = full
+    for b in BACKENDS:
+        grads = {r["case"] for r in _rows(doc, backend=b, check="grad")}
+        if b in GRAD_BACKENDS:
+            want = {c.name for c in K.CASES if c.differentiable and "float32" in c.dtypes}
+            assert want <= grads, (b, want - grads)
+            assert all(r["status"] in ("pass", "xfail") for r in _rows(doc, backend=b, check="grad"))
+        else:
+            assert not grads
+
+
+def test_the_tiny_model_trains_where_backends_train(full):
+    _, doc = full
+    for b in BACKENDS:
+        steps = {r["check"]: r for r in _rows(doc, backend=b, case="tiny_mlp")}
+        assert steps["forward"]["status"] == "pass"
+        if b in ("jax", "torch", "tensorflow"):
+            assert steps["sgd_step"]["status"] == "pass", steps["sgd_step"]
+            assert steps["fit"]["status"] == "pass" and "→" in steps["fit"]["message"]
+        else:
+            assert steps["sgd_step"]["status"] == steps["fit"]["status"] == "skip"
+
+
+def test_known_differences_are_xfail_with_their_reason(full):
+    _, doc = full
+    if "torch" in BACKENDS:
+        r = _rows(doc, backend="torch", case="argmax_signed_zero")[0]
+        assert r["status"] == "xfail" and "−0.0" in r["message"]
+
+
+# --------------------------------------------------------------------------- faults
+
+
+PATCH_WRONG_EXP = '''
+if backend == "torch":
+    _exp = ops.exp
+    ops.exp = lambda x: _exp(x) * 1.001
+'''
+
+
+@pytest.mark.skipif("torch" not in BACKENDS or "numpy" not in BACKENDS, reason="needs torch and numpy")
+def test_a_wrong_op_in_one_backend_fails_verify_naming_op_and_backend(tmp_path):
+    patch = tmp_path / "patch.py"
+    patch.write_text(PATCH_WRONG_EXP)
+    code, doc, _ = _verify(tmp_path, "--backend", "torch", "--backend", "numpy", "--op", "exp", "--op", "log",
+                           env_extra={"KBACKEND_TEST_PATCH": str(patch)})
+    assert code == 1 and doc["ok"] is False
+    failing = {(r["backend"], r["case"], r["check"]) for r in doc["results"] if r["status"] == "fail"}
+    assert failing == {("torch", "exp", "value"), ("torch", "exp", "grad")}
+    row = _rows(doc, backend="torch", case="exp", check="value")[0]
+    assert "values off" in row["message"] and row["max_rel_err"] == pytest.approx(1e-3, rel=0.05)
+    assert all(r["status"] == "pass" for r in doc["results"] if r["backend"] == "numpy")
+
+
+PATCH_BROKEN = '''
+import os, signal
+if backend == "numpy":
+    raise ImportError("simulated broken install: No module named 'numpy.core._multiarray_umath'")
+if backend == "jax":
+    os.kill(os.getpid(), signal.SIGSEGV)
+'''
+
+
+@pytest.mark.skipif(not {"numpy", "jax", "openvino"} <= set(BACKENDS), reason="needs numpy, jax and openvino")
+def test_a_broken_backend_marks_its_column_and_the_others_still_run(tmp_path):
+    patch = tmp_path / "patch.py"
+    patch.write_text(PATCH_BROKEN)
+    code, doc, _ = _verify(tmp_path, "--backend", "numpy", "--backend", "jax", "--backend", "openvino",
+                           "--op", "add", env_extra={"KBACKEND_TEST_PATCH": str(patch)})
+    assert code == 1
+    b = {x["name"]: x for x in doc["backends"]}
+    assert b["numpy"]["status"] == "import_error" and "simulated broken install" in b["numpy"]["error"]
+    assert b["jax"]["status"] == "crashed" and "SIGSEGV" in b["jax"]["error"]
+    assert b["openvino"]["status"] == "ok"
+    assert [r["status"] for r in _rows(doc, backend="openvino", case="add")] == ["pass"]
+    assert not _rows(doc, backend="numpy") and not _rows(doc, backend="jax")
+
+
+def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
+    if not BACKENDS:
+        pytest.skip("no Keras backend installed")
+    code, doc, _ = _verify(tmp_path, "--dtype", "float16", "--dtype", "bfloat16", "--dtype", "float64",
+                           "--category", "elementwise", "--category", "matmul", "--category", "softmax",
+                           "--no-grad")
+    assert doc["dtypes"] == ["float16", "bfloat16", "float64"]
+    for r in doc["results"]:
+        assert r["status"] in ("pass", "fail", "xfail", "skip", "error")
+        if r["status"] in ("pass", "fail") and not (r["message"] or "").startswith("dtype"):
+            assert r["expected_dtype"] and r["got_dtype"], r
+    for b in set(BACKENDS) & {"jax", "torch", "tensorflow"}:
+        half = [r for r in _rows(doc, backend=b, dtype="float16")]
+        assert half and all(r["status"] in ("pass", "xfail") for r in half), [
+            r for r in half if r["status"] not in ("pass", "xfail")]
+        assert {r["got_dtype"] for r in half if r["case"] == "matmul"} == {"float16"}
+    if "jax" in BACKENDS and not os.environ.get("JAX_ENABLE_X64"):
+        r = _rows(doc, backend="jax", dtype="float64", case="add")[0]
+        assert r["status"] == "pass" and r["got_dtype"] == "float32" and "as float32" in r["message"]
+    if "tensorflow" in BACKENDS:
+        assert _rows(doc, backend="tensorflow", dtype="float64", case="matmul")[0]["got_dtype"] == "float64"
