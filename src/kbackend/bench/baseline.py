@@ -1,0 +1,112 @@
+"""Baseline files: a bench run saved for later comparison, in a versioned format.
+
+The file is one JSON object: the `BenchReport` (machine, options, backends,
+results with every sample and per-process median) plus
+
+    {"format": "kbackend-bench", "format_version": 1, "saved_at": "...Z",
+     "kbackend_version": "..."}
+
+History of `format_version` (pyperf's rule: write the history down, refuse
+what you cannot read):
+- 1 (kbackend 0.1.0): first format.
+
+A file with a newer version, another format, or results that do not parse is
+refused with the reason. `bench --json` output is accepted too: it holds the
+same report under the JSON envelope.
+
+>>> from kbackend.bench.model import Machine
+>>> r = BenchReport(machine=Machine(cpu="x", cores=2, threads=2))
+>>> loads(dumps(r)) == r
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+from pydantic import ValidationError
+
+from kbackend import __version__
+from kbackend.bench.model import BenchReport
+from kbackend.errors import KbackendError
+
+FORMAT = "kbackend-bench"
+FORMAT_VERSION = 1
+SUPPORTED = (1,)
+_ENVELOPE_KEYS = ("schema_version", "kbackend_version", "command", "exit_code", "regressions",
+                  "improvements", "comparisons", "refused", "format", "format_version", "saved_at")
+
+
+class BaselineError(KbackendError):
+    """A baseline that cannot be read or used."""
+
+
+def dumps(report: BenchReport) -> str:
+    doc = {"format": FORMAT, "format_version": FORMAT_VERSION,
+           "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kbackend_version": __version__}
+    doc.update(report.model_dump(mode="json", exclude={"gate"}))
+    return json.dumps(doc, indent=1, allow_nan=False)
+
+
+def save(report: BenchReport, path: str) -> None:
+    """Write atomically (a temp file in the same directory, then rename)."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(dumps(report) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise BaselineError(f"Cannot write the baseline {path}: {e.strerror or e}.",
+                            fix="pass --save a path in a writable directory") from None
+
+
+def loads(text: str, where: str = "baseline") -> BenchReport:
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise BaselineError(f"Invalid baseline {where}: not JSON ({e}).",
+                            fix="save one with `kbackend bench --save FILE`") from None
+    if not isinstance(doc, dict):
+        raise BaselineError(f"Invalid baseline {where}: expected a JSON object. Received: {type(doc).__name__}.",
+                            fix="save one with `kbackend bench --save FILE`")
+    if doc.get("command") == "bench" and "format" not in doc:
+        pass  # `bench --json` output
+    elif doc.get("format") != FORMAT:
+        raise BaselineError(
+            f"Invalid baseline {where}: unknown `format`. Expected: {FORMAT!r}. Received: format={doc.get('format')!r}",
+            fix="save one with `kbackend bench --save FILE`")
+    elif doc.get("format_version") not in SUPPORTED:
+        raise BaselineError(
+            f"Invalid baseline {where}: unsupported `format_version`. Expected one of {set(SUPPORTED)}. "
+            f"Received: format_version={doc.get('format_version')!r}",
+            fix="upgrade kbackend, or save a new baseline with this one: `kbackend bench --save FILE`")
+    body = {k: v for k, v in doc.items() if k not in _ENVELOPE_KEYS}
+    body.pop("gate", None)
+    try:
+        return BenchReport.model_validate(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise BaselineError(f"Invalid baseline {where}: `{loc}`: {first['msg']}.",
+                            fix="save a new one with `kbackend bench --save FILE`") from None
+
+
+def load(path: str) -> BenchReport:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise BaselineError(f"Cannot read the baseline {path}: {e.strerror or e}.",
+                            fix="save one with `kbackend bench --save FILE`") from None
+    return loads(text, path)

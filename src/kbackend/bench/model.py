@@ -1,0 +1,174 @@
+"""Bench's frozen result models: the machine, each backend's run, each timed case, the gate.
+
+`BenchReport.model_dump(mode="json")` is both the `bench --json` data and,
+with the format keys of `baseline.py`, the baseline file.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from kbackend.config.model import Frozen
+
+#: timeout / crashed: the case hung past the item time limit or killed its process, and was left out.
+ResultStatus = Literal["ok", "error", "skipped", "timeout", "crashed", "not_run"]
+Verdict = Literal["regression", "improvement", "unchanged", "noise"]
+
+
+class BandwidthPoint(Frozen):
+    """STREAM-like bandwidth at one working-set size (bytes the kernel touches)."""
+
+    footprint_bytes: int
+    copy_gbs: float
+    add_gbs: float
+    #: a read-only kernel (a dot product): the roof of reductions.
+    read_gbs: float | None = None
+    #: the best of the kernels.
+    gbs: float
+
+
+class PeakSource(Frozen):
+    """One measurement of the compute peak: NumPy's BLAS or a backend's own large matmul."""
+
+    source: str
+    device: str = "cpu"
+    dtype: str
+    gflops: float | None = None
+    note: str | None = None
+
+
+class Machine(Frozen):
+    cpu: str
+    cores: int
+    threads: int
+    platform: str = ""
+    python: str = ""
+    numpy: str | None = None
+    #: best float32 / float64 matmul GFLOP/s seen in this run (NumPy and the backends).
+    peak_gflops: dict[str, float] = {}
+    #: STREAM-like bandwidth of the largest (DRAM-sized) working set, GB/s.
+    peak_gbs: float = 0.0
+    bandwidth: tuple[BandwidthPoint, ...] = ()
+    peak_sources: tuple[PeakSource, ...] = ()
+
+
+class BackendRun(Frozen):
+    """One backend: its versions, device, threads and how its processes went."""
+
+    backend: str
+    status: str
+    error: str | None = None
+    keras: str | None = None
+    version: str | None = None
+    device: str | None = None
+    mode: str = "eager"
+    sync: str | None = None
+    thread_env: dict[str, str] = {}
+    affinity: int | None = None
+    backend_threads: dict[str, object] = {}
+    processes: int = 0
+    import_s: float | None = None
+    log: str | None = None
+
+
+class Result(Frozen):
+    """One case timed on one backend (all processes and rounds together)."""
+
+    backend: str
+    case: str
+    category: str = ""
+    size: str
+    dtype: str
+    mode: str = "eager"
+    status: ResultStatus = "ok"
+    error: str | None = None
+    #: dtype the backend computed in (Keras computes float64 in float32 except on TensorFlow).
+    compute_dtype: str | None = None
+    median_s: float | None = None
+    iqr_s: float | None = None
+    q1_s: float | None = None
+    q3_s: float | None = None
+    min_s: float | None = None
+    #: the first call, compilation included (median over processes).
+    first_call_s: float | None = None
+    loops: int | None = None
+    #: every sample, seconds per call (one per round per process).
+    samples: tuple[float, ...] = ()
+    #: the median and the best (minimum) sample of each process: the independent repetitions.
+    process_medians: tuple[float, ...] = ()
+    process_mins: tuple[float, ...] = ()
+    flops: float | None = None
+    bytes: float | None = None
+    intensity: float | None = None
+    gflops: float | None = None
+    gbs: float | None = None
+    #: achieved / attainable, attainable = min(peak compute, intensity x bandwidth).
+    peak_fraction: float | None = None
+    bound: Literal["compute", "memory"] | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.backend, self.case, self.size, self.dtype, self.mode)
+
+
+class Comparison(Frozen):
+    backend: str
+    case: str
+    size: str
+    dtype: str
+    mode: str = "eager"
+    baseline_median_s: float
+    median_s: float
+    #: the gate's ratio, current / baseline (> 1: slower): of the medians of the per-process
+    #: minimums with 3 or more processes a side, else of the medians.
+    ratio: float
+    #: one-sided rank-test p-values across the independent repetitions.
+    p_slower: float
+    p_faster: float
+    repetitions: Literal["processes", "rounds"]
+    verdict: Verdict
+
+
+class Refusal(Frozen):
+    """A backend whose baseline was not compared, and why."""
+
+    backend: str
+    reasons: tuple[str, ...]
+
+
+class Gate(Frozen):
+    baseline: str
+    threshold: float
+    alpha: float
+    forced: bool = False
+    comparisons: tuple[Comparison, ...] = ()
+    refused: tuple[Refusal, ...] = ()
+    #: keys "backend/case/size/dtype/mode" only in the baseline, or only in this run.
+    missing: tuple[str, ...] = ()
+    new: tuple[str, ...] = ()
+    #: differences found between the machines, reported even when --force-compare is on.
+    differences: tuple[str, ...] = ()
+
+    @property
+    def regressions(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.verdict == "regression")
+
+    @property
+    def improvements(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.verdict == "improvement")
+
+
+class BenchReport(Frozen):
+    machine: Machine
+    options: dict[str, object] = {}
+    backends: tuple[BackendRun, ...] = ()
+    results: tuple[Result, ...] = ()
+    gate: Gate | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """1 on a regression or a backend that did not run, else 0."""
+        if self.gate is not None and self.gate.regressions:
+            return 1
+        return 1 if any(b.status != "ok" for b in self.backends) else 0

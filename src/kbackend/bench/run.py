@@ -1,0 +1,426 @@
+"""Running a bench: which cases, which backends, the child processes, the merged report.
+
+The measurement itself happens in `workers/bench_worker.py`, in the target
+interpreter. Here: the plan (cases and options), the thread settings every
+child gets before it starts, the order of the children (one NumPy peak child,
+then `processes` rounds over the backends, interleaved so that a drift of the
+machine hits every backend alike; never two children at once), and the merge
+of their samples into `Result`s placed on the roofline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+from kbackend import backends as B
+from kbackend.bench import roofline, stats
+from kbackend.bench.model import BackendRun, BenchReport, PeakSource, Result
+from kbackend.errors import KbackendError, UsageError
+from kbackend.workers.runner import ChildResult, run_worker
+
+WORKER = "bench_worker.py"
+CASES_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite", "cases.py")
+SIZES = ("small", "medium", "large")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+#: --quick: a few common ops of different categories, medium size, float32.
+QUICK_CASES = ("add", "relu", "sum", "matmul", "softmax", "conv2d")
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+LOG_KEEP = 4000
+#: at most this many cases are left out of one backend for hanging or crashing its process.
+MAX_EXCLUDED = 5
+
+
+@dataclass(frozen=True)
+class Item:
+    case: str
+    category: str
+    size: str
+    dtype: str
+
+    def spec(self) -> dict:
+        return {"case": self.case, "size": self.size, "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Plan:
+    backends: tuple[str, ...]
+    items: tuple[Item, ...]
+    threads: int
+    #: 5 a side lets the rank test reach p < 0.05 with one process out of order (3 need all in order).
+    processes: int = 5
+    #: many short samples: a median of 1-2 ms samples passes over the moments another
+    #: process holds the core (measured: identical runs 6x closer than with 10 ms samples).
+    rounds: int = 11
+    min_time: float = 0.002
+    warmup_time: float = 0.02
+    jit: bool = False
+    quick: bool = False
+    #: {case: factor}: make a case slower in the child (measurement-quality checks only).
+    slowdown: dict = field(default_factory=dict)
+    #: seconds one step (set-up and first call, or one sample) may take before the case is left out.
+    item_timeout: float = 60.0
+    #: the op suite, loaded by path in the child.
+    cases_path: str = CASES_PATH
+
+    def options(self) -> dict:
+        return {
+            "threads": self.threads, "processes": self.processes, "rounds": self.rounds,
+            "min_time_s": self.min_time, "jit": self.jit, "quick": self.quick, "item_timeout_s": self.item_timeout,
+            "cases": sorted({i.case for i in self.items}), "sizes": sorted({i.size for i in self.items}),
+            "dtypes": sorted({i.dtype for i in self.items}), **({"slowdown": self.slowdown} if self.slowdown else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a child: `stage` is "peak", "start", "prepare" or "round i/n"."""
+
+    backend: str
+    process: int
+    stage: str
+    case: str = ""
+    size: str = ""
+    dtype: str = ""
+    done: int = 0
+    total: int = 0
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def installed_backends(installed: dict[str, str], keras_version: str | None) -> list[str]:
+    """Keras 3 backends whose packages are installed and that this Keras accepts."""
+    from kbackend.config.judge import installed_backend
+
+    out = []
+    for name in B.KERAS3_ORDER:
+        b = B.get(name)
+        ok, _ = installed_backend(name, installed)
+        if ok and (keras_version is None or b.accepted_by(keras_version)):
+            out.append(name)
+    return out
+
+
+def catalog(python: str, timeout: float = 60, cases_path: str = CASES_PATH) -> list[dict]:
+    """The cases of the suite, as the target interpreter sees them ({name, category, dtypes})."""
+    r = run_worker(python, WORKER, {"mode": "list", "cases_path": cases_path}, timeout=timeout)
+    if not r.ok:
+        raise KbackendError(f"Cannot list the op cases in {python}: {r.status}: {r.error}.",
+                            fix="check that numpy is installed there: `python -c 'import numpy'`")
+    return list(r.data["cases"])
+
+
+def _check(name: str, given: Sequence[str], allowed: Sequence[str]) -> None:
+    bad = [g for g in given if g not in allowed]
+    if bad:
+        raise UsageError(f"Invalid `--{name}`. Expected one of {{{', '.join(allowed)}}}. "
+                         f"Received: {name}={bad[0]}",
+                         fix=f"kbackend bench --{name} {allowed[0]}")
+
+
+def select(cases: Sequence[dict], *, ops: Sequence[str] = (), categories: Sequence[str] = (),
+           sizes: Sequence[str] = (), dtypes: Sequence[str] = (), quick: bool = False) -> tuple[Item, ...]:
+    """The items to time: cases filtered by name and category, times sizes and dtypes.
+
+    >>> cs = [{"name": "add", "category": "elementwise", "dtypes": ["float32"]},
+    ...       {"name": "matmul", "category": "matmul", "dtypes": ["float32", "float64"]}]
+    >>> [(i.case, i.dtype) for i in select(cs, dtypes=["float64"])]
+    [('matmul', 'float64')]
+    """
+    names = [c["name"] for c in cases]
+    cats = list(dict.fromkeys(c["category"] for c in cases))
+    _check("op", ops, names)
+    _check("category", categories, cats)
+    _check("size", sizes, SIZES)
+    _check("dtype", dtypes, DTYPES)
+    chosen = [c for c in cases if (not ops or c["name"] in ops) and (not categories or c["category"] in categories)]
+    if quick and not ops:
+        firsts = list({c["category"]: c for c in reversed(chosen)}.values())[::-1]
+        chosen = [c for c in chosen if c["name"] in QUICK_CASES] or firsts[: len(QUICK_CASES)]
+    items = []
+    for c in chosen:
+        for size in sizes or ("medium",):
+            for dt in dtypes or ("float32",):
+                if not c.get("dtypes") or dt in c["dtypes"]:
+                    items.append(Item(c["name"], c["category"], size, dt))
+    if not items:
+        raise UsageError("No op case matches the options. Received: "
+                         f"op={list(ops) or 'all'}, category={list(categories) or 'all'}, "
+                         f"dtype={list(dtypes) or ['float32']}",
+                         fix="kbackend bench --quick")
+    return tuple(items)
+
+
+def thread_env(threads: int, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables that fix every library's thread count, set before the child starts.
+
+    >>> thread_env(1)["OPENBLAS_NUM_THREADS"], "intra_op_parallelism_threads=1" in thread_env(1, {})["XLA_FLAGS"]
+    ('1', True)
+    """
+    env = dict.fromkeys(BLAS_VARS, str(threads))
+    env["TF_NUM_INTEROP_THREADS"] = "1"
+    if threads == 1:
+        base = (environ if environ is not None else os.environ).get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = (base + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    return env
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _timeout(plan: Plan, n_items: int) -> float:
+    """The parent's last-resort limit for one child (the child's watchdog acts per item first)."""
+    per_item = plan.rounds * max(plan.min_time, 0.05) * 4 + 10
+    return 300 + per_item * n_items + plan.item_timeout
+
+
+def _watch(path: str, backend: str, process: int, total: int, on_progress, stop: threading.Event) -> None:
+    """Follow the child's progress file (one line per step) until `stop`."""
+    seen = 0
+    while True:
+        finished = stop.wait(0.1)
+        for line in _lines(path)[seen:]:
+            parts = line.split("\t")
+            if len(parts) == 4:
+                seen += 1
+                on_progress(Progress(backend, process, parts[0], *parts[1:], done=seen, total=total))
+        if finished:
+            return
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def _child(python: str, inp: dict, env: dict, timeout: float, backend: str, process: int, total: int,
+           on_progress) -> tuple[ChildResult, list[str]]:
+    """Run one child; returns its result and its progress lines (they name the item it died on)."""
+    with tempfile.TemporaryDirectory(prefix="kbackend-bench-") as tmp:
+        inp = dict(inp, progress=os.path.join(tmp, "progress"))
+        stop = threading.Event()
+        watcher = None
+        if on_progress is not None:
+            watcher = threading.Thread(target=_watch, args=(inp["progress"], backend, process, total, on_progress,
+                                                            stop), daemon=True)
+            watcher.start()
+        try:
+            r = run_worker(python, WORKER, inp, timeout=timeout, env=env)
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join()
+        return r, _lines(inp["progress"])
+
+
+def _culprit(r: ChildResult, lines: list[str], item_timeout: float) -> dict | None:
+    """The item a dead child was on, as a result row, or None when no item was running."""
+    if r.status != "crashed" or not lines:  # a parent timeout blames no case: the backend fails
+        return None
+    parts = lines[-1].split("\t")
+    if len(parts) != 4:
+        return None
+    stage, case, size, dtype = parts
+    if stage == "timeout":
+        what = "the set-up and first call (compilation)" if lines[-2:-1] and lines[-2].startswith("prepare") \
+            else "one sample"
+        return {"case": case, "size": size, "dtype": dtype, "status": "timeout",
+                "error": f"{what} took more than {item_timeout:g} s; the process was ended and run again without it"}
+    if stage != "prepare" and not stage.startswith("round"):
+        return None
+    return {"case": case, "size": size, "dtype": dtype, "status": "crashed",
+            "error": f"the process died during {stage} of this case ({r.status}: {r.error}); run again without it"}
+
+
+def _run_process(python: str, plan: Plan, backend: str, process: int, inp: dict, env: dict, excluded: list[dict],
+                 on_progress) -> ChildResult:
+    """One process of one backend; a case that hangs or kills the process is left out and the rest run again.
+
+    `excluded` (shared by the processes of this plan and backend) collects those cases' rows.
+    """
+    while True:
+        left = [s for s in inp["items"] if not any(_same(s, x) for x in excluded)]
+        steps = len(left) * (plan.rounds + 1)
+        if on_progress:
+            on_progress(Progress(backend, process, "start", total=steps))
+        r, lines = _child(python, dict(inp, items=left), env, _timeout(plan, len(left)), backend, process, steps,
+                          on_progress)
+        if r.status == "crashed" and lines and lines[-1].startswith("probe") and inp.get("peak_probe"):
+            inp = dict(inp, peak_probe=False)  # the backend's own peak probe killed it: run without
+            continue
+        bad = _culprit(r, lines, plan.item_timeout)
+        if bad is None or len(excluded) >= MAX_EXCLUDED:
+            break
+        excluded.append(bad)
+    if r.ok and isinstance(r.data, dict) and excluded:
+        r = replace(r, data=dict(r.data, items=list(r.data.get("items") or []) + [dict(x) for x in excluded]))
+    return r
+
+
+def _same(spec: dict, row: dict) -> bool:
+    return (spec["case"], spec["size"], spec["dtype"]) == (row["case"], row["size"], row["dtype"])
+
+
+def run(python: str, plan: Plan, *, on_progress: Callable[[Progress], None] | None = None,
+        environ: dict[str, str] | None = None) -> BenchReport:
+    """Run the plan in `python`; never raises for what a child does (it becomes a status)."""
+    return run_interleaved(python, [plan], on_progress=on_progress, environ=environ)[0]
+
+
+def run_interleaved(python: str, plans: Sequence[Plan], *, on_progress: Callable[[Progress], None] | None = None,
+                    environ: dict[str, str] | None = None, measure_peak: bool = True) -> list[BenchReport]:
+    """Run several plans (same thread count) process by process, interleaved, with one peak measurement.
+
+    Process p of every plan and backend runs before process p + 1 of any, so a
+    change of the machine's load during the run hits every plan and backend alike
+    (A/B comparisons, the measurement-quality checks).
+    """
+    if len({p.threads for p in plans}) != 1:
+        raise ValueError("interleaved plans must use the same thread count")
+    t0 = time.monotonic()
+    threads = plans[0].threads
+    keras_home = tempfile.mkdtemp(prefix="kbackend-bench-keras-")
+    try:
+        base_env = thread_env(threads, environ)
+        base_env["KERAS_HOME"] = keras_home  # Keras writes keras.json on import: never the user's
+        if on_progress and measure_peak:
+            on_progress(Progress("numpy", 0, "peak"))
+        peak = run_worker(python, WORKER, {"mode": "peak", "threads": threads, "quick": plans[0].quick},
+                          timeout=300, env=base_env) if measure_peak else ChildResult("not_run", error="not measured")
+        children: list[dict[str, list[ChildResult]]] = [{b: [] for b in plan.backends} for plan in plans]
+        excluded: list[dict[str, list[dict]]] = [{b: [] for b in plan.backends} for plan in plans]
+        failed: list[set[str]] = [set() for _ in plans]
+        for p in range(max(plan.processes for plan in plans)):
+            for n, plan in enumerate(plans):
+                if p >= plan.processes:
+                    continue
+                inp = {
+                    "mode": "run", "cases_path": plan.cases_path, "threads": threads, "jit": plan.jit,
+                    "items": [i.spec() for i in plan.items], "rounds": plan.rounds, "min_time": plan.min_time,
+                    "warmup_time": plan.warmup_time, "slowdown": plan.slowdown, "peak_probe": p == 0,
+                    "item_timeout": plan.item_timeout,
+                }
+                for b in plan.backends:
+                    if b in failed[n]:
+                        continue
+                    r = _run_process(python, plan, b, p, inp, dict(base_env, KERAS_BACKEND=b), excluded[n][b],
+                                     on_progress)
+                    children[n][b].append(r)
+                    if not r.ok:
+                        failed[n].add(b)
+        elapsed = time.monotonic() - t0
+        return [merge(plan, peak, per_backend, elapsed=elapsed) for plan, per_backend in zip(plans, children)]
+    finally:
+        shutil.rmtree(keras_home, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _backend_run(name: str, plan: Plan, results: list[ChildResult]) -> BackendRun:
+    ok = [r for r in results if r.ok and isinstance(r.data, dict)]
+    bad = [r for r in results if not r.ok]
+    d = ok[0].data if ok else {}
+    threads = d.get("threads") or {}
+    log = None
+    if bad:
+        log = ((bad[0].log or "") + ("\n" + bad[0].traceback if bad[0].traceback else ""))[-LOG_KEEP:]
+    return BackendRun(
+        backend=name, status=bad[0].status if bad else "ok", error=bad[0].error if bad else None,
+        keras=d.get("keras"), version=d.get("version"), device=d.get("device"),
+        mode=next((it.get("mode") for it in d.get("items", ()) if it.get("mode")), "jit" if plan.jit else "eager"),
+        sync=d.get("sync"), thread_env=threads.get("env") or {}, affinity=threads.get("affinity"),
+        backend_threads=d.get("backend_threads") or {}, processes=len(ok),
+        import_s=stats.median([r.data["import_s"] for r in ok]) if ok else None, log=log,
+    )
+
+
+def _result(backend: str, item: Item, rows: list[dict], plan: Plan) -> Result:
+    """One item's rows (one per process) merged."""
+    base = dict(backend=backend, case=item.case, category=item.category, size=item.size, dtype=item.dtype,
+                mode="jit" if plan.jit else "eager")
+    if not rows:
+        return Result(**base, status="not_run", error="no process of this backend ran")
+    timed = [r for r in rows if r.get("status") == "ok" and r.get("samples")]
+    first = rows[0]
+    base.update(mode=first.get("mode") or base["mode"], flops=first.get("flops"), bytes=first.get("bytes"))
+    if not timed:
+        bad = next((r for r in rows if r.get("status") != "ok"), first)
+        status = bad.get("status") if bad.get("status") in ("error", "skipped", "timeout", "crashed") else "error"
+        return Result(**base, status=status, error=bad.get("error") or "no samples")
+    samples = [s for r in timed for s in r["samples"]]
+    return Result(
+        **base, status="ok", compute_dtype=timed[0].get("out_dtype"),
+        median_s=stats.median(samples), iqr_s=stats.iqr(samples),
+        q1_s=stats.quantile(samples, 0.25), q3_s=stats.quantile(samples, 0.75), min_s=min(samples),
+        first_call_s=stats.median([r["first_call_s"] for r in timed]),
+        loops=int(stats.median([r["loops"] for r in timed])),
+        samples=tuple(samples), process_medians=tuple(stats.median(r["samples"]) for r in timed),
+        process_mins=tuple(min(r["samples"]) for r in timed),
+    )
+
+
+def merge(plan: Plan, peak: ChildResult, per_backend: dict[str, list[ChildResult]], *, elapsed: float = 0.0) -> BenchReport:
+    """The report from the children's outputs (pure: testable with canned outputs)."""
+    runs = [_backend_run(b, plan, rs) for b, rs in per_backend.items()]
+    probes = []
+    for b, rs in per_backend.items():
+        for r in rs:
+            if r.ok and isinstance(r.data, dict):
+                dev = r.data.get("device") or "cpu"
+                for pr in r.data.get("peak_probe") or ():
+                    probes.append(PeakSource(source=b, device=str(dev), dtype=pr["dtype"], gflops=pr.get("gflops"),
+                                             note=pr.get("note")))
+    peak_data = peak.data if peak.ok and isinstance(peak.data, dict) else {"cpu": None, "cores": cores()}
+    machine = roofline.machine_from(peak_data, plan.threads, probes)
+    if not peak.ok:
+        machine = machine.model_copy(update={"peak_sources": machine.peak_sources + (
+            PeakSource(source="numpy", dtype="float32", note=f"peak child {peak.status}: {peak.error}"),)})
+    results = []
+    for run_ in runs:
+        rows_by_item: dict[tuple, list[dict]] = {}
+        for r in per_backend[run_.backend]:
+            if r.ok and isinstance(r.data, dict):
+                for row in r.data.get("items") or ():
+                    rows_by_item.setdefault((row["case"], row["size"], row["dtype"]), []).append(row)
+        for item in plan.items:
+            res = _result(run_.backend, item, rows_by_item.get((item.case, item.size, item.dtype), []), plan)
+            results.append(roofline.place(res, machine, run_.device))
+    return BenchReport(machine=machine, options=plan.options(), backends=tuple(runs), results=tuple(results),
+                       elapsed_s=elapsed)
+
+
+def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | None = None,
+              processes: int | None = None, rounds: int | None = None, quick: bool = False, jit: bool = False,
+              min_time: float | None = None, slowdown: dict | None = None,
+              item_timeout: float | None = None, cases_path: str = CASES_PATH) -> Plan:
+    """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 7 rounds of 1 ms."""
+    p = Plan(backends=tuple(backends), items=tuple(items), threads=threads or cores(), quick=quick, jit=jit,
+             slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit else 60.0),
+             cases_path=cases_path)
+    if quick:
+        p = replace(p, rounds=7, min_time=0.001, warmup_time=0.01)
+    if processes is not None:
+        p = replace(p, processes=processes)
+    if rounds is not None:
+        p = replace(p, rounds=rounds)
+    if min_time is not None:
+        p = replace(p, min_time=min_time)
+    return p

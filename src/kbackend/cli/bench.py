@@ -1,0 +1,117 @@
+"""`kbackend bench`: time the op suite on each backend, against the machine's peak and a baseline."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from kbackend.cli.main import STATE, json_option
+
+SIZES = ("small", "medium", "large")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+KERAS3 = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
+
+def _split(values) -> list[str]:
+    """`--op a,b --op c` → [a, b, c]."""
+    return [v.strip() for vs in values for v in vs.split(",") if v.strip()]
+
+
+@click.command()
+@click.option("--backend", "-b", "backends", multiple=True, metavar="NAME",
+              shell_complete=lambda c, p, i: [b for b in KERAS3 if b.startswith(i)],
+              help="Backend to time (repeatable or comma-separated; default: every installed one).")
+@click.option("--op", "ops", multiple=True, metavar="NAME", help="Op case to time (repeatable; default: all).")
+@click.option("--category", "categories", multiple=True, metavar="NAME",
+              help="Only cases of this category (elementwise, matmul, conv, ...).")
+@click.option("--size", "sizes", multiple=True, type=click.Choice(SIZES), help="Input size (default: medium).")
+@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES), help="Float type (default: float32).")
+@click.option("--quick", is_flag=True, help="A few common ops, short samples: under a minute per backend (CI).")
+@click.option("--threads", type=click.IntRange(1), default=None, metavar="N",
+              help="Threads of every library, fixed before import (default: all cores).")
+@click.option("--processes", type=click.IntRange(1), default=5, show_default=True, metavar="P",
+              help="Independent processes per backend (the gate's repetitions).")
+@click.option("--repeat", "rounds", type=click.IntRange(1), default=None, metavar="R",
+              help="Interleaved rounds (samples) per process (default 11; 7 with --quick).")
+@click.option("--jit", is_flag=True, help="Time the compiled form (jax.jit, XLA tf.function, torch.compile).")
+@click.option("--save", metavar="FILE", type=click.Path(dir_okay=False), help="Save this run as a baseline.")
+@click.option("--baseline", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Compare with a saved baseline; exit 1 on a regression.")
+@click.option("--max-regression", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+              metavar="PCT", help="Slowdown (in %) a significant change must reach to count as a regression.")
+@click.option("--force-compare", is_flag=True, help="Compare even when the machine or versions differ.")
+@click.option("--markdown", "markdown_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write a markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).")
+@click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write one self-contained HTML report with charts and a roofline.")
+@json_option
+def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, rounds, jit, save, baseline,
+          max_regression, force_compare, markdown_file, html_file):
+    """Time Keras ops on each backend, relative to this machine's measured peak.
+
+    Each backend runs in its own processes with thread counts fixed before
+    import; times are medians of interleaved rounds, with the first call
+    (compilation) reported apart.
+
+    \b
+    Examples:
+      kbackend bench --quick
+      kbackend bench --backend jax,torch --op matmul --size large --html bench.html
+      kbackend bench --quick --save base.json
+      kbackend bench --quick --baseline base.json --markdown summary.md
+    """
+    from kbackend.bench import baseline as base_io
+    from kbackend.bench import gate, run
+    from kbackend.errors import KbackendError, UsageError
+    from kbackend.envs.installed import keras_dist, scan
+    from kbackend.render import bench_view
+    from kbackend.render.output import emit_json, err
+
+    target = STATE.target()
+    dists = scan(target.sys_path)
+    keras = keras_dist(dists)
+    if keras is None:
+        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix="pip install keras")
+    if not keras.version.split(".")[0].isdigit() or int(keras.version.split(".")[0]) < 3:
+        raise KbackendError(f"`kbackend bench` needs Keras 3 (keras.ops). Received: keras={keras.version}",
+                            fix="pip install 'keras>=3'")
+    names = _split(backends)
+    bad = [b for b in names if b not in KERAS3]
+    if bad:
+        raise UsageError(f"Invalid `--backend`. Expected one of {{{', '.join(KERAS3)}}}. Received: backend={bad[0]}",
+                         fix="kbackend bench --backend jax")
+    installed = {k: d.version for k, d in dists.items()}
+    names = names or run.installed_backends(installed, keras.version)
+    if not names:
+        raise KbackendError(f"No Keras backend is installed in {target.describe()}.", fix="pip install jax")
+    old = base_io.load(baseline) if baseline else None
+    items = run.select(run.catalog(target.python), ops=_split(ops), categories=_split(categories), sizes=sizes,
+                       dtypes=dtypes, quick=quick)
+    plan = run.make_plan(list(dict.fromkeys(names)), items, threads=threads, processes=processes, rounds=rounds,
+                         quick=quick, jit=jit)
+    total = len(plan.items) * (plan.rounds + 1) * plan.processes * len(plan.backends)
+    with bench_view.progress(total, enabled=None if not STATE.json else False) as on_progress:
+        report = run.run(target.python, plan, on_progress=on_progress)
+    if old is not None:
+        report = report.model_copy(update={"gate": gate.compare(
+            report, old, threshold=max_regression / 100.0, baseline_path=baseline, force=force_compare)})
+    if save:
+        base_io.save(report, save)
+        err(f"saved the baseline {save}")
+    if markdown_file or os.environ.get("GITHUB_STEP_SUMMARY"):
+        md = bench_view.markdown(report)
+        if markdown_file:
+            bench_view.write_file(markdown_file, md)
+            err(f"wrote {markdown_file}")
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            bench_view.write_file(os.environ["GITHUB_STEP_SUMMARY"], md, append=True)
+    if html_file:
+        bench_view.write_file(html_file, bench_view.html(report))
+        err(f"wrote {html_file}")
+    code = report.exit_code
+    if STATE.json:
+        emit_json("bench", code, bench_view.json_data(report))
+    else:
+        bench_view.terminal(report)
+    return code

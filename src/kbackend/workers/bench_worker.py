@@ -1,0 +1,640 @@
+"""Bench worker: times op cases on one Keras backend, in the target interpreter.
+
+Standalone: standard library at import time; numpy, keras and the backend are
+imported inside `main`, after the thread settings are fixed. Never imports
+kbackend. Loaded by path by `_boot.py`; the cases come from `suite/cases.py`,
+also loaded by path.
+
+Modes (`inp["mode"]`):
+
+- ``list``: the cases, their categories and dtypes (imports numpy only).
+- ``peak``: the machine's peak from NumPy in this interpreter: float32 and
+  float64 matmul GFLOP/s and a STREAM-like bandwidth (copy, add, and a
+  read-only dot) at working sets from L1-sized to DRAM-sized; plus CPU facts.
+- ``run``: for each item (case, size, dtype): inputs converted to tensors
+  outside the timing, a first call timed apart (it includes compilation),
+  warm-up, a blocked auto-range so that one sample lasts at least
+  ``min_time``, then ``rounds`` interleaved rounds (one sample of every item
+  per round). Every call is synchronised the way its backend needs it:
+  jax ``block_until_ready``, torch ``cuda.synchronize`` on a GPU,
+  TensorFlow ``sync_devices``/``.numpy()`` off the CPU (eager CPU execution
+  is synchronous), OpenVINO: Keras's graph built on parameters and compiled
+  once (the compilation counts in the first call), then inference.
+  With ``item_timeout`` a watchdog ends the process when one step hangs, and
+  the progress file says which (see `Watchdog`). ``peak_probe``: the
+  backend's own 1024x1024 matmul, float32 and float64, after the items.
+
+Measurement rules (FACTS.md section 4): thread counts are fixed before any
+numerical library is imported (the parent passes the variables in the
+environment) and recorded; gc is off inside a timed block, as in `timeit`.
+"""
+
+from __future__ import print_function
+
+import gc
+import math
+import os
+import platform
+import sys
+import time
+
+#: Variables that size the thread pools of BLAS, OpenMP and the frameworks.
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "XLA_FLAGS",
+    "KERAS_BACKEND",
+    "JAX_ENABLE_X64",
+    "JAX_PLATFORMS",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+MAX_LOOPS = 1000000
+
+
+# --------------------------------------------------------------------------- timing primitives
+
+
+def time_block(fn, loops, clock):
+    """Seconds taken by `loops` calls of `fn` (gc off, as in timeit)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = clock()
+        for _ in range(loops):
+            fn()
+        return clock() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def autorange(fn, clock, min_time, max_loops=MAX_LOOPS):
+    """The number of calls per sample so that one sample lasts at least `min_time`.
+
+    Blocked auto-ranging (timeit.Timer.autorange, Google Benchmark): grow the
+    block until it is long enough for the timer, at most 10x per step.
+    Returns (loops, seconds of the last block).
+    """
+    loops = 1
+    while True:
+        t = time_block(fn, loops, clock)
+        if t >= min_time or loops >= max_loops:
+            return loops, t
+        if t <= 0:
+            grow = 10
+        else:
+            grow = min(10.0, max(2.0, 1.2 * min_time / t))
+        loops = min(max_loops, int(math.ceil(loops * grow)))
+
+
+def warm_up(fn, clock, min_time, min_calls=2, max_calls=1000):
+    """Call `fn` at least `min_calls` times and until `min_time` has passed."""
+    t0 = clock()
+    n = 0
+    while n < min_calls or (clock() - t0 < min_time and n < max_calls):
+        fn()
+        n += 1
+    return n
+
+
+def slowed(fn, factor, clock):
+    """`fn` made `factor` times slower by spinning after each call (quality checks only)."""
+    extra = max(0.0, float(factor) - 1.0)
+
+    def slow():
+        t0 = clock()
+        out = fn()
+        end = clock() + (clock() - t0) * extra
+        while clock() < end:
+            pass
+        return out
+
+    return slow
+
+
+def measure_items(items, rounds, clock, min_time, warmup_time, progress=None, watchdog=None):
+    """Prepare then time interleaved rounds over `items`.
+
+    An item is a dict; its zero-argument "make" returns (fn, mode, set-up
+    seconds: a compilation done while making fn), where fn calls the op and
+    synchronises. Preparing an item is making it, a first call timed apart
+    (compilation included, set-up added),
+    warm-up and auto-ranging. Then `rounds` rounds take one sample (seconds
+    per call) of every item in turn. Fills "first_call_s", "loops" and
+    "samples" in place; an item that raises gets "status": "error".
+    `watchdog.arm(stage, item)` is told before every step.
+    """
+    live = []
+    for it in items:
+        if it.get("status") != "ok":
+            continue
+        if progress:
+            progress("prepare", it)
+        if watchdog:
+            watchdog.arm("prepare", it)
+        try:
+            fn, it["mode"], setup_s = it.pop("make")()
+            t0 = clock()
+            it["first_out"] = fn()
+            it["first_call_s"] = clock() - t0 + setup_s  # OpenVINO compiles at set-up
+            warm_up(fn, clock, warmup_time)
+            it["loops"], _ = autorange(fn, clock, min_time)
+            it["fn"] = fn
+            it["samples"] = []
+            live.append(it)
+        except Exception as e:  # noqa: BLE001 - a case that fails is a result, not a crash
+            it["status"] = "error"
+            it["error"] = "%s: %s" % (type(e).__name__, str(e)[:500])
+    for r in range(rounds):
+        stage = "round %d/%d" % (r + 1, rounds)
+        for it in live:
+            if progress:
+                progress(stage, it)
+            if watchdog:
+                watchdog.arm(stage, it)
+            it["samples"].append(time_block(it["fn"], it["loops"], clock) / it["loops"])
+    if watchdog:
+        watchdog.arm(None, None)
+    return items
+
+
+class Watchdog(object):
+    """Ends the process when one step (set-up and first call, or one sample) outlasts `limit` seconds.
+
+    A compilation or an op can take minutes (OpenVINO compiling an unrolled
+    logdet took 638 s) and cannot be interrupted from Python: the watchdog
+    writes "timeout <case> <size> <dtype>" to the progress file and exits
+    with status 124, and the parent runs the process again without that item.
+    """
+
+    def __init__(self, limit, progress_path, clock=time.monotonic):
+        import threading
+
+        self.limit = float(limit)
+        self.path = progress_path
+        self.clock = clock
+        self.step = None
+        self.since = clock()
+        self.lock = threading.Lock()
+        t = threading.Thread(target=self._watch, name="bench-watchdog")
+        t.daemon = True
+        t.start()
+
+    def arm(self, stage, item):
+        with self.lock:
+            self.step = (stage, item) if stage else None
+            self.since = self.clock()
+
+    def _watch(self):
+        while True:
+            time.sleep(min(1.0, self.limit / 10.0))
+            with self.lock:
+                step, since = self.step, self.since
+            if step and self.clock() - since > self.limit:
+                it = step[1]
+                if self.path:
+                    with open(self.path, "a") as f:
+                        f.write("timeout\t%s\t%s\t%s\n" % (it["case"], it["size"], it["dtype"]))
+                sys.stdout.flush()
+                os._exit(124)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def apply_threads(threads):
+    """Record the thread settings this process runs with.
+
+    The parent fixes the counts in the environment before the interpreter
+    starts (BLAS, OpenMP, TensorFlow, XLA); torch and OpenVINO get theirs
+    after import. The CPU affinity is left alone: pinning to the first N CPUs
+    of a shared machine ties the child to whatever else runs there.
+    """
+    info = {"requested": threads, "affinity": None}
+    if hasattr(os, "sched_getaffinity"):
+        info["affinity"] = len(os.sched_getaffinity(0))
+    info["env"] = dict((k, os.environ[k]) for k in THREAD_VARS if k in os.environ)
+    return info
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_module(path, name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses need the module registered
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _dist_version(name):
+    try:
+        from importlib import metadata
+
+        return metadata.version(name)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# --------------------------------------------------------------------------- list mode
+
+
+def list_cases(inp):
+    cases = load_module(inp["cases_path"], "kbackend_bench_cases")
+    return {
+        "cases": [
+            {"name": c.name, "category": c.category, "dtypes": list(getattr(c, "dtypes", ()))}
+            for c in cases.CASES
+        ],
+        "sizes": list(getattr(cases, "SIZES", ("small", "medium", "large"))),
+    }
+
+
+# --------------------------------------------------------------------------- peak mode
+
+
+def peak(inp):
+    import numpy as np
+
+    clock = time.perf_counter
+    quick = bool(inp.get("quick"))
+    out = {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+           "python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine()}
+    gflops = {}
+    for dt in ("float32", "float64"):
+        best = 0.0
+        for n in ((1024,) if quick else (1024, 2048)):
+            rng = np.random.default_rng(0)
+            a = rng.standard_normal((n, n)).astype(dt)
+            b = rng.standard_normal((n, n)).astype(dt)
+            c = np.empty((n, n), dtype=dt)
+            fn = lambda: np.matmul(a, b, out=c)  # noqa: E731
+            warm_up(fn, clock, 0.02)
+            for _ in range(3 if quick else 5):
+                t = time_block(fn, 1, clock)
+                best = max(best, 2.0 * n ** 3 / t / 1e9)
+        gflops[dt] = best
+    out["gflops"] = gflops
+    curve = []
+    # per-array sizes, 8 KiB to 64 MiB: from L1-sized working sets to DRAM-sized ones
+    for nbytes in inp.get("bandwidth_sizes") or [8192 << (2 * k) for k in range(7)] + [64 << 20]:
+        n = max(1, nbytes // 8)
+        a = np.ones(n)
+        b = np.ones(n)
+        c = np.empty(n)
+        kernels = (
+            ("copy", lambda: np.copyto(c, a), 2 * a.nbytes),  # STREAM copy: read a, write c
+            ("add", lambda: np.add(a, b, out=c), 3 * a.nbytes),  # STREAM add
+            ("read", lambda: np.dot(a, b), 2 * a.nbytes),  # read only (reductions)
+        )
+        rates = {}
+        for name, fn, moved in kernels:
+            warm_up(fn, clock, 0.005)
+            loops, _ = autorange(fn, clock, 0.005 if quick else 0.02)
+            best = min(time_block(fn, loops, clock) / loops for _ in range(3 if quick else 5))
+            rates[name] = moved / best / 1e9
+        # working set: the two arrays every kernel touches
+        curve.append({"footprint_bytes": 2 * a.nbytes, "copy_gbs": rates["copy"], "add_gbs": rates["add"],
+                      "read_gbs": rates["read"], "gbs": max(rates.values())})
+    out["bandwidth"] = curve
+    return out
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class Kit(object):
+    """What differs per backend: tensors in, synchronisation, compilation, versions."""
+
+    def __init__(self, backend, keras, ops, np, threads):
+        self.name = backend
+        self.keras = keras
+        self.ops = ops
+        self.np = np
+        self.threads = threads
+        self.sync_name = "none (synchronous)"
+        self.device = "cpu"
+        self.backend_threads = {}
+        self.version = None
+        getattr(self, "_init_" + backend, lambda: None)()
+
+    # per backend setup -------------------------------------------------
+    def _init_jax(self):
+        import jax
+
+        self.jax = jax
+        self.version = jax.__version__
+        self.sync_name = "jax.block_until_ready"
+        self.device = str(jax.devices()[0].platform)
+        self.backend_threads["x64"] = bool(jax.config.jax_enable_x64)
+
+    def _init_torch(self):
+        import torch
+
+        self.torch = torch
+        self.version = torch.__version__
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        self.backend_threads["torch.get_num_threads"] = torch.get_num_threads()
+        try:
+            from keras.src.backend.torch.core import get_device
+
+            self.device = str(get_device())
+        except Exception:  # noqa: BLE001
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.sync_name = "torch.cuda.synchronize" if self.device.startswith("cuda") else "none (CPU ops are synchronous)"
+
+    def _init_tensorflow(self):
+        import tensorflow as tf
+
+        self.tf = tf
+        self.version = tf.__version__
+        th = tf.config.threading
+        if self.threads:
+            try:  # possible until TF's context is initialised (no op has run yet)
+                th.set_intra_op_parallelism_threads(int(self.threads))
+                th.set_inter_op_parallelism_threads(1)
+            except RuntimeError:
+                pass
+        self.backend_threads["intra_op"] = th.get_intra_op_parallelism_threads()
+        self.backend_threads["inter_op"] = th.get_inter_op_parallelism_threads()
+        gpus = tf.config.list_logical_devices("GPU")
+        self.device = "gpu" if gpus else "cpu"
+        # Eager TF on the CPU is synchronous; `.numpy()` there is a copy (as long
+        # as an elementwise op itself), so it would distort the timing.
+        self.tf_sync = None
+        if self.device == "gpu" or not tf.config.experimental.get_synchronous_execution():
+            sync_devices = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
+            self.tf_sync = sync_devices or (lambda out: [t.numpy() for t in _flatten(out) if hasattr(t, "numpy")])
+            self.sync_name = "tf.test.experimental.sync_devices" if sync_devices else ".numpy()"
+        else:
+            self.sync_name = "none (eager CPU execution is synchronous)"
+
+    def _init_numpy(self):
+        self.version = self.np.__version__
+
+    def _init_openvino(self):
+        import openvino as ov
+
+        self.ov = ov
+        self.version = ov.__version__ if hasattr(ov, "__version__") else _dist_version("openvino")
+        self.device = "CPU"
+        self.sync_name = "compiled model inference (synchronous)"
+        if self.threads:
+            self.backend_threads["INFERENCE_NUM_THREADS"] = int(self.threads)
+
+    # synchronisation ----------------------------------------------------
+    def sync(self, out):
+        b = self.name
+        if b == "jax":
+            self.jax.block_until_ready(out)
+        elif b == "torch":
+            if self.device.startswith("cuda"):
+                self.torch.cuda.synchronize()
+            elif self.device.startswith("mps"):
+                self.torch.mps.synchronize()
+        elif b == "tensorflow" and self.tf_sync is not None:
+            if self.sync_name == ".numpy()":
+                self.tf_sync(out)
+            else:
+                self.tf_sync()
+        return out
+
+    # callables -----------------------------------------------------------
+    def callable(self, call, args, dtype, cases, jit):
+        """(zero-argument fn that calls and synchronises, mode, set-up seconds to add to the first call)."""
+        ops = self.ops
+        if self.name == "openvino":
+            return self._openvino_compiled(call, args, dtype, cases)
+        targs = cases.to_tensors(ops, args, dtype)
+        names = [k for k, v in args.items() if isinstance(v, self.np.ndarray)]
+        static = dict((k, v) for k, v in targs.items() if k not in names)
+        arrays = [targs[k] for k in names]
+
+        def f(*xs):
+            a = dict(static)
+            a.update(zip(names, xs))
+            return call(ops, a)
+
+        compiled = None
+        if jit:
+            if self.name == "jax":
+                compiled = self.jax.jit(f)
+            elif self.name == "tensorflow":
+                compiled = self.tf.function(f, jit_compile=True)
+            elif self.name == "torch":
+                compiled = self.torch.compile(f)
+        sync = self.sync
+        if compiled is not None:
+            return (lambda: sync(compiled(*arrays))), "jit", 0.0
+        # eager: the arguments built once, and no synchronisation layer where none is needed,
+        # so that the harness adds as little as possible to the call (timeit's `ops.add(x, y)`)
+        a = dict(static)
+        a.update(zip(names, arrays))
+        if self.needs_sync():
+            return (lambda: sync(call(ops, a))), "eager", 0.0
+        return (lambda: call(ops, a)), "eager", 0.0
+
+    def needs_sync(self):
+        if self.name == "jax":
+            return True
+        if self.name == "torch":
+            return self.device.startswith(("cuda", "mps"))
+        if self.name == "tensorflow":
+            return self.tf_sync is not None
+        return False
+
+    def _openvino_compiled(self, call, args, dtype, cases):
+        """Keras's OpenVINO graph with parameters for the arrays, compiled once; steady state = inference."""
+        from keras.src.backend.openvino import core as ovcore
+
+        np = self.np
+        ov_opset = ovcore.ov_opset
+        params, feeds, a = [], [], {}
+        for k, v in args.items():
+            if isinstance(v, np.ndarray):
+                kd = dtype if v.dtype.kind == "f" else str(v.dtype)
+                feed = v.astype(np.float32) if kd == "bfloat16" else v.astype(kd)
+                p = ov_opset.parameter(list(v.shape), ovcore.OPENVINO_DTYPES[kd])
+                params.append(p)
+                feeds.append(feed)
+                a[k] = ovcore.OpenVINOKerasTensor(p.output(0))
+            else:
+                a[k] = v
+        t0 = time.perf_counter()
+        outs = _flatten(call(self.ops, a))
+        results = [o.output for o in outs]
+        model = self.ov.Model(results=results, parameters=params)
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        compiled = self.ov.compile_model(model, ovcore.get_device(), config=config)
+        request = compiled.create_infer_request()
+        return (lambda: request.infer(feeds)), "compiled", time.perf_counter() - t0
+
+    def compute_dtype(self, spec_dtype, out):
+        """The dtype the backend really computed in (Keras computes float64 in float32 on most backends)."""
+        if self.name == "openvino":
+            # Keras compiles with INFERENCE_PRECISION_HINT=f32: every float is computed in float32.
+            return "float32" if spec_dtype in ("float16", "bfloat16", "float32", "float64") else spec_dtype
+        try:
+            return str(self.keras.backend.standardize_dtype(_flatten(out)[0].dtype))
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def _flatten(x):
+    if isinstance(x, (list, tuple)):
+        out = []
+        for e in x:
+            out.extend(_flatten(e))
+        return out
+    if isinstance(x, dict):
+        return _flatten(list(x.values()))
+    return [x]
+
+
+def _peak_probe(kit, cases, jit, clock):
+    """The backend's own large matmul, float32 and float64: its share of the machine's peak."""
+    np = kit.np
+    n = 1024 if kit.device.lower() in ("cpu",) else 4096
+    out = []
+    for dt in ("float32", "float64"):
+        rng = np.random.default_rng(1)
+        args = {"x": rng.standard_normal((n, n)).astype(dt), "y": rng.standard_normal((n, n)).astype(dt)}
+        try:
+            fn, _, _ = kit.callable(lambda ops, a: ops.matmul(a["x"], a["y"]), args, dt, cases, jit)
+            got = kit.compute_dtype(dt, fn())
+            if got is not None and got != dt:
+                out.append({"dtype": dt, "gflops": None, "note": "computed in %s" % got})
+                continue
+            warm_up(fn, clock, 0.01)
+            best = min(time_block(fn, 1, clock) for _ in range(3))
+            out.append({"dtype": dt, "gflops": 2.0 * n ** 3 / best / 1e9})
+        except Exception as e:  # noqa: BLE001
+            out.append({"dtype": dt, "gflops": None, "note": "%s: %s" % (type(e).__name__, str(e)[:200])})
+    return out
+
+
+# --------------------------------------------------------------------------- run mode
+
+
+def _maker(kit, cases, c, it, jit, slowdown, clock, np):
+    """The item's set-up, run inside the watched prepare step: inputs, tensors, the callable."""
+
+    def make():
+        rng = np.random.default_rng(cases.seed_for(c.name) if hasattr(cases, "seed_for") else 0)
+        args = cases.make_args(c, rng, it["dtype"], it["size"]) if hasattr(cases, "make_args") \
+            else c.inputs(rng, it["dtype"], it["size"])
+        it["flops"] = float(c.flops(args))
+        it["bytes"] = float(c.bytes(args))
+        fn, mode, setup_s = kit.callable(c.call, args, it["dtype"], cases, jit)
+        if slowdown:
+            fn = slowed(fn, slowdown, clock)
+            it["slowdown"] = slowdown
+        return fn, mode, setup_s
+
+    return make
+
+
+def _progress_writer(path):
+    if not path:
+        return None
+
+    def write(stage, it):
+        try:
+            with open(path, "a") as f:
+                f.write("%s\t%s\t%s\t%s\n" % (stage, it["case"], it["size"], it["dtype"]))
+        except OSError:
+            pass
+
+    return write
+
+
+def run(inp, threads_info):
+    clock = time.perf_counter
+    import numpy as np
+
+    cases = load_module(inp["cases_path"], "kbackend_bench_cases")
+    t_import = clock()
+    import keras
+    from keras import ops
+
+    import_s = clock() - t_import
+    backend = keras.backend.backend()
+    kit = Kit(backend, keras, ops, np, inp.get("threads"))
+    jit = bool(inp.get("jit"))
+    slow = inp.get("slowdown") or {}
+    items = []
+    for spec in inp["items"]:
+        it = {"case": spec["case"], "size": spec["size"], "dtype": spec["dtype"], "status": "ok"}
+        items.append(it)
+        c = cases.CASES_BY_NAME.get(spec["case"])
+        if c is None:
+            it.update(status="error", error="no case named %r" % spec["case"])
+            continue
+        it["category"] = c.category
+        reason = c.skip_reason(backend, spec["dtype"]) if hasattr(c, "skip_reason") else None
+        if reason:
+            it.update(status="skipped", error=reason)
+            continue
+        it["make"] = _maker(kit, cases, c, it, jit, slow.get(c.name), clock, np)
+    progress = _progress_writer(inp.get("progress"))
+    watchdog = Watchdog(inp["item_timeout"], inp.get("progress")) if inp.get("item_timeout") else None
+    measure_items(items, int(inp.get("rounds", 11)), clock, float(inp.get("min_time", 0.002)),
+                  float(inp.get("warmup_time", 0.02)), progress, watchdog)
+    for it in items:
+        it.pop("fn", None)
+        first = it.pop("first_out", None)
+        if it["status"] == "ok":
+            it["out_dtype"] = kit.compute_dtype(spec_dtype=it["dtype"], out=first)
+    probe = None
+    if inp.get("peak_probe"):
+        if progress:
+            progress("probe", {"case": "matmul", "size": "peak", "dtype": "float32,float64"})
+        probe = _peak_probe(kit, cases, jit, clock)
+    return {
+        "backend": backend,
+        "keras": getattr(keras, "__version__", None),
+        "version": kit.version,
+        "device": kit.device,
+        "sync": kit.sync_name,
+        "threads": threads_info,
+        "backend_threads": kit.backend_threads,
+        "import_s": import_s,
+        "items": items,
+        "peak_probe": probe,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+    }
+
+
+def main(inp):
+    mode = inp.get("mode", "run")
+    if mode == "list":
+        return list_cases(inp)
+    threads = apply_threads(inp.get("threads"))
+    if mode == "peak":
+        out = peak(inp)
+        out["threads"] = threads
+        return out
+    return run(inp, threads)

@@ -1,0 +1,89 @@
+"""Bench reports: terminal ranking with bars, JSON data, markdown for CI, self-contained HTML."""
+
+from __future__ import annotations
+
+import re
+
+from bench_samples import backend, report, result
+from kbackend.bench import gate
+from kbackend.render import bench_view
+
+
+def _report_with_gate():
+    base = report([result("numpy", "add"), result("jax", "add", (0.5,) * 3), result("numpy", "matmul")])
+    cur = report([result("numpy", "add", (1.5,) * 3), result("jax", "add", (0.5,) * 3),
+                  result("numpy", "matmul", (0.6,) * 3),
+                  result("torch", "add", status="error", error="RuntimeError: <boom> | x", median_s=None)],
+                 backends=[backend("numpy"), backend("jax"), backend("torch", status="import_error", error="no torch")])
+    return cur.model_copy(update={"gate": gate.compare(cur, base, threshold=0.1, baseline_path="base.json")})
+
+
+def test_fmt_time_units():
+    assert bench_view.fmt_time(1.5e-3) == "1.500 ms"
+    assert bench_view.fmt_time(None) == "-"
+
+
+def test_terminal_ranks_fastest_first_with_bars(capsys):
+    bench_view.terminal(_report_with_gate())
+    out = capsys.readouterr().out
+    block = out[out.index("add  medium"):out.index("matmul")]
+    lines = [ln for ln in block.splitlines()[1:] if ln.strip()]
+    assert lines[0].split()[:2] == ["1", "jax"] and lines[1].split()[:2] == ["2", "numpy"]
+    assert "█" * bench_view.BAR_WIDTH in lines[0] and "3.00×" in lines[1]
+    assert "error" in lines[2] and "torch" in lines[2]
+    assert "regression" in out and "improvement" in out and "import_error" in out
+
+
+def test_json_data_has_the_documented_fields():
+    data = bench_view.json_data(_report_with_gate())
+    assert {"cpu", "cores", "threads", "peak_gflops", "peak_gbs"} <= set(data["machine"])
+    r = data["results"][0]
+    assert {"backend", "case", "dtype", "median_s", "iqr_s", "gflops", "peak_fraction"} <= set(r)
+    assert [(x["backend"], x["case"], round(x["ratio"], 2)) for x in data["regressions"]] == [("numpy", "add", 1.5)]
+    assert [x["case"] for x in data["improvements"]] == ["matmul"]
+
+
+def test_markdown_fits_a_job_page():
+    md = bench_view.markdown(_report_with_gate())
+    assert md.startswith("## kbackend bench")
+    assert ":x: **1 regression(s)**" in md
+    assert "| regression | numpy | add |" in md
+    assert "RuntimeError: <boom> \\| x" in md  # a pipe would break the table
+    assert all(line.count("|") in (0, 10, 11, 12) for line in md.splitlines() if line.startswith("|"))
+
+
+def test_html_is_self_contained_and_escaped():
+    page = bench_view.html(_report_with_gate())
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script" not in page and "@import" not in page
+    assert page.count("<svg") == 1 + 2  # the roofline + a chart per case (add, matmul)
+    assert "&lt;boom&gt;" in page and "<boom>" not in page
+    assert "regression" in page
+
+
+def test_roofline_without_peaks_says_so():
+    r = report([result()], machine=None)
+    empty = r.model_copy(update={"machine": r.machine.model_copy(update={"peak_gflops": {}})})
+    assert "No roofline" in bench_view.roofline_svg(empty)
+
+
+def test_progress_is_off_without_a_terminal():
+    with bench_view.progress(10, enabled=False) as cb:
+        assert cb is None
+
+
+def test_progress_bar_names_the_case_being_timed():
+    import io
+
+    from rich.console import Console
+
+    from kbackend.bench.run import Progress
+
+    buf = io.StringIO()
+    with bench_view.progress(4, enabled=True, console=Console(file=buf, force_terminal=True, width=120)) as cb:
+        cb(Progress("numpy", 0, "peak"))
+        cb(Progress("jax", 1, "start", total=2))
+        cb(Progress("jax", 1, "round 1/3", "matmul", "medium", "float32", done=1, total=2))
+    shown = buf.getvalue()
+    assert "jax · process 2 · round 1/3 · matmul medium float32" in shown and "1/4" in shown
