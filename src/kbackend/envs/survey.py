@@ -140,7 +140,11 @@ def _broken(e: _Entry, problem: str, **kw) -> EnvInfo:
                    kinds=e.kinds, sources=e.sources, status="broken", problem=problem, **kw)
 
 
-def _resolve(e: _Entry, environ: Mapping[str, str]) -> tuple[Target | None, EnvInfo | None, str]:
+class _NeedsQuery(Exception):
+    """The entry's layout is unknown: only starting its interpreter tells (done in parallel)."""
+
+
+def _resolve(e: _Entry, environ: Mapping[str, str], allow_query: bool = True) -> tuple[Target | None, EnvInfo | None, str]:
     """(target, broken-info, facts_from) for one entry."""
     if e.target is not None:
         return e.target, None, "interpreter"
@@ -158,20 +162,23 @@ def _resolve(e: _Entry, environ: Mapping[str, str]) -> tuple[Target | None, EnvI
         exe = e.path
         if not os.path.exists(exe):
             return None, _broken(e, f"{exe} does not exist"), "layout"
+    if not allow_query:
+        raise _NeedsQuery
     try:
         return query(exe, "discovered", timeout=20), None, "interpreter"
     except TargetError as err:
         return None, _broken(e, err.message, python=exe, facts_from="interpreter"), "interpreter"
 
 
-def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, states: dict) -> EnvInfo:
+def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, states: dict,
+             allow_query: bool = True) -> EnvInfo:
     from kbackend.config import store
     from kbackend.config.judge import judge
     from kbackend.config.service import make_context
     from kbackend.envs.backend_fit import backend_problem
     from kbackend.envs.pin import read_pin
 
-    t, broken, facts_from = _resolve(e, environ)
+    t, broken, facts_from = _resolve(e, environ, allow_query)
     if broken is not None:
         return broken
     ctx = make_context(t, environ=environ, keras_home=keras_home, pin_reader=read_pin)
@@ -210,9 +217,22 @@ def survey(target: Target | None, *, environ: Mapping[str, str] | None = None, c
     cands, notes = D.discover(env, cwd or os.getcwd(), tuple(paths))
     entries = _group(cands, target)
     states: dict = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(entries)))) as ex:
-        infos = list(ex.map(lambda e: _inspect(e, env, keras_home, states), entries))
-    return EnvsResult(environments=infos, notes=notes)
+    # Reading a known layout is a few file reads: threads would only add their start-up and GIL
+    # hand-offs (measured 2.5x slower for 13 environments). Only interpreters that must be started
+    # run in parallel.
+    infos: list[EnvInfo | None] = []
+    slow: list[int] = []
+    for i, e in enumerate(entries):
+        try:
+            infos.append(_inspect(e, env, keras_home, states, allow_query=False))
+        except _NeedsQuery:
+            infos.append(None)
+            slow.append(i)
+    if slow:
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(slow)))) as ex:
+            for i, info in zip(slow, ex.map(lambda i: _inspect(entries[i], env, keras_home, states), slow)):
+                infos[i] = info
+    return EnvsResult(environments=[i for i in infos if i is not None], notes=notes)
 
 
 def probe_available() -> bool:
