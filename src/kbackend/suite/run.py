@@ -25,7 +25,7 @@ from kbackend import backends as B
 from kbackend.envs import installed as inst
 from kbackend.errors import KbackendError, UsageError
 from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
-from kbackend.workers.runner import ChildResult, Job, run_many, run_worker
+from kbackend.workers.runner import ChildResult, run_parallel, run_worker
 
 SUITE_DIR = os.path.dirname(os.path.abspath(__file__))
 CASES_PATH = os.path.join(SUITE_DIR, "cases.py")
@@ -243,28 +243,23 @@ def run_verify(
     with tempfile.TemporaryDirectory(prefix="kbackend-verify-") as tmp:
         journals = {b: os.path.join(tmp, f"{b}.jsonl") for b in order}
         with _Watcher(list(journals.values()), progress) as watch:
-            pending = list(order)
-            while pending:
-                jobs = [
-                    Job(python, WORKER, {
+
+            def drive(b: str) -> None:
+                """One backend to the end: a child, and a new one after each crash or hang."""
+                run = runs[b]
+                while True:
+                    child = run_worker(python, WORKER, {
                         "mode": "run", "cases_path": CASES_PATH, "compare_path": COMPARE_PATH, "names": names,
                         "dtypes": dtypes, "data_formats": data_formats, "size": "small", "grads": grads,
-                        "model": model, "journal_path": journals[b], "skip_units": runs[b]["done"],
-                        "batch": runs[b].get("batch", True),
-                    }, timeout=timeout, env=_child_env(b, env), key=b)
-                    for b in pending
-                ]
-                results = run_many(jobs, max_parallel=max_parallel)
-                pending = []
-                for job, child in zip(jobs, results):
-                    b = job.key
-                    run = runs[b]
+                        "model": model, "journal_path": journals[b], "skip_units": run["done"],
+                        "batch": run.get("batch", True),
+                    }, timeout=timeout, env=_child_env(b, env))
                     run["child"] = child
                     j = read_journal(journals[b])
                     run["done"] = j.done
                     if child.ok and isinstance(child.data, dict):
                         run["data"] = child.data
-                        continue
+                        return
                     if run["status"] == "ok":
                         run["status"] = child.status
                         run["error"] = child.error
@@ -272,7 +267,6 @@ def run_verify(
                     if j.started is not None and child.status in ("crashed", "timeout") \
                             and run["restarts"] < max_restarts:
                         run["restarts"] += 1
-                        pending.append(b)
                         if j.started.endswith("/" + BATCH_UNIT):  # jax's one program died: run case by case
                             run["batch"] = False
                             continue
@@ -282,6 +276,10 @@ def run_verify(
                         watch.lost += 1
                         continue
                     watch.lost += (j.units or 0) - j.finished_cases
+                    return
+
+            # A restarted backend goes on at once, beside the others, not after all of them.
+            run_parallel(drive, order, max_parallel=max_parallel)
             for b in order:  # every child's rows, crashed ones included, in the order they ran
                 runs[b]["rows"] = read_journal(journals[b]).rows
     return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0)

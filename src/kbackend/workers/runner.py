@@ -176,6 +176,26 @@ def run_worker(
                            elapsed_s=elapsed, log=log)
 
 
+def run_parallel(fn: Callable[[Any], None], items: Sequence[Any], *, max_parallel: int | None = None) -> None:
+    """Call `fn(item)` for each item in threads (bounded by the cores); an interrupt kills every child."""
+    n = max(1, min(len(items) or 1, max_parallel or (os.cpu_count() or 1)))
+    ex = ThreadPoolExecutor(max_workers=n)
+    try:
+        futures = [ex.submit(fn, it) for it in items]
+        for f in futures:
+            while True:
+                try:
+                    f.result(timeout=0.2)  # short waits keep the main thread interruptible
+                    break
+                except TimeoutError:
+                    continue
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        kill_all()
+        raise
+    ex.shutdown(wait=True)
+
+
 def run_many(
     jobs: Sequence[Job],
     *,
@@ -193,19 +213,5 @@ def run_many(
         if on_done:
             on_done(j, r)
 
-    ex = ThreadPoolExecutor(max_workers=n)
-    try:
-        futures = [ex.submit(one, i) for i in range(len(jobs))]
-        for f in futures:
-            while True:
-                try:
-                    f.result(timeout=0.2)  # short waits keep the main thread interruptible
-                    break
-                except TimeoutError:
-                    continue
-    except BaseException:
-        ex.shutdown(wait=False, cancel_futures=True)
-        kill_all()
-        raise
-    ex.shutdown(wait=True)
+    run_parallel(one, range(len(jobs)), max_parallel=n)
     return [r for r in results if r is not None]
