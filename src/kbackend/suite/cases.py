@@ -423,13 +423,13 @@ def _edges_normal(d):
 #: Keras 3.15.1 / jax 0.10.2 / torch 2.13 / tensorflow 2.21 / openvino 2026.4 CPU): xfail reasons.
 KNOWN = {
     "signed_zero": "Keras's torch backend calls torch.argmax directly, which does not order −0.0 below +0.0 "
-                   "as the other backends do (FACTS.md §5: argmax/argmin with −0.0)",
+                   "as the other backends do",
     "topk_int64": "top_k indices are int64 on the {b} backend, int32 on the others; tie order is unspecified "
-                  "(FACTS.md §5: top_k tie order)",
+                  "across backends",
     "ftz": "{b}'s CPU kernels do not compute with subnormal numbers as NumPy does (they are read as zero: "
            "denormals-are-zero)",
     "argmax_zero_ov": "Keras's openvino backend does not order −0.0 below +0.0 in argmax "
-                      "(FACTS.md §5: argmax/argmin with −0.0)",
+                      "as the numpy, jax and tensorflow backends do",
     "sign_nan": "torch.sign(NaN) is 0, NumPy's is NaN",
 }
 
@@ -1067,7 +1067,7 @@ sort_case("top_k_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a: _to
           A("distinct", sizes=ST), out_dtype="int32", xfail=known("topk_int64", "numpy", "torch"))
 sort_case("top_k_ties_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a: _top_k_indices(a["x"], 3),
           A("ties", sizes=ST), out_dtype="int32", xfail=known("topk_int64", "numpy", "torch"),
-          doc="equal values: NumPy's stable order (lower index first); FACTS.md §5 lists tie order as unspecified")
+          doc="equal values: NumPy's stable order (lower index first); tie order is unspecified across backends")
 
 
 CASES: tuple[Case, ...] = tuple(CASES_LIST)
