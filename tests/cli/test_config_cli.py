@@ -286,3 +286,14 @@ def test_non_utf8_and_huge_files(run_cli, keras_home, monkeypatch):
     assert code == 0 and json.loads(out)["file_status"] == "too_large"
     code, _, err = run_cli("set", "floatx", "float64")
     assert code == 1 and p.read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [("show", "--json"), ("check", "--json"), ("doctor", "--json", "--check", "config")])
+def test_nan_epsilon_in_every_json_document(run_cli, keras_home, args):
+    # JSON has no NaN: a NaN epsilon (which Keras accepts) is printed as "nan", never a crash.
+    keras_home.mkdir()
+    (keras_home / "keras.json").write_text('{"epsilon": NaN, "backend": "jax"}')
+    code, out, err = run_cli(*args)
+    assert code in (0, 1), err
+    assert '"nan"' in out and "NaN" not in out
+    json.loads(out)

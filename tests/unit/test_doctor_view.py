@@ -44,8 +44,6 @@ def test_plain_text_lists_failures_with_evidence_and_fix(tmp_path, capsys):
 
 
 def test_backend_rows_say_not_installed_and_cached():
-    from kbackend.doctor.facts import Facts
-
     rows = V._backend_rows(SimpleNamespace(backends=[
         BackendFacts(name="jax", installed=True, version="0.4.30", status="ok", import_s=1.25, cached=True,
                      devices=["cpu:0"], built_cuda="12.4", built_cudnn="9.1.0"),

@@ -127,7 +127,7 @@ def test_survey_merges_sources_judges_backends_and_reports_broken(tmp_path, monk
     cwd = clean_discovery(monkeypatch, tmp_path)
     venv = fake_env(cwd / ".venv", dists={"keras": "3.15.1", "jax": "0.10.2", "jaxlib": "0.10.2", "numpy": "2.4.6"})
     monkeypatch.setenv("VIRTUAL_ENV", str(venv))
-    old = fake_env(tmp_path / "workon" / "old", dists={"keras": "3.15.1", "jax": "0.4.1", "jaxlib": "0.4.1"})
+    fake_env(tmp_path / "workon" / "old", dists={"keras": "3.15.1", "jax": "0.4.1", "jaxlib": "0.4.1"})
     monkeypatch.setenv("WORKON_HOME", str(tmp_path / "workon"))
     fake_env(tmp_path / "workon" / "noconda", flavour="conda", python=False)
     keras_home = Path(os.environ["KERAS_HOME"])

@@ -235,11 +235,9 @@ def judge(
 
 
 def _judge_values(data, rules, src, eff, problems, fail, environ, installed) -> None:
-    fx_ok = True
     if "floatx" in data:
         v = data["floatx"]
         if not _hashable(v) or v not in FLOATX_FILE:
-            fx_ok = False
             err = _membership_error(rules, "floatx", FLOATX_FILE, v)
             fail(err)
             extra = " (`keras.config.set_floatx('bfloat16')` accepts it in code, the file does not)" if v == "bfloat16" else ""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 
 class Record:
     """Mixin: pydantic-like `model_dump` for frozen dataclasses."""
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
-        return _dump(self)
+        return dump(self)
 
 
 class Model(Record):
@@ -88,16 +88,17 @@ def _simple_types(annotation: Any) -> tuple[type, ...] | None:
     return tuple(out)
 
 
-def _dump(obj: Any) -> Any:
+def dump(obj: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
+    """Records, pydantic models, dicts and lists as plain JSON-like data; `leaf` maps every scalar."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _dump(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: dump(getattr(obj, f.name), leaf) for f in dataclasses.fields(obj)}
     if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
+        return dump(obj.model_dump(mode="json"), leaf)
     if isinstance(obj, dict):
-        return {k: _dump(v) for k, v in obj.items()}
+        return {k: dump(v, leaf) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_dump(v) for v in obj]
-    return obj
+        return [dump(v, leaf) for v in obj]
+    return leaf(obj) if leaf else obj
 
 
 @dataclass(frozen=True)

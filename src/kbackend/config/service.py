@@ -22,7 +22,7 @@ from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
-from kbackend.errors import KbackendError, UsageError
+from kbackend.errors import KbackendError
 
 #: every key any Keras line reads (for completion and `set`'s choices).
 ALL_KEYS = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")

@@ -165,7 +165,7 @@ def update(
         raise ConfigWriteError(
             f"Cannot write {target}: {e.strerror or e}"
             + (f" ({e.filename})" if e.filename and e.filename != target else "") + ". The file is unchanged.",
-            fix=f"point KERAS_HOME (or --keras-home) at a writable directory" if e.errno != errno.ENOSPC else None,
+            fix="point KERAS_HOME (or --keras-home) at a writable directory" if e.errno != errno.ENOSPC else None,
         )
 
 

@@ -67,7 +67,7 @@ def _candidate(environ: Mapping[str, str], python: str | None) -> tuple[list[tup
 def resolve(python: str | None = None, environ: Mapping[str, str] | None = None, *, timeout: float = 20) -> Target:
     """Resolve the target interpreter, with a clear error listing what was tried."""
     env = os.environ if environ is None else environ
-    cands, var = _candidate(env, python)
+    cands, _ = _candidate(env, python)
     if not cands:
         return current()
     errors = []
@@ -89,17 +89,10 @@ def resolve(python: str | None = None, environ: Mapping[str, str] | None = None,
         if _same_interpreter(path):
             return current(origin)
         return query(path, origin, timeout=timeout)
-    if var and origin_is_env(cands):
-        # The active environment has no interpreter: fall back, but say so in errors.
-        pass
     raise TargetError(
         "No Python interpreter found. Tried:\n  " + "\n  ".join(errors),
         fix="pass --python /path/to/python (or set KBACKEND_PYTHON)",
     )
-
-
-def origin_is_env(cands) -> bool:
-    return all(o.startswith("env:") for _, o in cands)
 
 
 def _same_interpreter(path: str) -> bool:

@@ -17,20 +17,20 @@ from typing import Any
 import click
 
 from kbackend import __version__
+from kbackend.config.records import dump
 
 SCHEMA_VERSION = 1
 
 
+def _finite(v: Any) -> Any:
+    """JSON has no NaN or infinity: such floats (an epsilon of NaN in keras.json) become their repr."""
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return repr(v)
+    return v
+
+
 def to_jsonable(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, dict):
-        return {k: to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return repr(obj)
-    return obj
+    return dump(obj, leaf=_finite)
 
 
 def envelope(command: str, exit_code: int, data: dict[str, Any] | None = None) -> dict[str, Any]:
