@@ -16,3 +16,11 @@ def precompile() -> None:
     and measure the compiler, not kbackend.
     """
     compileall.compile_dir(os.path.dirname(kbackend.__file__), quiet=2)
+
+
+def kbackend_exe() -> str:
+    """The `kbackend` console script of the interpreter running the benchmark."""
+    import shutil
+    import sys
+
+    return shutil.which("kbackend") or os.path.join(os.path.dirname(sys.executable), "kbackend")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import precompile  # noqa: E402
+from _common import kbackend_exe, precompile  # noqa: E402
 
 IMPORT = (
     "import importlib, os, sys, time\n"
@@ -77,7 +76,7 @@ def main() -> int:
     from kbackend.doctor.probe import available_cores, plan
     from kbackend.envs import installed as inst
 
-    kb = shutil.which("kbackend") or os.path.join(os.path.dirname(sys.executable), "kbackend")
+    kb = kbackend_exe()
     installed = inst.versions(inst.scan(sys.path))
     names = [p.name for p in plan(installed, installed.get("keras"))]
     if not names:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import precompile  # noqa: E402
+from _common import kbackend_exe, precompile  # noqa: E402
 
 N_ENVS = 10
 TARGET = 1.5
@@ -70,7 +69,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    kb = shutil.which("kbackend") or os.path.join(os.path.dirname(sys.executable), "kbackend")
+    kb = kbackend_exe()
     with tempfile.TemporaryDirectory(prefix="kbackend-bench-envs-") as root:
         envs = make_envs(root)
         home = os.path.join(root, "home")
