@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -229,9 +228,12 @@ def survey(target: Target | None, *, environ: Mapping[str, str] | None = None, c
             infos.append(None)
             slow.append(i)
     if slow:
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(slow)))) as ex:
-            for i, info in zip(slow, ex.map(lambda i: _inspect(entries[i], env, keras_home, states), slow)):
-                infos[i] = info
+        from kbackend.workers.runner import run_parallel  # threads only when an interpreter must start
+
+        def one(i: int) -> None:
+            infos[i] = _inspect(entries[i], env, keras_home, states)
+
+        run_parallel(one, slow, max_parallel=min(16, len(slow)))
     return EnvsResult(environments=[i for i in infos if i is not None], notes=notes)
 
 
