@@ -14,10 +14,11 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from packaging.version import Version
+
+from kbackend._record import record
 
 
 @lru_cache(maxsize=None)
@@ -28,7 +29,7 @@ def spec(text: str):
     return SpecifierSet(text)
 
 
-@dataclass(frozen=True)
+@record
 class Backend:
     name: str
     #: Keras versions whose loader accepts this name (a specifier).

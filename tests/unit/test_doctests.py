@@ -7,11 +7,13 @@ import pytest
 
 MODULES = [
     "kbackend.backends",
+    "kbackend._record",
     "kbackend.errors",
     "kbackend.config.rules",
     "kbackend.config.location",
     "kbackend.config.judge",
     "kbackend.config.model",
+    "kbackend.config.records",
     "kbackend.config.service",
     "kbackend.envs.installed",
     "kbackend.envs.backend_fit",

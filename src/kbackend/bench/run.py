@@ -15,10 +15,10 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from kbackend import backends as B
+from kbackend._record import field, record, replace
 from kbackend.bench import roofline, stats
 from kbackend.bench.model import BackendRun, BenchReport, PeakSource, Result
 from kbackend.errors import KbackendError, UsageError
@@ -37,7 +37,7 @@ LOG_KEEP = 4000
 MAX_EXCLUDED = 5
 
 
-@dataclass(frozen=True)
+@record
 class Item:
     case: str
     category: str
@@ -48,7 +48,7 @@ class Item:
         return {"case": self.case, "size": self.size, "dtype": self.dtype}
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     backends: tuple[str, ...]
     items: tuple[Item, ...]
@@ -78,7 +78,7 @@ class Plan:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Progress:
     """One step of a child: `stage` is "peak", "start", "prepare" or "round i/n"."""
 

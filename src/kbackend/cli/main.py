@@ -10,11 +10,11 @@ import importlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
 
 import click
 
 from kbackend import __version__
+from kbackend._record import field, record
 from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, KbackendError
 
 #: command name -> "module:attribute", in the order `--help` lists them.
@@ -37,7 +37,7 @@ COMMANDS = {
 }
 
 
-@dataclass
+@record(frozen=False)
 class AppState:
     keras_home: str | None = None
     python: str | None = None

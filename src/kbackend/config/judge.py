@@ -19,15 +19,14 @@ import math
 from typing import Any, Mapping
 
 from kbackend import backends as B
-from dataclasses import dataclass
-
+from kbackend._record import record
 from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules
 
 ORIGIN_DEFAULT = "default"
 
 
-@dataclass(frozen=True)
+@record
 class Judgement(Record):
     effective: dict[str, Value]
     problems: list[Problem]

@@ -13,13 +13,13 @@ writable. The file path is `os.path.expanduser(os.path.join(dir, "keras.json"))`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Mapping
 
+from kbackend._record import field, record
 from kbackend.config.rules import Rules
 
 
-@dataclass(frozen=True)
+@record
 class Location:
     #: the directory as Keras computes it (may be relative or empty).
     keras_dir: str

@@ -1,6 +1,6 @@
 """Frozen result records of the config layer.
 
-Plain frozen dataclasses rather than pydantic models: `kbackend show` and shell
+Plain frozen records (`kbackend._record`) rather than pydantic models: `kbackend show` and shell
 completion must start fast, and importing pydantic alone costs more than the
 whole command's budget. `model_dump(mode="json")` gives the same shape a
 pydantic model would, so the renderers treat both alike.
@@ -8,20 +8,20 @@ pydantic model would, so the renderers treat both alike.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
+
+from kbackend._record import MISSING, field, fields, is_record, record, replace
 
 
 class Record:
-    """Mixin: pydantic-like `model_dump` for frozen dataclasses."""
+    """Mixin: pydantic-like `model_dump` for frozen records."""
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         return dump(self)
 
 
 class Model(Record):
-    """Declare fields pydantic-style; get a frozen, keyword-only dataclass.
+    """Declare fields pydantic-style; get a frozen, keyword-only record.
 
     List, dict and set defaults become per-instance copies. `model_copy(update=...)`
     and `model_validate(dict)` behave like pydantic's for these flat records.
@@ -38,14 +38,14 @@ class Model(Record):
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         for name in cls.__dict__.get("__annotations__", {}):
-            default = cls.__dict__.get(name, dataclasses.MISSING)
+            default = cls.__dict__.get(name, MISSING)
             if isinstance(default, (list, dict, set)):
                 setattr(cls, name, field(default_factory=lambda d=default: type(d)(d)))
-        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
-        cls._fields = frozenset(f.name for f in dataclasses.fields(cls))
+        record(kw_only=True)(cls)
+        cls._fields = frozenset(f.name for f in fields(cls))
 
     def model_copy(self, *, update: dict[str, Any] | None = None):
-        return dataclasses.replace(self, **(update or {}))
+        return replace(self, **(update or {}))
 
     @classmethod
     def model_validate(cls, data: Any):
@@ -57,9 +57,9 @@ class Model(Record):
         if not isinstance(data, dict):
             raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
         kwargs = {}
-        for f in dataclasses.fields(cls):
+        for f in fields(cls):
             if f.name not in data:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                if f.required:
                     raise ValueError(f"{cls.__name__}: missing field {f.name!r}")
                 continue
             v = data[f.name]
@@ -90,7 +90,11 @@ def _simple_types(annotation: Any) -> tuple[type, ...] | None:
 
 def dump(obj: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
     """Records, pydantic models, dicts and lists as plain JSON-like data; `leaf` maps every scalar."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    if is_record(obj):
+        return {f.name: dump(getattr(obj, f.name), leaf) for f in fields(obj)}
+    if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):  # the suite's Case, say
+        import dataclasses
+
         return {f.name: dump(getattr(obj, f.name), leaf) for f in dataclasses.fields(obj)}
     if hasattr(obj, "model_dump"):
         return dump(obj.model_dump(mode="json"), leaf)
@@ -101,7 +105,7 @@ def dump(obj: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
     return leaf(obj) if leaf else obj
 
 
-@dataclass(frozen=True)
+@record
 class Problem(Record):
     """One thing wrong with the configuration, worded for a person.
 
@@ -118,13 +122,13 @@ class Problem(Record):
     fix: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Value(Record):
     value: Any
     origin: str
 
 
-@dataclass(frozen=True)
+@record
 class FileState(Record):
     """What is at keras.json's path. status is one of FILE_STATUSES."""
 

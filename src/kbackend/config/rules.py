@@ -16,11 +16,10 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as _backends
+from kbackend._record import field, record
 
 FLOATX_FILE = ("float16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -29,7 +28,7 @@ DATA_FORMATS = ("channels_last", "channels_first")
 NEWEST_KNOWN = "3.15.1"
 
 
-@dataclass(frozen=True)
+@record
 class Rules:
     line: str
     keras_version: str | None

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
+from kbackend._record import field, record
 from kbackend.config import store
 from kbackend.config.judge import Judgement, installed_backend, judge
 from kbackend.config.location import Location, locate
-from dataclasses import field
-
 from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
 from kbackend.envs import installed as inst
@@ -28,7 +26,7 @@ from kbackend.errors import KbackendError
 ALL_KEYS = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
 
 
-@dataclass(frozen=True)
+@record
 class ConfigContext:
     target: Target
     installed: dict[str, str]
@@ -59,7 +57,7 @@ def make_context(
     return ConfigContext(target, inst.versions(dists), kd.version if kd else None, rules, loc, env, pin)
 
 
-@dataclass(frozen=True)
+@record
 class ShowResult(Record):
     config_path: str
     config_path_origin: str
@@ -114,7 +112,7 @@ def get(ctx: ConfigContext, key: str) -> Value:
     )
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult(Record):
     ok: bool
     config_path: str
@@ -143,7 +141,7 @@ def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
     )
 
 
-@dataclass(frozen=True)
+@record
 class WriteResult(Record):
     config_path: str
     action: str

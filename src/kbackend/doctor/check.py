@@ -9,15 +9,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from kbackend._record import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from kbackend.doctor.facts import Facts
     from kbackend.doctor.model import Finding
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """A doctor check.
 

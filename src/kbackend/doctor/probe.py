@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from kbackend import backends as B
+from kbackend._record import record
 from kbackend.config.judge import installed_backend
 from kbackend.doctor.cache import CACHEABLE, ProbeCache
 from kbackend.doctor.facts import BackendFacts
@@ -41,7 +41,7 @@ def relevant_environ(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(environ.items()) if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
 
 
-@dataclass(frozen=True)
+@record
 class Planned:
     name: str
     #: import keras too (False when Keras is missing or does not accept this name).

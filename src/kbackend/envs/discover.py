@@ -27,8 +27,9 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from typing import Mapping
+
+from kbackend._record import record
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 _LIBDIR = re.compile(r"^(?:python|pypy)(\d+)\.(\d+)t?$")
@@ -45,7 +46,7 @@ def parse_version(text: str | None) -> str | None:
     return ".".join(g for g in m.groups() if g is not None)
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     """A place that may hold a Python environment: a directory or an interpreter."""
 
@@ -56,7 +57,7 @@ class Candidate:
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """An environment read from its files."""
 

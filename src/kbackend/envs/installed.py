@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+
+from kbackend._record import record
 
 _NORM = re.compile(r"[-_.]+")
 
@@ -20,7 +21,7 @@ def normalize(name: str) -> str:
     return _NORM.sub("-", name).lower()
 
 
-@dataclass(frozen=True)
+@record
 class Dist:
     name: str
     version: str

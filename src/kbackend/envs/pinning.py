@@ -14,15 +14,15 @@ import contextlib
 import errno
 import os
 import tempfile
-from dataclasses import dataclass, field
 
+from kbackend._record import field, record
 from kbackend.config.records import Record
 from kbackend.envs import pin as pinfile
 from kbackend.envs.backend_fit import backend_problem
 from kbackend.errors import KbackendError, UsageError
 
 
-@dataclass(frozen=True)
+@record
 class PinResult(Record):
     python: str
     #: the pinned backend; None after --unset.

@@ -18,9 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from kbackend._record import field, record
 from kbackend.config import store
 from kbackend.config.records import Record
 from kbackend.errors import KbackendError
@@ -33,7 +33,7 @@ EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
 
-@dataclass(frozen=True)
+@record
 class RunPlan(Record):
     argv: list[str]
     backend: str | None
@@ -44,7 +44,7 @@ class RunPlan(Record):
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record
 class RunResult(Record):
     argv: list[str]
     exit_code: int

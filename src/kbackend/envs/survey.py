@@ -13,12 +13,11 @@ so that Keras writes nothing into the user's home.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
+from kbackend._record import field, record, replace
 from kbackend.config.records import Record, Value
 from kbackend.envs import discover as D
 from kbackend.envs.target import Target, TargetError, query
@@ -26,7 +25,7 @@ from kbackend.envs.target import Target, TargetError, query
 PROBE_TIMEOUT = 180.0
 
 
-@dataclass(frozen=True)
+@record
 class BackendInstall(Record):
     name: str
     dist: str
@@ -35,7 +34,7 @@ class BackendInstall(Record):
     accepted: bool
 
 
-@dataclass(frozen=True)
+@record
 class BackendChoice(Record):
     """The effective backend of an environment and whether it can run there."""
 
@@ -46,7 +45,7 @@ class BackendChoice(Record):
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ProbeOutcome(Record):
     backend: str
     #: the runner's statuses (ok, import_error, error, timeout, crashed, bad_output) or not_run.
@@ -57,7 +56,7 @@ class ProbeOutcome(Record):
     module_version: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class EnvInfo(Record):
     prefix: str
     python: str | None
@@ -79,7 +78,7 @@ class EnvInfo(Record):
     probe: ProbeOutcome | None = None
 
 
-@dataclass(frozen=True)
+@record
 class EnvsResult(Record):
     environments: list[EnvInfo]
     notes: list[str] = field(default_factory=list)
@@ -92,7 +91,7 @@ class EnvsResult(Record):
         return [e for e in self.environments if e.status != "ok" and {"path", "active"} & set(e.kinds)]
 
 
-@dataclass
+@record(frozen=False)
 class _Entry:
     path: str
     is_file: bool
@@ -246,7 +245,7 @@ def probe_available() -> bool:
 def probe(res: EnvsResult, *, on_done: Callable[[EnvInfo, ProbeOutcome], None] | None = None) -> EnvsResult:
     """Import each usable effective backend in its environment's interpreter."""
     if not probe_available():
-        return dataclasses.replace(res, probe="unavailable", notes=res.notes + [
+        return replace(res, probe="unavailable", notes=res.notes + [
             "--probe needs src/kbackend/workers/probe_backend.py, which this kbackend does not have"])
     from kbackend.workers import runner
 
@@ -258,7 +257,7 @@ def probe(res: EnvsResult, *, on_done: Callable[[EnvInfo, ProbeOutcome], None] |
             if info.status != "ok" or ch is None:
                 continue
             if not ch.usable or B.get(ch.value) is None:
-                out[i] = dataclasses.replace(info, probe=ProbeOutcome(str(ch.value), "not_run", ch.reason))
+                out[i] = replace(info, probe=ProbeOutcome(str(ch.value), "not_run", ch.reason))
                 continue
             home = stack.enter_context(_probe_home(info))
             jobs.append(runner.Job(info.python, "probe_backend.py",
@@ -272,8 +271,8 @@ def probe(res: EnvsResult, *, on_done: Callable[[EnvInfo, ProbeOutcome], None] |
 
         results = runner.run_many(jobs, on_done=done)
     for job, r in zip(jobs, results):
-        out[job.key] = dataclasses.replace(out[job.key], probe=_outcome(job.input["backend"], r))
-    return dataclasses.replace(res, environments=out, probe="done")
+        out[job.key] = replace(out[job.key], probe=_outcome(job.input["backend"], r))
+    return replace(res, environments=out, probe="done")
 
 
 def _outcome(name: str, r) -> ProbeOutcome:

@@ -13,9 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Mapping
 
+from kbackend._record import record
 from kbackend.errors import KbackendError
 
 _QUERY = (
@@ -24,7 +24,7 @@ _QUERY = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     python: str
     version: str

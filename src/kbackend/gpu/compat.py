@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from packaging.markers import Marker
@@ -33,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from kbackend._record import record
 from kbackend.gpu.model import WheelCuda
 
 #: Minimum Linux driver per CUDA toolkit (GA releases; CUDA release notes, table 3).
@@ -161,7 +161,7 @@ def cuda_for_driver(driver: str | None) -> str | None:
     return max(ok, key=major_minor) if ok else None
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     status: str  # ok, warn, error, unknown
     reason: str
@@ -243,7 +243,7 @@ def cc_floor(cuda: str | None) -> str | None:
 # -- cuDNN ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class CudnnNeed:
     """What a build needs from cuDNN: this major, and a minor at least `minimum`'s (when known)."""
 
@@ -506,7 +506,7 @@ def wheel_cuda(
 # -- a framework build as the checks see it --------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Build:
     """One installed CUDA build of a framework: the wheel's metadata merged with its probe."""
 

@@ -22,9 +22,9 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from kbackend._record import field, record
 from kbackend.gpu.model import LibraryFile
 
 #: file names per library kind: the soname, the versioned file, the dev symlink.
@@ -41,7 +41,7 @@ _PIP_DIST = re.compile(r"^nvidia-(cuda-runtime|cudnn)(-cu\d+)?$")
 _DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
 
 
-@dataclass(frozen=True)
+@record
 class SystemPaths:
     """The fixed places the probe reads; tests point them at a temporary tree."""
 
@@ -56,7 +56,7 @@ class SystemPaths:
     default_dirs: tuple[str, ...] = _DEFAULT_DIRS
 
 
-@dataclass
+@record(frozen=False)
 class Found:
     """Every library file found, by kind, plus what the look-up itself could not do."""
 

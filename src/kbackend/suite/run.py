@@ -18,10 +18,10 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from kbackend import backends as B
+from kbackend._record import field, record
 from kbackend.envs import installed as inst
 from kbackend.errors import KbackendError, UsageError
 from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
@@ -111,7 +111,7 @@ def installed_backends(sys_path: Iterable[str]) -> tuple[list[str], dict[str, st
 # --------------------------------------------------------------------------- the journal
 
 
-@dataclass
+@record(frozen=False)
 class Journal:
     """What a backend's children wrote as they went (see workers/suite_worker.py)."""
 

@@ -7,17 +7,17 @@ cases), refusing what cannot run with Keras-style messages; `run` runs it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from kbackend import backends as B
-from kbackend.errors import KbackendError, UsageError
+from kbackend._record import field, record
 from kbackend.envs.target import Target
+from kbackend.errors import KbackendError, UsageError
 from kbackend.suite import run as R
 from kbackend.suite.model import CaseInfo, VerifyReport
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     python: str
     backends: list[str]

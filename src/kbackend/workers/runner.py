@@ -20,8 +20,9 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
+
+from kbackend._record import field, record
 
 PROTOCOL = 1
 WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -43,7 +44,7 @@ def kill_all() -> None:
         _kill(p)
 
 
-@dataclass(frozen=True)
+@record
 class ChildResult:
     status: str
     data: Any = None
@@ -59,7 +60,7 @@ class ChildResult:
         return self.status == "ok"
 
 
-@dataclass(frozen=True)
+@record
 class Job:
     python: str
     worker: str
