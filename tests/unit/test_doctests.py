@@ -17,6 +17,7 @@ MODULES = [
     "kbackend.config.service",
     "kbackend.envs.installed",
     "kbackend.envs.backend_fit",
+    "kbackend.suite.run",
 ]
 
 

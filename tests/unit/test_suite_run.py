@@ -86,6 +86,25 @@ def test_a_segfault_in_one_case_is_an_error_row_and_the_rest_still_runs(fake_wor
     assert [r.status for r in rep.results if r.backend == "fine"] == ["pass"] * 3
 
 
+def test_a_crash_in_the_last_case_starts_no_new_child(fake_worker, tmp_path, monkeypatch):
+    starts = tmp_path / "starts"
+    real = R.run_worker
+
+    def counting(*a, **kw):
+        with open(starts, "a") as f:
+            f.write("x")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(R, "run_worker", counting)
+    rep = R.run_verify(sys.executable, ["crashy"], _infos("add", "exp", "boom"), dtypes=["float32"], model=False)
+    rows = {r.case: r for r in rep.results}
+    assert [rows[c].status for c in ("add", "exp", "boom")] == ["pass", "pass", "error"]
+    assert "crashed (killed by SIGSEGV)" in rows["boom"].message and "the last case it had to run" in rows["boom"].message
+    assert rep.backends[0].status == "crashed" and rep.backends[0].restarts == 0
+    assert starts.read_text() == "x"  # one child: nothing was left to run after the crash
+    assert not rep.ok
+
+
 def test_a_crash_in_jax_one_program_step_reruns_case_by_case(fake_worker):
     rep = R.run_verify(sys.executable, ["batchcrash"], _infos("add", "exp"), dtypes=["float32"], model=False)
     assert [(r.case, r.status) for r in rep.results] == [("add", "pass"), ("exp", "pass")]

@@ -24,9 +24,11 @@ FORMATS = ("channels_last", "channels_first")
 @click.option("--no-model", is_flag=True, help="Skip the tiny-model check (forward, one SGD step, a short fit).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, metavar="SECONDS",
               help="Give up on a backend's child after this many seconds.")
+@click.option("--no-compile-cache", is_flag=True,
+              help="Compile jax's programs afresh instead of reusing those an earlier run cached.")
 @click.option("--list", "list_", is_flag=True, help="List the cases and exit.")
 @json_option
-def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, list_):
+def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, no_compile_cache, list_):
     """Prove each backend computes what Keras promises: every op case against a float64 NumPy reference.
 
     Each backend runs the suite in its own child process (in parallel). Values are
@@ -34,7 +36,8 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
     keras.backend.result_type; on jax, torch and tensorflow the gradients too, and a
     tiny model's forward pass, one SGD step and a short fit. Known cross-backend
     differences are reported as xfail with the reason. Exit 0 when nothing fails,
-    1 otherwise.
+    1 otherwise. The XLA programs jax compiles (jax, and the numpy backend's
+    convolutions) are kept in kbackend's cache folder for the next run.
 
     \b
     Examples:
@@ -53,7 +56,8 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
     if list_:
         return verify_view.list_cases(service.select(cases, ops, categories), as_json=STATE.json)
     plan = service.plan(target, STATE.config(), cases, backends=backends, ops=ops, categories=categories,
-                        dtypes=dtypes, data_formats=data_formats, keras_home=STATE.keras_home)
+                        dtypes=dtypes, data_formats=data_formats, keras_home=STATE.keras_home,
+                        compile_cache=not no_compile_cache)
     for w in plan.warnings:
         verify_view.warn(w)
     with verify_view.progress(plan.backends) as on_progress:

@@ -173,6 +173,7 @@ def _json_data(rep: VerifyReport) -> dict:
         "dtypes": rep.dtypes,
         "data_formats": rep.data_formats,
         "elapsed_s": rep.elapsed_s,
+        "compile_cache": rep.compile_cache,
         "counts": rep.counts(),
         "backends": [b.model_dump(mode="json") for b in rep.backends],
         "results": [r.model_dump(mode="json") for r in rep.results],

@@ -93,6 +93,8 @@ class VerifyReport(Frozen):
     backends: list[BackendRun]
     results: list[CaseResult]
     elapsed_s: float | None = None
+    #: where jax kept compiled programs between runs (None: compiled afresh).
+    compile_cache: str | None = None
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("pass", "fail", "error", "skip", "xfail")}

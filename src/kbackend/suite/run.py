@@ -39,6 +39,10 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")
 #: added to a jax child's XLA_FLAGS (unless the user set the flag): see _child_env.
 XLA_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+#: jax's persistent compilation cache for verify's children: kbackend's cache folder, this sub-folder.
+COMPILE_CACHE_SUBDIR = "jax-compilation"
+#: its size limit (jax evicts the least recently used entries beyond it); one run's programs take ~0.6 MB.
+COMPILE_CACHE_MAX_BYTES = 128 * 1024 * 1024
 #: the tiny-model check's category (not a case of cases.py: the worker builds the model itself).
 MODEL_CATEGORY = "model"
 #: the worker's journal name for jax's one-program step (suite_worker.BATCH_UNIT).
@@ -153,22 +157,53 @@ def read_journal(path: str) -> Journal:
     return j
 
 
-def _crash_rows(backend: str, j: Journal, child: ChildResult) -> list[dict]:
+def _crash_rows(backend: str, j: Journal, child: ChildResult, restarted: bool = True) -> list[dict]:
     dtype, _, name = (j.started or "").partition("/")
     how = {"timeout": "hung (killed after the timeout)", "crashed": f"crashed ({child.error})"}.get(
         child.status, f"ended with {child.status} ({child.error})")
     model = j.category == MODEL_CATEGORY
     return [{"case": name, "category": j.category or "unknown", "check": "forward" if model else "value",
              "dtype": dtype, "status": "error",
-             "message": f"the {backend} process {how} while running this case; the other cases ran in a new process"}]
+             "message": f"the {backend} process {how} while running this case"
+                        + ("; the other cases ran in a new process" if restarted else " (the last case it had to run)")}]
 
 
 # --------------------------------------------------------------------------- running
 
 
-def _child_env(backend: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def default_compile_cache() -> str:
+    import platformdirs
+
+    return os.path.join(platformdirs.user_cache_dir("kbackend"), COMPILE_CACHE_SUBDIR)
+
+
+def compile_cache_env(backend: str, cache_dir: str | None) -> dict[str, str]:
+    """Variables that let a child reuse the XLA programs an earlier run compiled (jax, and numpy's convolutions).
+
+    The cache is jax's own: its key holds the program, the compile options and XLA
+    flags, and the jax/jaxlib versions, so a reused program is the one this
+    installation would compile. A user's own JAX_COMPILATION_CACHE_DIR wins.
+
+    >>> sorted(compile_cache_env("jax", "/c"))
+    ['JAX_COMPILATION_CACHE_DIR', 'JAX_COMPILATION_CACHE_MAX_SIZE', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS']
+    >>> compile_cache_env("torch", "/c"), compile_cache_env("jax", None)
+    ({}, {})
+    """
+    if backend not in ("jax", "numpy") or not cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": cache_dir,
+        # jax caches only programs that took over 1 s to compile by default; the suite's small ones add up.
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0"),
+        "JAX_COMPILATION_CACHE_MAX_SIZE": os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE",
+                                                         str(COMPILE_CACHE_MAX_BYTES)),
+    }
+
+
+def _child_env(backend: str, extra: dict[str, str] | None = None, compile_cache: str | None = None) -> dict[str, str]:
     env = dict(extra or {})
     env["KERAS_BACKEND"] = backend
+    env.update(compile_cache_env(backend, compile_cache))
     if backend == "jax":
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_cpu_use_fusion_emitters" not in flags:
@@ -227,12 +262,14 @@ def run_verify(
     max_restarts: int = 3,
     max_parallel: int | None = None,
     progress: Progress | None = None,
+    compile_cache: str | None = None,
 ) -> VerifyReport:
     """Run `cases` (None: every case) on every backend (one child each, in parallel) and merge the rows.
 
     `missing` maps backends that were asked for but are not installed to the fix,
     and they appear as `not_installed` columns. `env` is added to every child's
-    environment (KERAS_HOME for --keras-home).
+    environment (KERAS_HOME for --keras-home). `compile_cache`: the folder where jax
+    keeps compiled programs between runs (None: compile afresh).
     """
     t0 = time.monotonic()
     names = None if cases is None else [c.name for c in cases]
@@ -253,7 +290,7 @@ def run_verify(
                         "dtypes": dtypes, "data_formats": data_formats, "size": "small", "grads": grads,
                         "model": model, "journal_path": journals[b], "skip_units": run["done"],
                         "batch": run.get("batch", True),
-                    }, timeout=timeout, env=_child_env(b, env))
+                    }, timeout=timeout, env=_child_env(b, env, compile_cache))
                     run["child"] = child
                     j = read_journal(journals[b])
                     run["done"] = j.done
@@ -266,14 +303,19 @@ def run_verify(
                         run["log"] = child.log[-4000:] if child.log else None
                     if j.started is not None and child.status in ("crashed", "timeout") \
                             and run["restarts"] < max_restarts:
-                        run["restarts"] += 1
                         if j.started.endswith("/" + BATCH_UNIT):  # jax's one program died: run case by case
+                            run["restarts"] += 1
                             run["batch"] = False
                             continue
-                        # Keep what ran, mark the unit it died in, go on after it in a new child.
-                        run["crash_rows"] = run.get("crash_rows", []) + _crash_rows(b, j, child)
+                        # Keep what ran, mark the unit it died in, go on after it in a new child
+                        # (none when that unit was the last: a new child would only import Keras again).
+                        rest = (j.units or 0) - j.finished_cases - 1
+                        run["crash_rows"] = run.get("crash_rows", []) + _crash_rows(b, j, child, rest > 0)
                         run["done"] = j.done + [j.started]
                         watch.lost += 1
+                        if rest <= 0:
+                            return
+                        run["restarts"] += 1
                         continue
                     watch.lost += (j.units or 0) - j.finished_cases
                     return
@@ -282,10 +324,11 @@ def run_verify(
             run_parallel(drive, order, max_parallel=max_parallel)
             for b in order:  # every child's rows, crashed ones included, in the order they ran
                 runs[b]["rows"] = read_journal(journals[b]).rows
-    return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0)
+    return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
+                   compile_cache)
 
 
-def _report(python, dtypes, data_formats, order, backends, runs, missing, elapsed) -> VerifyReport:
+def _report(python, dtypes, data_formats, order, backends, runs, missing, elapsed, compile_cache=None) -> VerifyReport:
     out_backends: list[BackendRun] = []
     results: list[CaseResult] = []
     shown = [b for b in SUITE_BACKENDS if b in backends or b in missing] + \
@@ -310,7 +353,7 @@ def _report(python, dtypes, data_formats, order, backends, runs, missing, elapse
         for r in rows:
             results.append(CaseResult(backend=b, **{k: v for k, v in r.items() if k in CaseResult.model_fields}))
     return VerifyReport(python=python, dtypes=dtypes, data_formats=data_formats, backends=out_backends,
-                        results=results, elapsed_s=elapsed)
+                        results=results, elapsed_s=elapsed, compile_cache=compile_cache)
 
 
 def _fix_for(backend: str, status: str) -> str | None:

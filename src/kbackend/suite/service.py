@@ -30,6 +30,8 @@ class Plan:
     #: run the tiny-model check: with no filter, or with --category model.
     model: bool = True
     warnings: list[str] = field(default_factory=list)
+    #: jax's compilation cache folder for the children (None: compile afresh).
+    compile_cache: str | None = None
 
 
 def cases(target: Target) -> list[CaseInfo]:
@@ -63,6 +65,7 @@ def plan(
     dtypes: Iterable[str] = (),
     data_formats: Iterable[str] = (),
     keras_home: str | None = None,
+    compile_cache: bool = True,
 ) -> Plan:
     asked = list(dict.fromkeys(backends))
     bad = [b for b in asked if b not in R.SUITE_BACKENDS]
@@ -96,10 +99,12 @@ def plan(
     warnings: list[str] = []
     cats = list(categories)
     model = (not list(ops) and not cats) or R.MODEL_CATEGORY in cats
-    return Plan(target.python, run_backends, missing, selected, dts, fmts, env, model, warnings)
+    cache = R.default_compile_cache() if compile_cache and ({"jax", "numpy"} & set(run_backends)) else None
+    return Plan(target.python, run_backends, missing, selected, dts, fmts, env, model, warnings, cache)
 
 
 def run(p: Plan, *, grads: bool = True, model: bool = True, timeout: float = 600,
         progress: R.Progress | None = None) -> VerifyReport:
     return R.run_verify(p.python, p.backends, p.cases, dtypes=p.dtypes, data_formats=p.data_formats, grads=grads,
-                        model=model and p.model, missing=p.missing, timeout=timeout, env=p.env, progress=progress)
+                        model=model and p.model, missing=p.missing, timeout=timeout, env=p.env, progress=progress,
+                        compile_cache=p.compile_cache)
