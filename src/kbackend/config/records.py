@@ -92,10 +92,6 @@ def dump(obj: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
     """Records, pydantic models, dicts and lists as plain JSON-like data; `leaf` maps every scalar."""
     if is_record(obj):
         return {f.name: dump(getattr(obj, f.name), leaf) for f in fields(obj)}
-    if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):  # the suite's Case, say
-        import dataclasses
-
-        return {f.name: dump(getattr(obj, f.name), leaf) for f in dataclasses.fields(obj)}
     if hasattr(obj, "model_dump"):
         return dump(obj.model_dump(mode="json"), leaf)
     if isinstance(obj, dict):
