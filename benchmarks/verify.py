@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from kbackend.suite.run import installed_backends
+    from kbackend.suite.run import COMPILE_CACHE_SUBDIR, installed_backends
 
     python = sys.executable
     backends = args.backend or installed_backends(sys.path)[0]
@@ -81,7 +81,7 @@ def main() -> None:
         env = {**os.environ, "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"),
                "XDG_CACHE_HOME": os.path.join(home, ".cache")}
         env.pop("KERAS_BACKEND", None)
-        cache = os.path.join(env["XDG_CACHE_HOME"], "kbackend")
+        cache = os.path.join(env["XDG_CACHE_HOME"], "kbackend", COMPILE_CACHE_SUBDIR)
         floors, colds, warms, docs = [], [], [], []
         for i in range(args.rounds):
             f = floor_s(python, backends, env)

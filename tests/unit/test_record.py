@@ -20,7 +20,7 @@ def _pair(frozen=True, kw_only=False):
             KIND: ClassVar[str] = "c"
             a: int
             b: str = "x"
-            c: list = field(default_factory=list) if True else None
+            c: list = field(default_factory=list)
             hidden: object = field(default=None, repr=False)
 
             def total(self):

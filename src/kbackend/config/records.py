@@ -8,7 +8,7 @@ pydantic model would, so the renderers treat both alike.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable
 
 from kbackend._record import MISSING, field, fields, is_record, record, replace
 
@@ -33,8 +33,6 @@ class Model(Record):
     P(name='a', tags=['x'])
     """
 
-    _fields: ClassVar[frozenset[str]] = frozenset()
-
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         for name in cls.__dict__.get("__annotations__", {}):
@@ -42,7 +40,6 @@ class Model(Record):
             if isinstance(default, (list, dict, set)):
                 setattr(cls, name, field(default_factory=lambda d=default: type(d)(d)))
         record(kw_only=True)(cls)
-        cls._fields = frozenset(f.name for f in fields(cls))
 
     def model_copy(self, *, update: dict[str, Any] | None = None):
         return replace(self, **(update or {}))

@@ -36,9 +36,9 @@ CACHEABLE = ("ok", "import_error", "error")
 
 
 def default_path() -> str:
-    import platformdirs
+    from kbackend import cache_dir
 
-    return os.path.join(platformdirs.user_cache_dir("kbackend"), FILE_NAME)
+    return cache_dir(FILE_NAME)
 
 
 def _worker_digest() -> str:

@@ -41,6 +41,8 @@ DATA_FORMATS = ("channels_last", "channels_first")
 XLA_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
 #: jax's persistent compilation cache for verify's children: kbackend's cache folder, this sub-folder.
 COMPILE_CACHE_SUBDIR = "jax-compilation"
+#: the backends whose children compile through jax (Keras's numpy backend runs convolutions with jax).
+COMPILE_CACHE_BACKENDS = ("jax", "numpy")
 #: its size limit (jax evicts the least recently used entries beyond it); one run's programs take ~0.6 MB.
 COMPILE_CACHE_MAX_BYTES = 128 * 1024 * 1024
 #: the tiny-model check's category (not a case of cases.py: the worker builds the model itself).
@@ -172,9 +174,9 @@ def _crash_rows(backend: str, j: Journal, child: ChildResult, restarted: bool = 
 
 
 def default_compile_cache() -> str:
-    import platformdirs
+    from kbackend import cache_dir
 
-    return os.path.join(platformdirs.user_cache_dir("kbackend"), COMPILE_CACHE_SUBDIR)
+    return cache_dir(COMPILE_CACHE_SUBDIR)
 
 
 def compile_cache_env(backend: str, cache_dir: str | None) -> dict[str, str]:
@@ -189,7 +191,7 @@ def compile_cache_env(backend: str, cache_dir: str | None) -> dict[str, str]:
     >>> compile_cache_env("torch", "/c"), compile_cache_env("jax", None)
     ({}, {})
     """
-    if backend not in ("jax", "numpy") or not cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if backend not in COMPILE_CACHE_BACKENDS or not cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return {}
     return {
         "JAX_COMPILATION_CACHE_DIR": cache_dir,

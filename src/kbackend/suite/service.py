@@ -99,7 +99,7 @@ def plan(
     warnings: list[str] = []
     cats = list(categories)
     model = (not list(ops) and not cats) or R.MODEL_CATEGORY in cats
-    cache = R.default_compile_cache() if compile_cache and ({"jax", "numpy"} & set(run_backends)) else None
+    cache = R.default_compile_cache() if compile_cache and set(R.COMPILE_CACHE_BACKENDS) & set(run_backends) else None
     return Plan(target.python, run_backends, missing, selected, dts, fmts, env, model, warnings, cache)
 
 
