@@ -165,6 +165,33 @@ def test_a_broken_backend_marks_its_column_and_the_others_still_run(tmp_path):
     assert not _rows(doc, backend="numpy") and not _rows(doc, backend="jax")
 
 
+PATCH_KNOWN_CRASH = '''
+import dataclasses, os, signal, sys
+if backend == "numpy":
+    cases = sys.modules["kbackend_suite_cases"]
+    # declare `add` a known crash of this backend, and make it crash
+    cases.CASES = tuple(dataclasses.replace(c, crashes=(("numpy", "*", "simulated known crash"),))
+                        if c.name == "add" else c for c in cases.CASES)
+    ops.add = lambda x, y: os.kill(os.getpid(), signal.SIGSEGV)
+'''
+
+
+@pytest.mark.skipif("numpy" not in BACKENDS, reason="needs numpy")
+def test_a_known_crash_runs_last_so_no_second_child_is_needed(tmp_path):
+    patch = tmp_path / "patch.py"
+    patch.write_text(PATCH_KNOWN_CRASH)
+    # `add` comes first in the suite: without its crash rule it would crash the child before exp and sum.
+    code, doc, _ = _verify(tmp_path, "--backend", "numpy", "--op", "add", "--op", "exp", "--op", "sum",
+                           env_extra={"KBACKEND_TEST_PATCH": str(patch)})
+    assert code == 1
+    b = doc["backends"][0]
+    assert b["status"] == "crashed" and b["restarts"] == 0, b
+    assert b["version"] and b["keras_version"]  # from the child's journal: no child ended with a result
+    assert [(r["case"], r["status"]) for r in doc["results"]] == [("add", "error"), ("exp", "pass"), ("sum", "pass")]
+    msg = doc["results"][0]["message"]
+    assert "SIGSEGV" in msg and "the last case it had to run" in msg and "a known crash: simulated known crash" in msg
+
+
 def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
     if not BACKENDS:
         pytest.skip("no Keras backend installed")

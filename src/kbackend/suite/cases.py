@@ -26,6 +26,10 @@ A `Case` is data:
   the tensor inputs, "float" the case's float dtype, else a dtype name.
 - `xfail`: ((backend, dtype or "*", reason), ...): known, documented
   cross-backend differences (FACTS.md §5) reported as xfail with the reason.
+- `crashes`: ((backend, dtype or "*", reason), ...): known to kill the
+  backend's process (a segfault in the library). Still run and reported as
+  an error, but last in that backend's child, so that the crash costs no
+  second process and no second Keras import.
 
 Use:
 
@@ -221,6 +225,8 @@ class Case:
     xfail: tuple[tuple[str, str, str], ...] = ()
     #: (backend, dtype or "*", reason): not run there (an op the backend lacks).
     skip: tuple[tuple[str, str, str], ...] = ()
+    #: (backend, dtype or "*", reason): known to crash that backend's process; run last there.
+    crashes: tuple[tuple[str, str, str], ...] = ()
     #: names of the float arguments to differentiate (default: all float arrays).
     grad_wrt: tuple[str, ...] | None = None
     #: analytic gradient: (args, cotangent) -> {arg name: float64 gradient}.
@@ -232,6 +238,9 @@ class Case:
 
     def xfail_reason(self, backend: str, dtype: str) -> str | None:
         return _rule(self.xfail, backend, dtype)
+
+    def crash_reason(self, backend: str, dtype: str) -> str | None:
+        return _rule(self.crashes, backend, dtype)
 
     def skip_reason(self, backend: str, dtype: str) -> str | None:
         if dtype not in self.dtypes:
@@ -436,6 +445,13 @@ KNOWN = {
 
 def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, str], ...]:
     return tuple((b, dtype, KNOWN[key].format(b=b)) for b in backends)
+
+
+#: Known crashes of a backend's process (measured; the versions say where): `Case.crashes` reasons.
+KNOWN_CRASHES = {
+    "eigh_ov": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on the graph Keras's openvino "
+               "backend builds for eigh",
+}
 
 
 # Elementwise arithmetic -------------------------------------------------------------------
@@ -689,9 +705,10 @@ LA = ((4, 4), (128, 128), (512, 512))
 LIN_DTYPES = ("float32", "float64")
 
 
-def la_case(name, call, ref, flops=lambda a: 2.0 * a["x"].shape[-1] ** 3, differentiable=True, doc="", **specs):
+def la_case(name, call, ref, flops=lambda a: 2.0 * a["x"].shape[-1] ** 3, differentiable=True, doc="", crashes=(),
+            **specs):
     return case(name=name, category="linalg", inputs=inputs(**specs), call=call, reference=ref, tol="linalg",
-                dtypes=LIN_DTYPES, flops=flops, differentiable=differentiable, doc=doc)
+                dtypes=LIN_DTYPES, flops=flops, differentiable=differentiable, doc=doc, crashes=crashes)
 
 
 la_case("solve", lambda ops, a: ops.solve(a["x"], a["y"]), lambda a: np.linalg.solve(a["x"], a["y"]),
@@ -707,7 +724,8 @@ la_case("solve_triangular", lambda ops, a: ops.solve_triangular(a["x"], a["y"], 
         x=A("wellcond", sizes=LA), y=A(sizes=((4, 2), (128, 16), (512, 64))))
 la_case("eigh_values", lambda ops, a: ops.eigh(a["x"])[0], lambda a: np.linalg.eigvalsh(a["x"]),
         x=A("spd", sizes=LA), differentiable=False,
-        doc="no gradient check: the gradient with respect to a symmetric input is a convention")
+        doc="no gradient check: the gradient with respect to a symmetric input is a convention",
+        crashes=(("openvino", "*", KNOWN_CRASHES["eigh_ov"]),))
 la_case("svd_values", lambda ops, a: ops.svd(a["x"], compute_uv=False),
         lambda a: np.linalg.svd(a["x"], compute_uv=False),
         x=A(sizes=((5, 3), (128, 64), (512, 256))))

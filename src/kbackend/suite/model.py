@@ -32,6 +32,8 @@ class CaseInfo(Frozen):
     doc: str = ""
     xfail: list[list[str]] = []
     skip: list[list[str]] = []
+    #: [backend, dtype or "*", reason]: known to crash that backend's process (run last there).
+    crashes: list[list[str]] = []
 
 
 class CaseResult(Frozen):

@@ -129,6 +129,12 @@ class Journal:
     category: str | None = None
     #: how many units the backend has (announced by its first child).
     units: int | None = None
+    #: the units in the suite's order (announced by its first child): the rows are sorted by it.
+    order: list[str] = field(default_factory=list)
+    #: what the first child said of itself (backend_version, keras_version, floatx, import_s).
+    about: dict = field(default_factory=dict)
+    #: why the unit started and not finished is known to crash the backend (Case.crashes), if it is.
+    known_crash: str | None = None
 
     @property
     def finished_cases(self) -> int:
@@ -149,14 +155,27 @@ def read_journal(path: str) -> Journal:
             continue  # a line cut short by the crash
         if "units" in ev and j.units is None:
             j.units = ev["units"]
+            j.order = list(ev.get("order") or ())
+            j.about = {k: v for k, v in ev.items() if k not in ("units", "order")}
         elif "start" in ev:
-            j.started, j.category = ev["start"], ev.get("category")
+            j.started, j.category, j.known_crash = ev["start"], ev.get("category"), ev.get("known_crash")
         elif "unit" in ev:
             j.rows.extend(ev.get("rows") or [])
             j.done.append(ev["unit"])
             if j.started == ev["unit"]:
-                j.started = j.category = None
+                j.started = j.category = j.known_crash = None
     return j
+
+
+def suite_order(rows: list[dict], order: list[str]) -> list[dict]:
+    """The rows sorted by their unit ("dtype/case") in the suite's order; rows of unknown units last, as they were.
+
+    >>> rows = [{"dtype": "float32", "case": "eigh"}, {"dtype": "float32", "case": "add"}]
+    >>> [r["case"] for r in suite_order(rows, ["float32/add", "float32/eigh"])]
+    ['add', 'eigh']
+    """
+    rank = {u: i for i, u in enumerate(order)}
+    return sorted(rows, key=lambda r: rank.get(f"{r.get('dtype')}/{r.get('case')}", len(rank)))
 
 
 def _crash_rows(backend: str, j: Journal, child: ChildResult, restarted: bool = True) -> list[dict]:
@@ -164,10 +183,12 @@ def _crash_rows(backend: str, j: Journal, child: ChildResult, restarted: bool = 
     how = {"timeout": "hung (killed after the timeout)", "crashed": f"crashed ({child.error})"}.get(
         child.status, f"ended with {child.status} ({child.error})")
     model = j.category == MODEL_CATEGORY
+    known = f"; a known crash: {j.known_crash}" if j.known_crash else ""
     return [{"case": name, "category": j.category or "unknown", "check": "forward" if model else "value",
              "dtype": dtype, "status": "error",
              "message": f"the {backend} process {how} while running this case"
-                        + ("; the other cases ran in a new process" if restarted else " (the last case it had to run)")}]
+                        + ("; the other cases ran in a new process" if restarted else " (the last case it had to run)")
+                        + known}]
 
 
 # --------------------------------------------------------------------------- running
@@ -276,7 +297,7 @@ def run_verify(
     t0 = time.monotonic()
     names = None if cases is None else [c.name for c in cases]
     missing = missing or {}
-    runs: dict[str, dict] = {b: {"status": "ok", "restarts": 0, "rows": [], "done": [], "child": None}
+    runs: dict[str, dict] = {b: {"status": "ok", "restarts": 0, "done": [], "child": None}
                              for b in backends}
     order = sorted(backends, key=lambda b: START_ORDER.index(b) if b in START_ORDER else len(START_ORDER))
     with tempfile.TemporaryDirectory(prefix="kbackend-verify-") as tmp:
@@ -324,8 +345,8 @@ def run_verify(
 
             # A restarted backend goes on at once, beside the others, not after all of them.
             run_parallel(drive, order, max_parallel=max_parallel)
-            for b in order:  # every child's rows, crashed ones included, in the order they ran
-                runs[b]["rows"] = read_journal(journals[b]).rows
+            for b in order:  # every child's rows, crashed ones included, in the suite's order
+                runs[b]["journal"] = read_journal(journals[b])
     return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
                    compile_cache)
 
@@ -341,9 +362,11 @@ def _report(python, dtypes, data_formats, order, backends, runs, missing, elapse
                                            fix=missing[b]))
             continue
         run = runs[b]
-        data = run.get("data") or {}
+        j: Journal | None = run.get("journal")
+        # A backend whose children all died still says what it is, from its journal.
+        data = run.get("data") or (j.about if j else {})
         child: ChildResult | None = run.get("child")
-        rows = run["rows"] + run.get("crash_rows", [])
+        rows = suite_order((j.rows if j else []) + run.get("crash_rows", []), j.order if j else [])
         error = run.get("error")
         if run["status"] == "import_error" and child is not None and child.error:
             error = child.error

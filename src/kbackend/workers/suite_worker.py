@@ -20,10 +20,14 @@ Output (mode "list"): {"cases": [{name, category, tol, dtypes, ...}]}.
 
 The journal: one JSON line per event, flushed as it happens, so that the
 parent can keep the rows of a child that crashes (a segfault in one op) and
-start another child after the unit that crashed: {"units": n} first (for the
-progress bar), {"start": unit, "category": ...} before a unit (a dtype and a
-case, all its data formats and its gradient), {"unit": unit, "rows": [...]}
-after it.
+start another child after the unit that crashed: {"units": n, "order": [unit,
+...]} first (the progress bar's total, and the suite's order of the units),
+{"start": unit, "category": ..., "known_crash": reason or null} before a unit
+(a dtype and a case, all its data formats and its gradient), {"unit": unit,
+"rows": [...]} after it. Units run in the suite's order, but a unit known to
+crash this backend (`Case.crashes`) runs last, so its crash ends the child
+with nothing left to run. The first line also holds the backend's and Keras's
+versions, floatx and import_s, as the result does.
 
 On jax, the cases' values and gradients are computed by one jitted XLA program
 (`batch`), as Keras runs a model on jax: compiling one program costs a fraction
@@ -46,6 +50,8 @@ import time
 GRAD_DTYPES = ("float32", "float64")
 #: the journal's name for jax's one-program step (not a case).
 BATCH_UNIT = "__batch__"
+#: the tiny model's unit name (a check of its own, not a case).
+MODEL_UNIT = "tiny_mlp"
 TRAINING_BACKENDS = ("jax", "torch", "tensorflow")
 #: why a float64 result can have float32 precision, per backend (xfail reasons).
 F64_AS_F32 = {
@@ -71,7 +77,8 @@ def _list(cases):
     return {"cases": [
         {"name": c.name, "category": c.category, "tol": c.tol, "dtypes": list(c.dtypes),
          "layout_dependent": c.layout_dependent, "differentiable": c.differentiable, "doc": c.doc,
-         "xfail": [list(x) for x in c.xfail], "skip": [list(x) for x in c.skip]}
+         "xfail": [list(x) for x in c.xfail], "skip": [list(x) for x in c.skip],
+         "crashes": [list(x) for x in c.crashes]}
         for c in cases.CASES
     ]}
 
@@ -88,6 +95,12 @@ class _Journal(object):
 
 def unit_key(dtype, name):
     return dtype + "/" + name
+
+
+def _crashes(unit, backend):
+    """Why the unit (dtype, case or None for the model) is known to crash this backend's process, or None."""
+    dtype, c = unit
+    return c.crash_reason(backend, dtype) if c is not None else None
 
 
 def main(inp):
@@ -116,35 +129,37 @@ def main(inp):
     skip_units = set(inp.get("skip_units") or ())
     runner = _Runner(keras, ops, np, cases, cmp, backend, inp)
     journal = _Journal(inp.get("journal_path"))
-    journal.write({"units": len(dtypes) * len(selected) + (1 if inp.get("model", True) else 0)})
+    units = [(dtype, c) for dtype in dtypes for c in selected]
+    if inp.get("model", True):
+        units.append(("float32", None))  # the tiny model
+    about = {"backend": backend, "keras_version": keras.__version__, "backend_version": _backend_version(backend),
+             "floatx": keras.config.floatx(), "import_s": import_s}
+    # What the parent reports even if this child dies, and the suite's order, for the parent to sort the rows by.
+    journal.write(dict(about, units=len(units), order=[unit_key(d, c.name if c else MODEL_UNIT) for d, c in units]))
+    # A unit known to crash this backend's process runs last: its crash then costs no second process.
+    units = [u for u in units if not _crashes(u, backend)] + [u for u in units if _crashes(u, backend)]
+    units = [u for u in units if unit_key(u[0], u[1].name if u[1] else MODEL_UNIT) not in skip_units]
     results = []
-    for dtype in dtypes:
-        todo = [c for c in selected if unit_key(dtype, c.name) not in skip_units]
-        if backend == "jax" and inp.get("batch", True) and todo:
-            # A crash inside the batched program names this pseudo-unit: the next child runs eagerly.
-            journal.write({"start": unit_key(dtype, BATCH_UNIT)})
-            runner.prepare_jax_batch(todo, dtype)
-            journal.write({"unit": unit_key(dtype, BATCH_UNIT), "rows": []})
-        for c in todo:
+    if backend == "jax" and inp.get("batch", True):
+        for dtype in dtypes:
+            todo = [c for d, c in units if d == dtype and c is not None and not _crashes((d, c), backend)]
+            if todo:
+                # A crash inside the batched program names this pseudo-unit: the next child runs eagerly.
+                journal.write({"start": unit_key(dtype, BATCH_UNIT)})
+                runner.prepare_jax_batch(todo, dtype)
+                journal.write({"unit": unit_key(dtype, BATCH_UNIT), "rows": []})
+    for dtype, c in units:
+        if c is None:
+            key = unit_key("float32", MODEL_UNIT)
+            journal.write({"start": key, "category": "model"})
+            rows = _model_check(keras, ops, np, cmp, backend)
+        else:
             key = unit_key(dtype, c.name)
-            journal.write({"start": key, "category": c.category})
+            journal.write({"start": key, "category": c.category, "known_crash": _crashes((dtype, c), backend)})
             rows = runner.run_case(c, dtype)
-            journal.write({"unit": key, "rows": rows})
-            results.extend(rows)
-    if inp.get("model", True) and unit_key("float32", "tiny_mlp") not in skip_units:
-        journal.write({"start": unit_key("float32", "tiny_mlp"), "category": "model"})
-        rows = _model_check(keras, ops, np, cmp, backend)
-        journal.write({"unit": unit_key("float32", "tiny_mlp"), "rows": rows})
+        journal.write({"unit": key, "rows": rows})
         results.extend(rows)
-    return {
-        "backend": backend,
-        "keras_version": keras.__version__,
-        "backend_version": _backend_version(backend),
-        "floatx": keras.config.floatx(),
-        "import_s": import_s,
-        "run_s": time.time() - t0,
-        "results": results,
-    }
+    return dict(about, run_s=time.time() - t0, results=results)
 
 
 def _backend_version(backend):
@@ -482,7 +497,7 @@ class _Runner(object):
 
 
 class _ModelCase(object):
-    name = "tiny_mlp"
+    name = MODEL_UNIT
     category = "model"
 
 
