@@ -192,6 +192,31 @@ def test_a_known_crash_runs_last_so_no_second_child_is_needed(tmp_path):
     assert "SIGSEGV" in msg and "the last case it had to run" in msg and "a known crash: simulated known crash" in msg
 
 
+def _worker_rows(backend, batch, dtypes):
+    from kbackend.suite import run as R
+    from kbackend.workers.runner import run_worker
+
+    names = [c.name for c in K.CASES if not any(c.crash_reason(backend, d) for d in dtypes)]
+    r = run_worker(sys.executable, R.WORKER, {
+        "mode": "run", "cases_path": R.CASES_PATH, "compare_path": R.COMPARE_PATH, "names": names, "dtypes": dtypes,
+        "data_formats": list(R.DATA_FORMATS), "size": "small", "grads": False, "model": False, "batch": batch,
+    }, timeout=300, env=R._child_env(backend))
+    assert r.ok, (r.status, r.error, r.log[-2000:])
+    return r.data
+
+
+@pytest.mark.skipif("openvino" not in BACKENDS, reason="needs openvino")
+def test_openvino_one_model_step_gives_the_rows_of_op_by_op():
+    dtypes = ["float32", "bfloat16"]
+    one, alone = _worker_rows("openvino", True, dtypes), _worker_rows("openvino", False, dtypes)
+    assert one["batched"] > 200 and alone["batched"] == 0  # both layouts, both dtypes: the step really ran
+    key = lambda r: (r["case"], r["check"], r["dtype"], r["data_format"])  # noqa: E731
+    fields = ("status", "max_abs_err", "max_rel_err", "got_dtype", "expected_dtype")
+    got = {key(r): tuple(r[f] for f in fields) for r in one["results"]}
+    want = {key(r): tuple(r[f] for f in fields) for r in alone["results"]}
+    assert got == want
+
+
 def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
     if not BACKENDS:
         pytest.skip("no Keras backend installed")

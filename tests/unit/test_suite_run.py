@@ -172,12 +172,13 @@ def test_select_by_op_and_category_and_refuse_unknown_names():
         R.select(cases, categories=["convs"])
 
 
-def test_jax_children_get_the_fast_compile_flag_unless_the_user_set_it(monkeypatch):
+def test_children_that_compile_through_jax_get_the_fast_compile_flag_unless_the_user_set_it(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert R._child_env("jax")["XLA_FLAGS"] == R.XLA_FAST_COMPILE
+    assert R._child_env("numpy")["XLA_FLAGS"] == R.XLA_FAST_COMPILE
     assert "XLA_FLAGS" not in R._child_env("torch")
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
-    assert "XLA_FLAGS" not in R._child_env("jax")
+    assert "XLA_FLAGS" not in R._child_env("jax") and "XLA_FLAGS" not in R._child_env("numpy")
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     assert R._child_env("jax", {"KERAS_HOME": "/k"}) == {
         "KERAS_HOME": "/k", "KERAS_BACKEND": "jax",

@@ -34,10 +34,10 @@ WORKER = "suite_worker.py"
 #: Keras 3 backends in the order the matrix shows them.
 SUITE_BACKENDS = ("numpy", "jax", "torch", "tensorflow", "openvino")
 #: the order children start in: the longest first, so that two cores stay busy to the end.
-START_ORDER = ("jax", "tensorflow", "torch", "openvino", "numpy")
+START_ORDER = ("jax", "tensorflow", "torch", "numpy", "openvino")
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")
-#: added to a jax child's XLA_FLAGS (unless the user set the flag): see _child_env.
+#: added to the XLA_FLAGS of a child that compiles through jax (unless the user set the flag): see _child_env.
 XLA_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
 #: jax's persistent compilation cache for verify's children: kbackend's cache folder, this sub-folder.
 COMPILE_CACHE_SUBDIR = "jax-compilation"
@@ -227,11 +227,12 @@ def _child_env(backend: str, extra: dict[str, str] | None = None, compile_cache:
     env = dict(extra or {})
     env["KERAS_BACKEND"] = backend
     env.update(compile_cache_env(backend, compile_cache))
-    if backend == "jax":
+    if backend in COMPILE_CACHE_BACKENDS:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_cpu_use_fusion_emitters" not in flags:
             # XLA's legacy CPU emitters compile the suite's program ~4x faster; on the suite they give
-            # bit-identical values but for reduction order (1 ulp). A user's own setting wins.
+            # bit-identical values but for reduction order (1 ulp) on jax, and identical rows on numpy
+            # (whose convolutions and pooling jax compiles). A user's own setting wins.
             env["XLA_FLAGS"] = (flags + " " + XLA_FAST_COMPILE).strip()
     return env
 
