@@ -47,7 +47,7 @@ COMPILE_CACHE_BACKENDS = ("jax", "numpy")
 COMPILE_CACHE_MAX_BYTES = 128 * 1024 * 1024
 #: the tiny-model check's category (not a case of cases.py: the worker builds the model itself).
 MODEL_CATEGORY = "model"
-#: the worker's journal name for jax's one-program step (suite_worker.BATCH_UNIT).
+#: the worker's journal name for the one-program step of jax and openvino (suite_worker.BATCH_UNIT).
 BATCH_UNIT = "__batch__"
 
 Progress = Callable[[int, int], None]
@@ -122,7 +122,7 @@ class Journal:
     """What a backend's children wrote as they went (see workers/suite_worker.py)."""
 
     rows: list[dict] = field(default_factory=list)
-    #: units finished ("dtype/case"), jax's one-program step included.
+    #: units finished ("dtype/case"), the one-program step included.
     done: list[str] = field(default_factory=list)
     #: the unit started and not finished (where a child died), with its category.
     started: str | None = None
@@ -327,7 +327,7 @@ def run_verify(
                         run["log"] = child.log[-4000:] if child.log else None
                     if j.started is not None and child.status in ("crashed", "timeout") \
                             and run["restarts"] < max_restarts:
-                        if j.started.endswith("/" + BATCH_UNIT):  # jax's one program died: run case by case
+                        if j.started.endswith("/" + BATCH_UNIT):  # the one-program step died: run case by case
                             run["restarts"] += 1
                             run["batch"] = False
                             continue

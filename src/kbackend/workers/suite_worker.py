@@ -12,7 +12,8 @@ Input:
      "journal_path": file | null, "skip_units": ["dtype/case", ...], "batch": true (jax and openvino)}
 
 Output (mode "run"): {"backend", "keras_version", "backend_version", "floatx",
-"import_s", "run_s", "batched" (outputs computed by one-program steps), "results": [row, ...]} where a row is {case, category,
+"import_s", "run_s", "batched" (outputs computed by one-program steps),
+"results": [row, ...]} where a row is {case, category,
 check (value | grad | forward | sgd_step | fit), dtype, data_format, status
 (pass | fail | error | skip | xfail), max_abs_err, max_rel_err, worst, atol, rtol,
 expected_dtype, got_dtype, message, ms}.
@@ -51,7 +52,7 @@ import sys
 import time
 
 GRAD_DTYPES = ("float32", "float64")
-#: the journal's name for jax's one-program step (not a case).
+#: the journal's name for the one-program step of jax and openvino (not a case).
 BATCH_UNIT = "__batch__"
 #: the backends whose cases run as one compiled program (see the module's docstring).
 BATCH_BACKENDS = ("jax", "openvino")
