@@ -428,6 +428,13 @@ class _Runner(object):
 
     # -- one program for many cases --------------------------------------------------------
 
+    def batch_units(self, todo, dtype):
+        """(case, data format) pairs of `todo` that the one-program step computes (skipped cases left out)."""
+        for c in todo:
+            if not c.skip_reason(self.backend, dtype):
+                for fmt in (self.formats if c.layout_dependent else [None]):
+                    yield c, fmt
+
     def prepare_batch(self, todo, dtype):
         if self.backend == "jax":
             self.prepare_jax_batch(todo, dtype)
@@ -453,22 +460,18 @@ class _Runner(object):
             return
         ops = self.ops
         items = []
-        for c in todo:
-            if c.skip_reason(self.backend, dtype):
-                continue
-            for fmt in (self.formats if c.layout_dependent else [None]):
-                try:
-                    out = c.call(ops, self.cases.to_tensors(ops, self.args(c, dtype, fmt), dtype))
-                    if not isinstance(out, tensor_type) or \
-                            out.output.get_node().get_type_name() == "Constant":
-                        continue
-                    o = out.output
-                    is_bool = o.get_element_type() == ov.Type.boolean
-                    if is_bool:  # as convert_to_numpy does
-                        o = opset.convert(o, ov.Type.i32).output(0)
-                    items.append(((dtype, c.name, fmt), out, o, is_bool))
-                except Exception:  # noqa: BLE001 - left to the case alone, which reports the error
+        for c, fmt in self.batch_units(todo, dtype):
+            try:
+                out = c.call(ops, self.cases.to_tensors(ops, self.args(c, dtype, fmt), dtype))
+                if not isinstance(out, tensor_type) or out.output.get_node().get_type_name() == "Constant":
                     continue
+                o = out.output
+                is_bool = o.get_element_type() == ov.Type.boolean
+                if is_bool:  # as convert_to_numpy does
+                    o = opset.convert(o, ov.Type.i32).output(0)
+                items.append(((dtype, c.name, fmt), out, o, is_bool))
+            except Exception:  # noqa: BLE001 - left to the case alone, which reports the error
+                continue
         if not items:
             return
         try:
@@ -496,23 +499,20 @@ class _Runner(object):
 
         ops = self.ops
         items = []
-        for c in todo:
-            if c.skip_reason(self.backend, dtype):
+        for c, fmt in self.batch_units(todo, dtype):
+            try:
+                args = self.args(c, dtype, fmt)
+                targs = self.cases.to_tensors(ops, args, dtype)
+                arrays = {k: v for k, v in targs.items() if ops.is_tensor(v)}
+                static = {k: v for k, v in targs.items() if k not in arrays}
+                names = cot = None
+                if self.wants_grad(c, dtype):
+                    ref = self.cases.expected(c, self.hold(args, self.held_dtype(dtype)))
+                    names, cot = self.grad_setup(c, dtype, args, ref)
+                    cot = ops.convert_to_tensor(cot, dtype=dtype)
+                items.append(((dtype, c.name, fmt), self._jax_item(c, static, names, cot), arrays))
+            except Exception:  # noqa: BLE001 - left to the eager path, which reports the error
                 continue
-            for fmt in (self.formats if c.layout_dependent else [None]):
-                try:
-                    args = self.args(c, dtype, fmt)
-                    targs = self.cases.to_tensors(ops, args, dtype)
-                    arrays = {k: v for k, v in targs.items() if ops.is_tensor(v)}
-                    static = {k: v for k, v in targs.items() if k not in arrays}
-                    names = cot = None
-                    if self.wants_grad(c, dtype):
-                        ref = self.cases.expected(c, self.hold(args, self.held_dtype(dtype)))
-                        names, cot = self.grad_setup(c, dtype, args, ref)
-                        cot = ops.convert_to_tensor(cot, dtype=dtype)
-                    items.append(((dtype, c.name, fmt), self._jax_item(c, static, names, cot), arrays))
-                except Exception:  # noqa: BLE001 - left to the eager path, which reports the error
-                    continue
 
         def program(arrs):
             return [fn(a) for (_, fn, _), a in zip(items, arrs)]
