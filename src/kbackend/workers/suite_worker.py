@@ -591,9 +591,10 @@ def _model_check(keras, ops, np, cmp, backend):
     t0 = time.time()
     try:
         # float32 whatever floatx is: the check is about training, and its tolerances are float32's.
+        # Zeros for initial weights: set_weights replaces them, and random initializers cost a compile on jax.
         model = keras.Sequential([keras.Input((4,), dtype="float32"),
-                                  keras.layers.Dense(3, activation="tanh", dtype="float32"),
-                                  keras.layers.Dense(2, dtype="float32")])
+                                  keras.layers.Dense(3, activation="tanh", dtype="float32", kernel_initializer="zeros"),
+                                  keras.layers.Dense(2, dtype="float32", kernel_initializer="zeros")])
         model.set_weights(f32[:4])
         got = np.asarray(ops.convert_to_numpy(model(f32[4])), dtype=np.float64)
         rows.append(_row(c, "forward", "float32", None, **cmp.compare(got, pred, tol="nn", dtype="float32")))
