@@ -27,6 +27,10 @@ def test_list_reads_the_suite_in_the_target(run_cli):
             "norm", "softmax", "loss", "sort"} <= cats
     conv = next(c for c in cases if c["name"] == "conv2d")
     assert conv["layout_dependent"] and conv["differentiable"] and conv["tol"] == "matmul"
+    # Known crashes are listed with their backend and reason (they run last in that backend's child).
+    crashes = {c["name"]: c["crashes"] for c in cases if c["crashes"]}
+    assert crashes["eigh_values"][0][:2] == ["openvino", "*"] and "segfaults" in crashes["eigh_values"][0][2]
+    assert conv["crashes"] == []
 
 
 def test_list_filters_and_prints_a_table(run_cli):
