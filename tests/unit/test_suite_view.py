@@ -97,3 +97,10 @@ def test_progress_is_silent_off_a_terminal():
     with V.progress(["jax"], enabled=True) as cb:
         cb(1, 4)
         cb(4, 4)
+
+
+def test_a_backend_that_crashed_shows_its_version_status_and_restarts():
+    crashed = BackendRun(name="openvino", status="crashed", version="2026.4.1", error="killed by SIGSEGV", restarts=1)
+    assert V._backend_line(crashed) == "openvino 2026.4.1: crashed (1 restart): killed by SIGSEGV"
+    unknown = BackendRun(name="torch", status="import_error", error="No module named 'torch'")
+    assert V._backend_line(unknown) == "torch: import_error: No module named 'torch'"

@@ -116,7 +116,8 @@ def _backend_line(b) -> str:
         t = f"{b.elapsed_s:.1f} s" if b.elapsed_s is not None else ""
         return f"{b.name} {b.version or ''}: ok {t}".replace("  ", " ").rstrip()
     more = f" ({b.restarts} restart{'s' if b.restarts != 1 else ''})" if b.restarts else ""
-    return f"{b.name}: {b.status}{more}: {b.error or ''}".rstrip(": ")
+    name = _header(b)  # a child that died inside a case still said its version
+    return f"{name}: {b.status}{more}: {b.error or ''}".rstrip(": ")
 
 
 def explanations(rep: VerifyReport) -> tuple[list[str], list[str], list[str]]:
