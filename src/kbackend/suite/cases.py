@@ -449,8 +449,9 @@ def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, s
 
 #: Known crashes of a backend's process (measured; the versions say where): `Case.crashes` reasons.
 KNOWN_CRASHES = {
-    "eigh_ov": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on the graph Keras's openvino "
-               "backend builds for eigh",
+    "eigh_ov": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on Keras's eigh graph when its input "
+               "is a constant, as when an eager eigh is read with convert_to_numpy; with a model input "
+               "(a Parameter) it compiled and matched NumPy on a 4×4 input",
 }
 
 
