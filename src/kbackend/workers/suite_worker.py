@@ -33,10 +33,10 @@ versions, floatx and import_s, as the result does.
 On jax, the cases' values and gradients are computed by one jitted XLA program
 (`batch`), as Keras runs a model on jax: compiling one program costs a fraction
 of compiling every op apart. A case that cannot be traced runs eagerly alone,
-so its error stays its own. On openvino, likewise, the cases' graphs become the
-outputs of one OpenVINO model compiled once, as Keras compiles a whole model
-for predict, instead of the model per tensor that `convert_to_numpy` compiles
-(about 0.5 s of CPU for the suite instead of about 5 s, with identical values).
+so its error stays its own. On openvino, the graphs that `convert_to_numpy`
+would compile one tensor at a time (constant inputs, the same compile options)
+become the outputs of one OpenVINO model compiled once (about 0.5 s of CPU for
+the suite instead of about 5 s, with identical values).
 
 Test hook (documented, for kbackend's own tests only): if the environment
 variable KBACKEND_TEST_PATCH names a Python file, it is executed after Keras is
