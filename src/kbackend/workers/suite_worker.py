@@ -103,12 +103,6 @@ def unit_key(dtype, name):
     return dtype + "/" + name
 
 
-def _crashes(unit, backend):
-    """Why the unit (dtype, case or None for the model) is known to crash this backend's process, or None."""
-    dtype, c = unit
-    return c.crash_reason(backend, dtype) if c is not None else None
-
-
 def main(inp):
     cases = _load(inp["cases_path"], "kbackend_suite_cases")
     cmp = _load(inp["compare_path"], "kbackend_suite_compare")
@@ -135,33 +129,32 @@ def main(inp):
     skip_units = set(inp.get("skip_units") or ())
     runner = _Runner(keras, ops, np, cases, cmp, backend, inp)
     journal = _Journal(inp.get("journal_path"))
-    units = [(dtype, c) for dtype in dtypes for c in selected]
+    # (key, dtype, case), the tiny model's case None, in the suite's order.
+    units = [(unit_key(d, c.name), d, c) for d in dtypes for c in selected]
     if inp.get("model", True):
-        units.append(("float32", None))  # the tiny model
+        units.append((unit_key("float32", MODEL_UNIT), "float32", None))
     about = {"backend": backend, "keras_version": keras.__version__, "backend_version": _backend_version(backend),
              "floatx": keras.config.floatx(), "import_s": import_s}
     # What the parent reports even if this child dies, and the suite's order, for the parent to sort the rows by.
-    journal.write(dict(about, units=len(units), order=[unit_key(d, c.name if c else MODEL_UNIT) for d, c in units]))
+    journal.write(dict(about, units=len(units), order=[k for k, _, _ in units]))
+    known_crash = {k: c.crash_reason(backend, d) for k, d, c in units if c is not None}
     # A unit known to crash this backend's process runs last: its crash then costs no second process.
-    units = [u for u in units if not _crashes(u, backend)] + [u for u in units if _crashes(u, backend)]
-    units = [u for u in units if unit_key(u[0], u[1].name if u[1] else MODEL_UNIT) not in skip_units]
+    units = sorted((u for u in units if u[0] not in skip_units), key=lambda u: bool(known_crash.get(u[0])))
     results = []
     if backend in BATCH_BACKENDS and inp.get("batch", True):
         for dtype in dtypes:
-            todo = [c for d, c in units if d == dtype and c is not None and not _crashes((d, c), backend)]
+            todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]]
             if todo:
                 # A crash inside the batched program names this pseudo-unit: the next child runs eagerly.
                 journal.write({"start": unit_key(dtype, BATCH_UNIT)})
                 runner.prepare_batch(todo, dtype)
                 journal.write({"unit": unit_key(dtype, BATCH_UNIT), "rows": []})
-    for dtype, c in units:
+    for key, dtype, c in units:
         if c is None:
-            key = unit_key("float32", MODEL_UNIT)
             journal.write({"start": key, "category": "model"})
             rows = _model_check(keras, ops, np, cmp, backend)
         else:
-            key = unit_key(dtype, c.name)
-            journal.write({"start": key, "category": c.category, "known_crash": _crashes((dtype, c), backend)})
+            journal.write({"start": key, "category": c.category, "known_crash": known_crash[key]})
             rows = runner.run_case(c, dtype)
         journal.write({"unit": key, "rows": rows})
         results.extend(rows)
