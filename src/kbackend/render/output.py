@@ -262,12 +262,13 @@ def _fit(natural: list[int], floors: list[list[int]], room: int) -> list[int]:
 
 
 def table(rows: list[list], headers: list[str] | None = None, indent: int = 2, *, width_: int | None = None,
-          nowrap: tuple[int, ...] = ()) -> str:
+          nowrap: tuple[int, ...] = (), give: tuple[int, ...] = ()) -> str:
     """A plain aligned table that fits the output width (cheap: no rich import on the config commands' path).
 
     A cell is a string (colour codes allowed) or (text, click.style keywords). When the
     table is too wide, the widest columns wrap their cells onto more lines, at spaces
-    first, then inside words; the columns in `nowrap` never do.
+    first, then inside words; the columns in `give` wrap before the others, those in
+    `nowrap` never do.
     """
     allrows = ([headers] if headers else []) + rows
     if not allrows:
@@ -281,7 +282,9 @@ def table(rows: list[list], headers: list[str] | None = None, indent: int = 2, *
     room = total - indent - 2 * (ncol - 1)
     hard = [natural[i] if i in nowrap else min(natural[i], words[i]) for i in range(ncol)]
     soft = [natural[i] if i in nowrap else min(natural[i], 6) for i in range(ncol)]
-    widths = _fit(natural, [hard, soft], room)
+    first = [hard[i] if i in give else natural[i] for i in range(ncol)]
+    keep = [hard[i] if i in give else soft[i] for i in range(ncol)]  # the others break words before they do
+    widths = _fit(natural, [first, hard, keep, soft], room)
     lines = []
     for n, (r, p) in enumerate(zip(allrows, plain)):
         cols: list[list[tuple[str, int]]] = []
@@ -291,7 +294,7 @@ def table(rows: list[list], headers: list[str] | None = None, indent: int = 2, *
                 shown = c[0] if isinstance(c, tuple) else str(c)
                 if isinstance(c, tuple) and c[1]:
                     shown = style(c[0], **c[1])
-                cols.append([(shown, cell_len(text))])
+                cols.append([(shown.replace(_GLUE, " "), cell_len(text))])
                 continue
             kw = c[1] if isinstance(c, tuple) else {}
             cols.append([(style(ln, **kw) if kw else ln, cell_len(ln)) for ln in wrap_text(text, widths[i])])
