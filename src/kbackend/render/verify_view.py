@@ -12,7 +12,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from kbackend.render.output import emit_json, err, err_wrapped, out, out_wrapped, style, table, use_color, width, wrap
+from kbackend.render.output import emit_json, err_wrapped, out, out_wrapped, style, table, use_color, width, wrap
 from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
 
 RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
