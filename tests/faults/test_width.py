@@ -294,3 +294,40 @@ def test_envs_sorts_python_versions_as_versions(run_cli, tmp_path, monkeypatch):
     got = [Path(e["prefix"]).name for e in json.loads(out)["environments"] if "pyenv" in e["kinds"]]
     assert got == ["2.7.18", "3.6.15", "3.9.18", "3.10.13", "3.12.1", "3.13.0", "3.13.0t", "3.13t",
                    "miniconda3-latest", "pypy3.10-7.3.12"]
+
+
+# ---------------------------------------------------------------------- adversarial widths
+
+
+@pytest.fixture
+def wide_chars_home(tmp_path, monkeypatch):
+    """KERAS_HOME through folders named in characters two columns wide (CJK, emoji)."""
+    d = tmp_path / "用户的文件夹和更多的文件夹" / "データ_😀_フォルダ_とても長い名前のフォルダ" / ".keras"
+    d.mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(d))
+    (d / "keras.json").write_text(json.dumps({"backend": "jax", "floatx": "float8", "名前": "値"}))
+    return d
+
+
+def test_characters_two_columns_wide_count_twice(run_cli, wide_chars_home, monkeypatch):
+    monkeypatch.setattr(doctor_service, "_default_gpu_probe", lambda environ, **kw: GpuFacts())
+    out, _ = assert_fits(run_cli, "show", wider=False)
+    assert "用户的文件夹" in out
+    assert_fits(run_cli, "check", codes=(1,), wider=False)
+    assert_fits(run_cli, "doctor", *_checks(*NO_PROBE), wider=False)
+
+
+@pytest.mark.parametrize("columns", ["1", "20", "0", "-5", "eighty", ""])
+def test_any_columns_value_renders(run_cli, deep_home, monkeypatch, columns):
+    """A tiny, zero, negative or non-numeric COLUMNS never breaks a command: the same answer, wrapped or at 80."""
+    monkeypatch.setattr(doctor_service, "_default_gpu_probe", lambda environ, **kw: GpuFacts())
+    _recorded_verify(monkeypatch)
+    _recorded_bench(monkeypatch)
+    for args in (("show",), ("check",), ("doctor", *_checks(*NO_PROBE)), ("verify", "--list"),
+                 ("verify", "--backend", "numpy"), ("bench", "--backend", "numpy", "--quick"), ("envs",)):
+        code80, out80, _ = _run(run_cli, NARROW, *args)
+        code, out, err = run_cli(*args, env={"COLUMNS": columns})
+        assert code == code80 and "Traceback" not in out + err, (args, columns, err)
+        assert out.strip()
+        if not columns.isdigit() or int(columns) == 0:
+            assert out == out80  # not a width: 80 when not a terminal
