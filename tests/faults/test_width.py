@@ -86,7 +86,9 @@ def test_config_commands_fit(run_cli, deep_home):
     out, _ = assert_fits(run_cli, "set", "epsilon", "1e-5")
     assert "backup" in out or "epsilon" in out
     assert_fits(run_cli, "switch", "jax")
+    assert_fits(run_cli, "unset", "epsilon", wider=False)
     assert_fits(run_cli, "check")
+    assert_fits(run_cli, "reset", wider=False)
     # a file with problems: messages, what Keras raises, fixes
     (deep_home / "keras.json").write_text(json.dumps({
         "backend": "jax", "floatx": "float8", "epsilon": "tiny", "image_data_format": "channels_sideways",
