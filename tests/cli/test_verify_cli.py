@@ -71,7 +71,7 @@ def test_a_backend_that_is_not_installed_is_a_finding(run_cli, monkeypatch):
     fix = f"{shlex.quote(doc['python'])} -m pip install 'jax>=0.4.20'"  # the target's pip, the jax Keras needs
     assert doc["backends"] == [{"name": "jax", "status": "not_installed", "version": None, "keras_version": None,
                                 "error": "jax is not installed", "fix": fix, "elapsed_s": None,
-                                "import_s": None, "restarts": 0, "log": None}]
+                                "import_s": None, "restarts": 0, "log": None, "warnings": []}]
     assert doc["results"] == [] and doc["ok"] is False
 
 
