@@ -121,6 +121,7 @@ def test_a_cache_jax_cannot_use_is_reported_not_swallowed(run_cli, tmp_path, mon
     ws = doc["backends"][0]["warnings"]
     assert any("persistent compilation cache" in w and "FileExistsError" in w for w in ws), ws
     assert "warning: jax:" in err
+    assert doc["compile_cache"] == str(not_a_folder)  # the folder jax was given, not kbackend's own
 
 
 # ----------------------------------------------------------------------------- the pieces

@@ -353,6 +353,10 @@ def run_verify(
             run_parallel(drive, order, max_parallel=max_parallel)
             for b in order:  # every child's rows, crashed ones included, in the suite's order
                 runs[b]["journal"] = read_journal(journals[b])
+    # the folder jax really used: a user's own JAX_COMPILATION_CACHE_DIR wins (compile_cache_env)
+    user_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if user_cache and set(COMPILE_CACHE_BACKENDS) & set(backends):
+        compile_cache = user_cache
     return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
                    compile_cache)
 
