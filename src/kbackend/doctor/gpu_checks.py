@@ -97,7 +97,11 @@ def _driver_line(facts: Facts) -> str:
 
 
 def _pip(facts: Facts, args: str) -> str:
-    return f"{facts.interpreter.python} -m pip install {args}"
+    import shlex
+
+    from kbackend.install import pip_command
+
+    return pip_command(facts.interpreter.python, *shlex.split(args))
 
 
 def _torch_index_for(cuda: str | None) -> str | None:
@@ -123,12 +127,14 @@ def _reinstall(facts: Facts, b: C.Build, cuda: str | None = None) -> str:
 
 
 def _cpu_build(facts: Facts, framework: str) -> str:
-    if framework == "torch":
-        return _pip(facts, "torch --index-url https://download.pytorch.org/whl/cpu")
-    if framework == "tensorflow":
-        return _pip(facts, "tensorflow-cpu")
+    import shlex
+
+    from kbackend.install import NO_GPU, install_command
+
+    if framework in ("torch", "tensorflow"):
+        return install_command(framework, facts.interpreter.python, keras_version=facts.keras.version, gpu=NO_GPU)
     plugins = "jax-cuda12-plugin jax-cuda12-pjrt jax-cuda13-plugin jax-cuda13-pjrt"
-    return f"{facts.interpreter.python} -m pip uninstall {plugins}"
+    return f"{shlex.quote(facts.interpreter.python)} -m pip uninstall {plugins}"
 
 
 def _describe(b: C.Build) -> str:

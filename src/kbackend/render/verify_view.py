@@ -201,6 +201,9 @@ def _json_data(rep: VerifyReport) -> dict:
 
 def render(rep: VerifyReport, *, as_json: bool) -> int:
     code = 0 if rep.ok else 1
+    for b in rep.backends:  # on stderr, with --json too: the JSON holds them under backends[].warnings
+        for w in b.warnings:
+            warn(f"{b.name}: {w}")
     if as_json:
         emit_json("verify", code, _json_data(rep))
         return code
