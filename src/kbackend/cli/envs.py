@@ -85,6 +85,11 @@ def run(backend, floatx, epsilon, image_data_format, cmd):
     """
     from kbackend.envs import runcmd
 
+    if not cmd:  # before the target is resolved: a usage error, whatever the environment
+        from kbackend.errors import UsageError
+
+        raise UsageError("Missing command. Usage: kbackend run [OPTIONS] -- CMD [ARGS]...",
+                         fix="kbackend run --backend jax -- python train.py")
     ctx = STATE.config()
     raw = {"floatx": floatx, "epsilon": epsilon, "image_data_format": image_data_format}
     p = runcmd.plan(ctx, list(cmd), backend=backend, raw=raw)
