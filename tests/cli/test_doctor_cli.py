@@ -50,7 +50,7 @@ def test_list_checks(run_cli):
 def test_json_contract(run_cli, keras_home, path_without_dot):
     code, out, err = run_cli("doctor", "--json", *NO_PROBE)
     doc = json.loads(out)  # the whole of stdout is one document
-    assert {"schema_version", "kbackend_version", "command", "exit_code", "checks", "facts", "summary"} <= set(doc)
+    assert {"schema_version", "kbackend_version", "command", "exit_code", "checks", "facts", "counts"} <= set(doc)
     assert doc["command"] == "doctor" and doc["exit_code"] == code == 0
     assert [c["id"] for c in doc["checks"]] == ["keras", "config", "versions", "plot-model"]
     for c in doc["checks"]:
