@@ -71,3 +71,20 @@ def test_a_real_pipe_into_a_json_reader(tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["command"] == "show" and "--no-such" in doc["error"]["message"]
     assert "Traceback" not in proc.stderr
+
+
+def test_json_among_runs_command_is_the_commands(run_cli):
+    """`kbackend run --backend jaxx python x.py --json`: the refusal is text; the --json is python's."""
+    code, out, err = run_cli("run", "--backend", "jaxx", "python", "x.py", "--json")
+    assert code == 1 and out == "" and "Did you mean `jax`?" in err
+    code, out, err = run_cli("run", "--json", "--backend", "jaxx", "--", "python", "x.py")
+    assert code == 1 and json.loads(out)["error"]["fix"] == "kbackend run --backend jax -- ..."
+
+
+def test_a_name_refused_while_parsing_still_gets_the_envelope(run_cli):
+    """--json after the bad value: the refusal happens before click reads --json."""
+    code, out, _ = run_cli("bench", "--backend", "cntk", "--json")
+    assert code == 2 and json.loads(out)["command"] == "bench"
+    code, out, _ = run_cli("verify", "--dtype", "float16,flaot32", "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["command"] == "verify" and doc["error"]["fix"] == "kbackend verify --dtype float16,float32"

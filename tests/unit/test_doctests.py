@@ -18,6 +18,8 @@ MODULES = [
     "kbackend.envs.installed",
     "kbackend.envs.backend_fit",
     "kbackend.suite.run",
+    "kbackend.names",
+    "kbackend.envs.target",
 ]
 
 

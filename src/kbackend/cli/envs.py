@@ -126,7 +126,10 @@ def shell_env(backend, shell, unset):
         ctx = STATE.config()
         why = refusal(ctx, backend)
         if why:
-            raise KbackendError(why, data={"backend": backend, "accepted": list(ctx.rules.backends)})
+            from kbackend.config.service import backend_fix
+
+            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend shell-env {}"),
+                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
         problem = backend_problem(ctx, backend)
         if problem:
             warnings.append(problem)

@@ -145,11 +145,15 @@ def _bug_report(exc: BaseException) -> str:
 
 
 def _json_wanted(argv: list[str] | None) -> bool:
-    """`--json` anywhere among kbackend's own arguments (before `--`), even when click stopped before it."""
+    """`--json` anywhere among kbackend's own arguments, even when click stopped before it.
+
+    Not after `--`, nor after `run` (its CMD's arguments are not kbackend's: its
+    own --json was parsed by click when given before CMD).
+    """
     if STATE.json:
         return True
     for a in sys.argv[1:] if argv is None else argv:
-        if a == "--":
+        if a in ("--", "run"):
             return False
         if a == "--json":
             return True
@@ -220,7 +224,7 @@ def _main(argv: list[str] | None) -> int:
         code = EXIT_INTERRUPTED
     except KbackendError as e:
         code = e.exit_code
-        if STATE.json:
+        if _json_wanted(argv):  # also when raised while parsing, before --json's callback ran
             output.emit_json(STATE.command or "kbackend", code,
                              {"error": {"message": e.message, "fix": e.fix, **e.data}})
         else:
@@ -237,7 +241,7 @@ def _main(argv: list[str] | None) -> int:
         if os.environ.get("KBACKEND_DEBUG"):
             raise
         code = EXIT_INTERNAL
-        if STATE.json:
+        if _json_wanted(argv):
             output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
         else:
             output.err(_bug_report(e))

@@ -86,7 +86,10 @@ def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, 
     if backend is not None:
         why = refusal(ctx, backend)
         if why:
-            raise KbackendError(why, data={"backend": backend, "accepted": list(ctx.rules.backends)})
+            from kbackend.config.service import backend_fix
+
+            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend run --backend {} -- ..."),
+                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
         problem = backend_problem(ctx, backend)
         if problem:
             warnings.append(problem + " (running anyway: the command may use another interpreter)")
