@@ -32,8 +32,19 @@ PRINTING = [
     ("--json", "envs"),
     ("shell-env", "jax", "--shell", "bash"),
     ("completion", "bash"),
+    ("run", "--json", "--", sys.executable, "-c", "pass"),
     ("--help",),
     ("--version",),
+]
+
+#: commands whose answer (or refusal) goes to stderr: a reader that left there is silence too.
+TO_STDERR = [
+    (("switch", "jaxx"), 1),
+    (("show", "--bogus"), 2),
+    (("--json", "show", "--bogus"), 2),
+    (("set", "floatx", "float8"), 1),
+    (("doctor", "--check", "python"), None),
+    (("run", "--", sys.executable, "-c", "import sys; sys.exit(3)"), 3),
 ]
 
 
@@ -109,3 +120,37 @@ def test_closed_stdout_refuses_before_writing_anything(tmp_path, keras_home):
     proc = _sh('"$@" switch numpy >&-', tmp_path)
     assert proc.returncode == 74
     assert not (keras_home / "keras.json").exists()
+
+
+def _run_with_closed_readers(args, tmp_path, *, stdout_too: bool):
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run([*KB, *args], stdout=w if stdout_too else subprocess.DEVNULL, stderr=w,
+                              timeout=120, cwd=str(tmp_path))
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize("args,code", TO_STDERR, ids=_ids([a for a, _ in TO_STDERR]))
+def test_a_stderr_reader_that_left_keeps_the_exit_code(args, code, tmp_path):
+    """`kbackend switch jaxx 2>&1 | true`: the refusal is lost, not turned into a traceback's exit 1."""
+    expected = code if code is not None else subprocess.run([*KB, *args], capture_output=True, timeout=120,
+                                                            cwd=str(tmp_path)).returncode
+    for both in (True, False):
+        proc = _run_with_closed_readers(args, tmp_path, stdout_too=both)
+        assert proc.returncode == expected, (args, both)
+
+
+def test_closed_stdout_and_a_broken_stderr_is_still_74(tmp_path):
+    proc = _sh('"$@" show >&- 2> >(exec true)', tmp_path)
+    assert proc.returncode == 74
+
+
+@pytest.mark.integration
+def test_a_reader_that_left_during_a_real_verify(tmp_path):
+    """Children ran, the matrix is printed into a closed pipe: exit 0, nothing on stderr but progress."""
+    proc = _run_with_closed_reader(("verify", "--backend", "numpy", "--op", "add", "--no-grad", "--no-model"),
+                                   tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr

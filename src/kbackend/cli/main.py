@@ -178,8 +178,11 @@ def _usage_error_json(e: click.ClickException, code: int) -> None:
 def _stdout_closed() -> None:
     from kbackend.render import output
 
-    output.err("kbackend: standard output is closed, so no answer can be printed. Open it "
-               "(`>/dev/null` discards the output).")
+    try:
+        output.err("kbackend: standard output is closed, so no answer can be printed. Open it "
+                   "(`>/dev/null` discards the output).")
+    except OSError:  # stderr is gone too: the exit code says it
+        pass
     sys.exit(EXIT_OUTPUT)
 
 
@@ -189,19 +192,26 @@ def main(argv: list[str] | None = None) -> None:
 
     if sys.stdout is None:  # started with fd 1 closed (`>&-`): refuse before doing anything
         _stdout_closed()
-    guard = output.GuardedStdout(sys.stdout)
+    guard = output.GuardedStream(sys.stdout)
     sys.stdout = guard
+    eguard = None
+    if sys.stderr is not None:  # a stderr whose reader left (`2>&1 | true`) is silence too
+        eguard = sys.stderr = output.GuardedStream(sys.stderr)
     try:
         code = _main(argv)
         guard.flush()
+        if guard.error is not None and code in (0, 1, 2):
+            e = guard.error
+            output.err(f"kbackend: cannot write to standard output: {e.strerror or e}. The command ran; "
+                       "its output is lost.")
+            code = EXIT_OUTPUT
+        if eguard is not None:
+            eguard.flush()
     finally:
         if sys.stdout is guard:
             sys.stdout = guard._stream
-    if guard.error is not None and code in (0, 1, 2):
-        e = guard.error
-        output.err(f"kbackend: cannot write to standard output: {e.strerror or e}. The command ran; "
-                   "its output is lost.")
-        code = EXIT_OUTPUT
+        if eguard is not None and sys.stderr is eguard:
+            sys.stderr = eguard._stream
     sys.exit(code)
 
 
@@ -235,7 +245,7 @@ def _main(argv: list[str] | None) -> int:
         output.err("Interrupted.")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:  # written around sys.stdout (its guard handles the rest): the reader left
-        output.GuardedStdout(sys.__stdout__)._fail(BrokenPipeError())
+        output.GuardedStream(sys.__stdout__)._fail(BrokenPipeError())
         code = 0
     except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
         if os.environ.get("KBACKEND_DEBUG"):

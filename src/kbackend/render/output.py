@@ -53,15 +53,15 @@ def emit_json(command: str, exit_code: int, data: dict[str, Any] | None = None) 
     sys.stdout.flush()
 
 
-class GuardedStdout:
-    """sys.stdout for one run of a command, so that what happens to the output never becomes a traceback.
+class GuardedStream:
+    """sys.stdout (or sys.stderr) for one run of a command: what happens to it never becomes a traceback.
 
     A reader that stops reading (`kbackend show | head -1`) is not an error: the
     rest of the output is discarded and the command ends with its own exit code.
     Any other failure to write (a file opened read-only, a full disk) is
     remembered in `error`; the rest is discarded and cli.main reports it once.
-    Either way standard output is then pointed at /dev/null, so that nothing
-    later (a flush at exit, a child inheriting it) hits the same failure.
+    Either way the stream's descriptor is then pointed at /dev/null, so that
+    nothing later (a flush at exit, a child inheriting it) hits the same failure.
     """
 
     def __init__(self, stream):
