@@ -1,7 +1,8 @@
 """The one user-facing error type, mapped to exit codes at the top (cli.main).
 
 Exit codes (DESIGN.md): 0 all clear, 1 the command ran and found a problem,
-2 usage error, 3 internal error, 130 interrupted.
+2 usage error, 3 internal error, 74 standard output closed or unwritable
+(sysexits' EX_IOERR; a reader closing a pipe early is not an error), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+#: standard output is closed (`>&-`) or cannot be written (a full disk): sysexits.h's EX_IOERR.
+EXIT_OUTPUT = 74
 EXIT_INTERRUPTED = 130
 
 

@@ -44,8 +44,8 @@ def test_list_filters_and_prints_a_table(run_cli):
 @pytest.mark.parametrize("args,needle", [
     (("--op", "nope"), "Invalid `--op`"),
     (("--category", "convolution"), "Invalid `--category`"),
-    (("--backend", "theano"), "Invalid `--backend`. Expected one of ['numpy', 'jax', 'torch', 'tensorflow', "
-                              "'openvino']"),
+    (("--backend", "theano"), "Invalid `--backend`. Expected one of ['tensorflow', 'jax', 'torch', 'numpy', "
+                              "'openvino'] (the Keras 3 backends)"),
 ])
 def test_bad_names_are_usage_errors(run_cli, args, needle):
     code, out, err = run_cli("verify", *args, "--json")

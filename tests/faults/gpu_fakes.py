@@ -16,7 +16,6 @@ Test modules in tests/faults import it by name (pytest puts their folder on sys.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -116,8 +115,10 @@ def fake_python(tmp_path: Path, sys_path: list[str]) -> Path:
     """An executable that answers kbackend's interpreter query with `sys_path` (a stand-in target)."""
     exe = tmp_path / "fake-python" / "bin" / "python"
     exe.parent.mkdir(parents=True)
-    doc = json.dumps({"version": "3.11.7", "path": sys_path, "prefix": str(exe.parent.parent),
-                      "executable": str(exe)})
+    from kbackend.envs.target import answer_text
+
+    doc = answer_text({"version": "3.11.7", "path": sys_path, "prefix": str(exe.parent.parent),
+                       "executable": str(exe)})
     exe.write_text(f"#!/bin/sh\necho '{doc}'\n")
     exe.chmod(0o755)
     return exe

@@ -118,8 +118,10 @@ def test_a_corrupt_cache_is_rewritten_and_then_used(tmp_path):
 def test_python_36_target(tmp_path):
     """An interpreter reporting Python 3.6 with this Keras (Requires-Python >=3.11) on its path."""
     wrapper = tmp_path / "python3.6"
-    query = ("import sys, json; print(json.dumps({'version': '3.6.15', 'path': [p for p in sys.path if p], "
-             "'prefix': sys.prefix, 'executable': sys.executable}))")
+    from kbackend.envs.target import _QUERY
+
+    query = _QUERY.replace("'.'.join(map(str, sys.version_info[:3]))", "'3.6.15'")
+    assert query != _QUERY
     wrapper.write_text(f'#!/bin/sh\nif [ "$1" = "-c" ]; then exec {sys.executable} -c "{query}"; fi\n'
                        f'exec {sys.executable} "$@"\n')
     wrapper.chmod(0o755)

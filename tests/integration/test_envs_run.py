@@ -102,7 +102,7 @@ def test_values_are_validated_before_anything_runs(tmp_path):
         assert r.returncode == 1, (args, r.stderr)
         assert "error:" in r.stderr
     assert not marker.exists()
-    assert kb("run").returncode == 1
+    assert kb("run").returncode == 2  # no command: a usage error (issue 11 #17)
 
 
 def test_run_json_keeps_stdout_for_the_document(user_keras):

@@ -37,7 +37,9 @@ def test_quick_takes_the_quick_cases():
 
 
 @pytest.mark.parametrize("kw,msg", [
-    (dict(ops=["nope"]), "Invalid `--op`. Expected one of {add, exp, relu, matmul, sort}. Received: op=nope"),
+    (dict(ops=["nope"]), "Invalid `--op`. Expected case names of the suite (see `kbackend verify --list`). "
+                         "Received: op=nope."),
+    (dict(ops=["matmull"]), "Received: op=matmull. Did you mean `matmul`?"),
     (dict(categories=["conv"]), "Received: category=conv"),
     (dict(sizes=["huge"]), "Received: size=huge"),
     (dict(dtypes=["int8"]), "Received: dtype=int8"),

@@ -19,6 +19,8 @@ MODULES = [
     "kbackend.envs.installed",
     "kbackend.envs.backend_fit",
     "kbackend.suite.run",
+    "kbackend.names",
+    "kbackend.envs.target",
 ]
 
 

@@ -34,7 +34,7 @@ def test_select_keeps_the_usual_order_and_refuses_unknown_ids():
     assert S.select(CHECKS, []) == list(CHECKS)
     with pytest.raises(UsageError) as e:
         S.select(CHECKS, ["keras", "nope"])
-    assert "Unknown check `nope`" in e.value.message and "Received: check=nope" in e.value.message
+    assert "Invalid `--check`" in e.value.message and "Received: check=nope" in e.value.message
     assert e.value.exit_code == 2
 
 

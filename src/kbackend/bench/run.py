@@ -125,11 +125,10 @@ def catalog(python: str, timeout: float = 60, cases_path: str = CASES_PATH) -> l
 
 
 def _check(name: str, given: Sequence[str], allowed: Sequence[str]) -> None:
-    bad = [g for g in given if g not in allowed]
-    if bad:
-        raise UsageError(f"Invalid `--{name}`. Expected one of {{{', '.join(allowed)}}}. "
-                         f"Received: {name}={bad[0]}",
-                         fix=f"kbackend bench --{name} {allowed[0]}")
+    from kbackend import names
+
+    expected = "case names of the suite (see `kbackend verify --list`)" if name == "op" else None
+    names.check(f"--{name}", list(given), list(allowed), expected=expected, fix=f"kbackend bench --{name} {{}}")
 
 
 def select(cases: Sequence[dict], *, ops: Sequence[str] = (), categories: Sequence[str] = (),

@@ -6,27 +6,24 @@ import os
 
 import click
 
+from kbackend.backends import KERAS3_ORDER
+from kbackend.cli import catalog
 from kbackend.cli.main import STATE, json_option
+from kbackend.cli.params import multi_option
 
 SIZES = ("small", "medium", "large")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
-KERAS3 = ("tensorflow", "jax", "torch", "numpy", "openvino")
-
-
-def _split(values) -> list[str]:
-    """`--op a,b --op c` → [a, b, c]."""
-    return [v.strip() for vs in values for v in vs.split(",") if v.strip()]
+KERAS3 = KERAS3_ORDER
 
 
 @click.command()
-@click.option("--backend", "-b", "backends", multiple=True, metavar="NAME",
-              shell_complete=lambda c, p, i: [b for b in KERAS3 if b.startswith(i)],
-              help="Backend to time (repeatable or comma-separated; default: every installed one).")
-@click.option("--op", "ops", multiple=True, metavar="NAME", help="Op case to time (repeatable; default: all).")
-@click.option("--category", "categories", multiple=True, metavar="NAME",
+@multi_option("--backend", "-b", "backends", choices=KERAS3, expected=f"one of {list(KERAS3)} (the Keras 3 backends)",
+              help="Backend to time (default: every installed one).")
+@multi_option("--op", "ops", complete=catalog.OPS, help="Op case to time (default: all).")
+@multi_option("--category", "categories", complete=catalog.CATEGORIES[:-1],
               help="Only cases of this category (elementwise, matmul, conv, ...).")
-@click.option("--size", "sizes", multiple=True, type=click.Choice(SIZES), help="Input size (default: medium).")
-@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES), help="Float type (default: float32).")
+@multi_option("--size", "sizes", choices=SIZES, metavar="SIZE", help="Input size (default: medium).")
+@multi_option("--dtype", "dtypes", choices=DTYPES, metavar="DTYPE", help="Float type (default: float32).")
 @click.option("--quick", is_flag=True, help="A few common ops, short samples: under a minute per backend (CI).")
 @click.option("--threads", type=click.IntRange(1), default=None, metavar="N",
               help="Threads of every library, fixed before import (default: all cores).")
@@ -63,7 +60,7 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     """
     from kbackend.bench import baseline as base_io
     from kbackend.bench import gate, run
-    from kbackend.errors import KbackendError, UsageError
+    from kbackend.errors import KbackendError
     from kbackend.envs.installed import keras_dist, scan
     from kbackend.install import install_command
     from kbackend.render import bench_view
@@ -77,20 +74,16 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     if not keras.version.split(".")[0].isdigit() or int(keras.version.split(".")[0]) < 3:
         raise KbackendError(f"`kbackend bench` needs Keras 3 (keras.ops). Received: keras={keras.version}",
                             fix=install_command("keras", target.python, upgrade=True))
-    names = _split(backends)
-    bad = [b for b in names if b not in KERAS3]
-    if bad:
-        raise UsageError(f"Invalid `--backend`. Expected one of {{{', '.join(KERAS3)}}}. Received: backend={bad[0]}",
-                         fix="kbackend bench --backend jax")
+    names = list(backends)  # checked, split and deduplicated by multi_option
     installed = {k: d.version for k, d in dists.items()}
     names = names or run.installed_backends(installed, keras.version)
     if not names:
         raise KbackendError(f"No Keras backend is installed in {target.describe()}.",
                             fix=install_command("jax", target.python, keras_version=keras.version))
     old = base_io.load(baseline) if baseline else None
-    items = run.select(run.catalog(target.python), ops=_split(ops), categories=_split(categories), sizes=sizes,
+    items = run.select(run.catalog(target.python), ops=ops, categories=categories, sizes=sizes,
                        dtypes=dtypes, quick=quick)
-    plan = run.make_plan(list(dict.fromkeys(names)), items, threads=threads, processes=processes, rounds=rounds,
+    plan = run.make_plan(names, items, threads=threads, processes=processes, rounds=rounds,
                          quick=quick, jit=jit)
     total = len(plan.items) * (plan.rounds + 1) * plan.processes * len(plan.backends)
     with bench_view.progress(total, enabled=None if not STATE.json else False) as on_progress:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from kbackend.cli import catalog
 from kbackend.cli.main import STATE, json_option
+from kbackend.cli.params import multi_option
 
 
 @click.command()
 @click.option("--list-checks", is_flag=True, help="List the checks and exit.")
-@click.option("--check", "check_ids", multiple=True, metavar="ID",
-              help="Run only this check (repeatable; see --list-checks).")
+@multi_option("--check", "check_ids", complete=catalog.CHECKS, metavar="ID",
+              help="Run only this check (see --list-checks).")
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.option("--report", is_flag=True,
               help="Print a paste-ready block for a bug report (GPU UUIDs and home paths removed).")

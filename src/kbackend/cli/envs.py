@@ -85,6 +85,11 @@ def run(backend, floatx, epsilon, image_data_format, cmd):
     """
     from kbackend.envs import runcmd
 
+    if not cmd:  # before the target is resolved: a usage error, whatever the environment
+        from kbackend.errors import UsageError
+
+        raise UsageError("Missing command. Usage: kbackend run [OPTIONS] -- CMD [ARGS]...",
+                         fix="kbackend run --backend jax -- python train.py")
     ctx = STATE.config()
     raw = {"floatx": floatx, "epsilon": epsilon, "image_data_format": image_data_format}
     p = runcmd.plan(ctx, list(cmd), backend=backend, raw=raw)
@@ -121,7 +126,10 @@ def shell_env(backend, shell, unset):
         ctx = STATE.config()
         why = refusal(ctx, backend)
         if why:
-            raise KbackendError(why, data={"backend": backend, "accepted": list(ctx.rules.backends)})
+            from kbackend.config.service import backend_fix
+
+            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend shell-env {}"),
+                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
         problem = backend_problem(ctx, backend)
         if problem:
             warnings.append(problem)

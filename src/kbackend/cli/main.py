@@ -15,7 +15,7 @@ import click
 
 from kbackend import __version__
 from kbackend._record import field, record
-from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, KbackendError
+from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_USAGE, KbackendError
 
 #: command name -> "module:attribute", in the order `--help` lists them.
 COMMANDS = {
@@ -144,8 +144,78 @@ def _bug_report(exc: BaseException) -> str:
     )
 
 
+def _json_wanted(argv: list[str] | None) -> bool:
+    """`--json` anywhere among kbackend's own arguments, even when click stopped before it.
+
+    Not after `--`, nor after `run` (its CMD's arguments are not kbackend's: its
+    own --json was parsed by click when given before CMD).
+    """
+    if STATE.json:
+        return True
+    for a in sys.argv[1:] if argv is None else argv:
+        if a in ("--", "run"):
+            return False
+        if a == "--json":
+            return True
+    return False
+
+
+def _usage_error_json(e: click.ClickException, code: int) -> None:
+    """A click usage error as the JSON envelope: the command it was for, the message, where help is."""
+    from kbackend.render import output
+
+    ctx = getattr(e, "ctx", None)
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else (STATE.command or "kbackend")
+    if isinstance(e, click.exceptions.NoArgsIsHelpError):
+        message = "Missing command."
+    else:
+        message = e.format_message()
+    where = ctx.command_path if ctx is not None else "kbackend"
+    output.emit_json(command, code, {"error": {"message": message, "fix": f"{where} --help",
+                                               "kind": "usage"}})
+
+
+def _stdout_closed() -> None:
+    from kbackend.render import output
+
+    try:
+        output.err("kbackend: standard output is closed, so no answer can be printed. Open it "
+                   "(`>/dev/null` discards the output).")
+    except OSError:  # stderr is gone too: the exit code says it
+        pass
+    sys.exit(EXIT_OUTPUT)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps outcomes to the exit codes of DESIGN.md."""
+    """Entry point: maps outcomes to the exit codes of DESIGN.md (README: Exit codes)."""
+    from kbackend.render import output
+
+    if sys.stdout is None:  # started with fd 1 closed (`>&-`): refuse before doing anything
+        _stdout_closed()
+    guard = output.GuardedStream(sys.stdout)
+    sys.stdout = guard
+    eguard = None
+    if sys.stderr is not None:  # a stderr whose reader left (`2>&1 | true`) is silence too
+        eguard = sys.stderr = output.GuardedStream(sys.stderr)
+    try:
+        code = _main(argv)
+        guard.flush()
+        if guard.error is not None and code in (0, 1, 2):
+            e = guard.error
+            output.err(f"kbackend: cannot write to standard output: {e.strerror or e}. The command ran; "
+                       "its output is lost.")
+            code = EXIT_OUTPUT
+        if eguard is not None:
+            eguard.flush()
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = guard._stream
+        if eguard is not None and sys.stderr is eguard:
+            sys.stderr = eguard._stream
+    sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     from kbackend.render import output
 
     try:
@@ -154,14 +224,17 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
-        e.show()
         code = EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code
+        if _json_wanted(argv):
+            _usage_error_json(e, code)
+        else:
+            e.show()
     except click.exceptions.Abort:
         output.err("Aborted.")
         code = EXIT_INTERRUPTED
     except KbackendError as e:
         code = e.exit_code
-        if STATE.json:
+        if _json_wanted(argv):  # also when raised while parsing, before --json's callback ran
             output.emit_json(STATE.command or "kbackend", code,
                              {"error": {"message": e.message, "fix": e.fix, **e.data}})
         else:
@@ -171,16 +244,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         output.err("Interrupted.")
         code = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:  # written around sys.stdout (its guard handles the rest): the reader left
+        output.GuardedStream(sys.__stdout__)._fail(BrokenPipeError())
         code = 0
     except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
         if os.environ.get("KBACKEND_DEBUG"):
             raise
         code = EXIT_INTERNAL
-        if STATE.json:
+        if _json_wanted(argv):
             output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
         else:
             output.err(_bug_report(e))
-    sys.exit(code)
+    return code

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import click
 
+from kbackend.backends import KERAS3_ORDER
+from kbackend.cli import catalog
 from kbackend.cli.main import STATE, json_option
+from kbackend.cli.params import multi_option
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 FORMATS = ("channels_last", "channels_first")
 
 
 @click.command()
-@click.option("--backend", "-b", "backends", multiple=True, metavar="NAME",
-              help="Verify this backend (repeatable; default: every installed one).")
-@click.option("--op", "ops", multiple=True, metavar="CASE", help="Run only this case (repeatable; see --list).")
-@click.option("--category", "categories", multiple=True, metavar="NAME",
-              help="Run only the cases of this category (repeatable; see --list).")
-@click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPES),
-              help="Float dtype to run the cases in (repeatable; default: the current floatx).")
-@click.option("--data-format", "data_formats", multiple=True, type=click.Choice(FORMATS),
+@multi_option("--backend", "-b", "backends", choices=KERAS3_ORDER,
+              expected=f"one of {list(KERAS3_ORDER)} (the Keras 3 backends)",
+              help="Verify this backend (default: every installed one).")
+@multi_option("--op", "ops", complete=catalog.OPS, metavar="CASE", help="Run only this case (see --list).")
+@multi_option("--category", "categories", complete=catalog.CATEGORIES,
+              help="Run only the cases of this category (see --list).")
+@multi_option("--dtype", "dtypes", choices=DTYPES, metavar="DTYPE",
+              help="Float dtype to run the cases in (default: the current floatx).")
+@multi_option("--data-format", "data_formats", choices=FORMATS, metavar="FORMAT",
               help="image_data_format for the layout-dependent cases (default: both).")
 @click.option("--no-grad", is_flag=True, help="Skip the gradient checks.")
 @click.option("--no-model", is_flag=True, help="Skip the tiny-model check (forward, one SGD step, a short fit).")
@@ -42,7 +46,7 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
     \b
     Examples:
       kbackend verify
-      kbackend verify --backend torch --backend jax --category conv
+      kbackend verify --backend torch,jax --category conv
       kbackend verify --dtype float16 --dtype bfloat16 --op matmul
       kbackend verify --list
       kbackend verify --json > verify.json

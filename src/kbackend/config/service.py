@@ -349,7 +349,7 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
     s = name.strip().lower()
     if s != name and rules.accepts_backend(s):
         return (f"Keras does not strip or lower-case backend names: it would fail with "
-                f"`ValueError: Unable to import backend : {name}`. Did you mean `kbackend switch {s}`?")
+                f"`ValueError: Unable to import backend : {name}`. Did you mean `{s}`?")
     if not rules.backend_key_used:
         return (f"Keras {kv} is TensorFlow-only and ignores the `backend` key, so `{name}` would have no effect. "
                 f"To use JAX or PyTorch, install Keras 3: {advise(ctx, upgrade=True)('keras')}")
@@ -365,7 +365,17 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
         return (f"Keras {kv} does not accept the `{s}` backend (it needs Keras {b.keras}). "
                 f"This Keras accepts: {accepted}. Upgrade Keras: "
                 f"{advise(ctx, upgrade=True, at_least=_lower_bound(b.keras))('keras')}")
-    return f"`{name}` is not a backend Keras {kv} accepts. It accepts: {accepted}."
+    from kbackend.names import did_you_mean
+
+    return f"`{name}` is not a backend Keras {kv} accepts. It accepts: {accepted}.{did_you_mean(name, rules.backends)}"
+
+
+def backend_fix(ctx: ConfigContext, name: str, template: str) -> str:
+    """The command line with the backend this Keras accepts that `name` most likely meant (all of them if none)."""
+    from kbackend.names import closest
+
+    hit = closest(name, ctx.rules.backends)
+    return template.format(hit) if hit is not None else template.format(" | ".join(ctx.rules.backends))
 
 
 def _lower_bound(spec: str) -> str | None:
@@ -411,9 +421,7 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
     warnings: list[str] = []
     if why:
         if not force:
-            s = name.strip().lower()
-            fix = f"kbackend switch {s}" if ctx.rules.accepts_backend(s) else (
-                "kbackend switch " + " | ".join(ctx.rules.backends))
+            fix = backend_fix(ctx, name, "kbackend switch {}")
             raise KbackendError(why, fix=fix, data={"backend": name, "accepted": list(ctx.rules.backends)})
         warnings.append("written anyway (--force): " + why)
     elif B.get(name) is None and ctx.rules.external_backends:

@@ -26,7 +26,6 @@ from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFa
 from kbackend.doctor.model import Finding
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
-from kbackend.errors import UsageError
 from kbackend.gpu.model import GpuFacts
 
 #: programs on PATH that checks look for.
@@ -45,14 +44,11 @@ def select(checks: Sequence[Check], ids: Sequence[str] | None) -> list[Check]:
     """The checks named by `--check` (all when none), in their usual order."""
     if not ids:
         return list(checks)
-    known = {c.id for c in checks}
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise UsageError(
-            f"Unknown check `{unknown[0]}`. Available checks: {', '.join(c.id for c in checks)}. "
-            f"Received: check={unknown[0]}",
-            fix="kbackend doctor --list-checks",
-        )
+    from kbackend import names
+
+    names.check("--check", list(ids), [c.id for c in checks], fix="kbackend doctor --check {}",
+                expected=f"one of the checks: {', '.join(c.id for c in checks)}",
+                fallback_fix="kbackend doctor --list-checks")
     return [c for c in checks if c.id in ids]
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 from kbackend._record import field, record
 from kbackend.config import store
 from kbackend.config.records import Record
-from kbackend.errors import KbackendError
+from kbackend.errors import KbackendError, UsageError
 
 #: keras.json keys `run` can override, in Keras's file order.
 FILE_KEYS = ("floatx", "epsilon", "image_data_format")
@@ -60,12 +60,12 @@ class RunResult(Record):
 
 
 def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, str | None] | None = None) -> RunPlan:
-    """Validate everything before anything runs; raises KbackendError (exit 1)."""
+    """Validate everything before anything runs; raises KbackendError (exit 1), UsageError (2) with no command."""
     from kbackend.config.service import parse_value
     from kbackend.envs.backend_fit import backend_problem, refusal
 
     if not argv:
-        raise KbackendError("Missing command. Usage: kbackend run [OPTIONS] -- CMD [ARGS]...",
+        raise UsageError("Missing command. Usage: kbackend run [OPTIONS] -- CMD [ARGS]...",
                             fix="kbackend run --backend jax -- python train.py")
     warnings: list[str] = []
     overrides: dict[str, Any] = {}
@@ -86,7 +86,10 @@ def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, 
     if backend is not None:
         why = refusal(ctx, backend)
         if why:
-            raise KbackendError(why, data={"backend": backend, "accepted": list(ctx.rules.backends)})
+            from kbackend.config.service import backend_fix
+
+            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend run --backend {} -- ..."),
+                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
         problem = backend_problem(ctx, backend)
         if problem:
             warnings.append(problem + " (running anyway: the command may use another interpreter)")

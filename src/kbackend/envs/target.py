@@ -18,9 +18,15 @@ from typing import Mapping
 from kbackend._record import record
 from kbackend.errors import KbackendError
 
+#: the query's answer travels between these markers: whatever else the interpreter prints
+#: (a sitecustomize writing without a newline, an atexit handler) is not the answer.
+_BEGIN = "<<kbackend-query:"
+_END = ":kbackend-query>>"
+# Python 2.7 and 3 alike; json.dumps escapes everything outside ASCII, so the answer survives any encoding.
 _QUERY = (
-    "import sys, json; print(json.dumps({'version': '.'.join(map(str, sys.version_info[:3])), "
-    "'path': [p for p in sys.path if p], 'prefix': sys.prefix, 'executable': sys.executable}))"
+    "import sys, json; sys.stdout.write('" + _BEGIN + "' + json.dumps({'version': "
+    "'.'.join(map(str, sys.version_info[:3])), 'path': [p for p in sys.path if p], 'prefix': sys.prefix, "
+    "'executable': sys.executable}) + '" + _END + "\\n'); sys.stdout.flush()"
 )
 
 
@@ -115,7 +121,7 @@ def query(path: str, origin: str, *, timeout: float = 20) -> Target:
     env.pop("PYTHONHOME", None)
     try:
         proc = subprocess.run(
-            [path, "-c", _QUERY], capture_output=True, text=True, timeout=timeout, env=env,
+            [path, "-c", _QUERY], capture_output=True, text=True, errors="replace", timeout=timeout, env=env,
             cwd=os.path.dirname(os.path.abspath(path)) or "/", stdin=subprocess.DEVNULL,
         )
     except PermissionError:
@@ -124,13 +130,80 @@ def query(path: str, origin: str, *, timeout: float = 20) -> Target:
         raise TargetError(f"{path} cannot be run: {e.strerror or e}.", fix="pass --python with a Python interpreter")
     except subprocess.TimeoutExpired:
         raise TargetError(f"{path} did not answer within {timeout:.0f} s.")
+    return _answer(path, origin, proc.stdout, proc.stderr, proc.returncode)
+
+
+def answer_text(info: dict) -> str:
+    """What an interpreter prints to answer the query (for stand-in interpreters in tests).
+
+    >>> answer_text({"version": "3.6.15"})
+    '<<kbackend-query:{"version": "3.6.15"}:kbackend-query>>'
+    """
+    return _BEGIN + json.dumps(info) + _END
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """The first non-blank line of some output, printable and short, for an error message.
+
+    >>> _excerpt("\\n\\x00\\x7fELF\\x01 garbage\\nmore")
+    "'??ELF? garbage'"
+    """
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in line)
+    return repr(line[:limit] + ("..." if len(line) > limit else ""))
+
+
+def _shape_problem(info) -> str | None:
+    """What is wrong with a decoded answer, or None when it has the shape the query prints."""
+    import re
+
+    if not isinstance(info, dict):
+        return f"a JSON {type(info).__name__}, not an object"
+    if not isinstance(info.get("version"), str) or not re.fullmatch(r"\d+\.\d+\.\d+", info["version"]):
+        return f"version={info.get('version')!r}"
+    if not isinstance(info.get("path"), list) or not all(isinstance(p, str) for p in info["path"]):
+        return "path is not a list of strings"
+    for key in ("prefix", "executable"):
+        if not isinstance(info.get(key), str):
+            return f"{key}={info.get(key)!r}"
+    return None
+
+
+def _answer(path: str, origin: str, stdout: str | bytes, stderr: str | bytes, returncode: int | None) -> Target:
+    """The Target an interpreter's answer describes, or a TargetError (exit 2) that says what came back.
+
+    Only the text between the markers is the answer: output the interpreter
+    printed on its own (before it, without a newline, or after it, at exit) is
+    ignored, as the workers ignore a backend's chatter.
+    """
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode("utf-8", "replace")
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    stdout, stderr = stdout or "", stderr or ""
+    fix = "pass --python with a Python interpreter (python3, or an environment's bin/python)"
+    start = stdout.find(_BEGIN)
+    end = stdout.find(_END, start + len(_BEGIN)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        if returncode and stderr.strip():
+            why = f"it failed with: {_excerpt(stderr.strip().splitlines()[-1])}"
+        elif stdout.strip():
+            why = f"it printed {_excerpt(stdout)} instead of answering kbackend's query"
+        elif stderr.strip():
+            why = f"it wrote {_excerpt(stderr.strip().splitlines()[-1])} on stderr and did not answer"
+        else:
+            why = "it printed nothing"
+        why += f" (exit {returncode})" if returncode else ""
+        raise TargetError(f"{path} is not a working Python interpreter: {why}.", fix=fix)
     try:
-        info = json.loads(proc.stdout.strip().splitlines()[-1])
-        return Target(os.path.abspath(path), info["version"], tuple(info["path"]), info["prefix"], origin, False)
-    except (ValueError, IndexError, KeyError, TypeError):
-        err = (proc.stderr or proc.stdout).strip().splitlines()
+        info = json.loads(stdout[start + len(_BEGIN):end])
+    except ValueError:
+        info = None
+        problem = "not JSON"
+    else:
+        problem = _shape_problem(info)
+    if problem:
         raise TargetError(
-            f"{path} is not a working Python interpreter"
-            + (f": {err[-1]}" if err else f" (exit {proc.returncode})") + ".",
-            fix="pass --python with a Python interpreter",
-        )
+            f"{path} is not a working Python interpreter: its answer to kbackend's query is malformed "
+            f"({problem}).", fix=fix)
+    return Target(os.path.abspath(path), info["version"], tuple(info["path"]), info["prefix"], origin, False)

@@ -233,6 +233,12 @@ def _cmp(c: Comparison) -> dict:
 def json_data(report: BenchReport) -> dict:
     """The `bench --json` data (the envelope adds schema_version, command, exit_code)."""
     data = report.model_dump(mode="json", exclude={"gate"})
+    # How many results of each status: `counts`, as in doctor, verify and envs.
+    from typing import get_args
+
+    from kbackend.bench.model import ResultStatus
+
+    data["counts"] = {s: sum(1 for r in report.results if r.status == s) for s in get_args(ResultStatus)}
     g = report.gate
     if g is not None:
         data["regressions"] = [_cmp(c) for c in g.regressions]

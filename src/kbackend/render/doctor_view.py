@@ -74,7 +74,7 @@ def _isatty(stream) -> bool:
 def _json_data(res, report: str | None = None) -> dict:
     data = {
         "strict": res.strict,
-        "summary": res.summary,
+        "counts": res.summary,  # one name across doctor, verify, bench and envs
         "checks": [c.model_dump(mode="json") for c in res.checks],
         "facts": res.facts.model_dump(mode="json"),
         "probe": res.probe.model_dump(mode="json"),

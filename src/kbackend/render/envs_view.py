@@ -44,7 +44,9 @@ def _probe_cell(p) -> str:
 
 def envs(res, *, as_json: bool, code: int) -> int:
     if as_json:
-        emit_json("envs", code, {"environments": res.environments, "probe": res.probe, "notes": res.notes})
+        counts = {s: sum(1 for e in res.environments if e.status == s) for s in ("ok", "broken")}
+        emit_json("envs", code, {"environments": res.environments, "probe": res.probe, "notes": res.notes,
+                                 "counts": counts})
         return code
     probed = res.probe == "done"
     rows = []

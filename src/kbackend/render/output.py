@@ -47,8 +47,69 @@ def envelope(command: str, exit_code: int, data: dict[str, Any] | None = None) -
 
 
 def emit_json(command: str, exit_code: int, data: dict[str, Any] | None = None) -> None:
+    if sys.stdout is None:  # no standard output at all (cli.main refuses to start so)
+        return
     sys.stdout.write(json.dumps(envelope(command, exit_code, data), indent=2, allow_nan=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+class GuardedStream:
+    """sys.stdout (or sys.stderr) for one run of a command: what happens to it never becomes a traceback.
+
+    A reader that stops reading (`kbackend show | head -1`) is not an error: the
+    rest of the output is discarded and the command ends with its own exit code.
+    Any other failure to write (a file opened read-only, a full disk) is
+    remembered in `error`; the rest is discarded and cli.main reports it once.
+    Either way the stream's descriptor is then pointed at /dev/null, so that
+    nothing later (a flush at exit, a child inheriting it) hits the same failure.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._dead = False
+        self.broken_pipe = False
+        self.error: OSError | None = None
+
+    def _fail(self, e: OSError) -> None:
+        if isinstance(e, BrokenPipeError):
+            self.broken_pipe = True
+        elif self.error is None:
+            self.error = e
+        self._dead = True
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        except OSError:
+            pass
+
+    def write(self, text):
+        if not self._dead:
+            try:
+                return self._stream.write(text)
+            except OSError as e:
+                self._fail(e)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._dead:
+            try:
+                self._stream.flush()
+            except OSError as e:
+                self._fail(e)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def use_color(stream=None) -> bool:

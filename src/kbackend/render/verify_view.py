@@ -133,6 +133,8 @@ def _backend_line(b) -> str:
     if b.status == "ok":
         t = f"{b.elapsed_s:.1f} s" if b.elapsed_s is not None else ""
         return f"{b.name} {b.version or ''}: ok {t}".replace("  ", " ").rstrip()
+    if b.status == "not_installed":
+        return f"{b.name}: not installed" + (f"; install it with: {b.fix}" if b.fix else "")
     more = f" ({b.restarts} restart{'s' if b.restarts != 1 else ''})" if b.restarts else ""
     name = _header(b)  # a child that died inside a case still said its version
     return f"{name}: {b.status}{more}: {b.error or ''}".rstrip(": ")
@@ -172,11 +174,17 @@ def _some(items: list[str], n: int = 4) -> str:
 def summary_line(rep: VerifyReport) -> str:
     c = rep.counts()
     parts = [f"{c[k]} {k}" for k in ("pass", "fail", "error", "xfail", "skip") if c[k] or k == "pass"]
-    broken = [b.name for b in rep.backends if not b.ok]
-    s = f"verify: {', '.join(parts)} on {len(rep.backends)} backend{'s' if len(rep.backends) != 1 else ''}"
+    missing = [b.name for b in rep.backends if b.status == "not_installed"]
+    broken = [b.name for b in rep.backends if not b.ok and b.status != "not_installed"]
+    ran = len(rep.backends) - len(missing)
+    if not ran:
+        return f"verify: nothing verified: {', '.join(missing)} not installed in {rep.python}"
+    s = f"verify: {', '.join(parts)} on {ran} backend{'s' if ran != 1 else ''}"
     if rep.elapsed_s is not None:
         s += f" in {rep.elapsed_s:.1f} s"
     s += f" ({', '.join(rep.dtypes)})"
+    if missing:
+        s += f"; not installed: {', '.join(missing)}"
     if broken:
         s += f"; not clean: {', '.join(broken)}"
     return s
@@ -231,12 +239,13 @@ def _plain(rep: VerifyReport) -> None:
     for b in rep.backends:
         for line in _backend_lines(b):
             out(line)
-    out()
-    out(table(body, ["case"] + headers))
-    note = legend(rows)
-    if note:
-        for line in wrap(note, first="  ", rest="  "):
-            out(style(line, dim=True))
+    if body:  # no table when nothing ran (every backend asked for is missing)
+        out()
+        out(table(body, ["case"] + headers))
+        note = legend(rows)
+        if note:
+            for line in wrap(note, first="  ", rest="  "):
+                out(style(line, dim=True))
     fails, known, skips = explanations(rep)
     _section("failures", fails, "fail")
     _section("known differences (xfail)", known, "xfail")
@@ -275,12 +284,13 @@ def _rich(rep: VerifyReport) -> None:
         t.add_column(h)
     for label, cells in rows:
         t.add_row(label, *[Text(text, style=RICH_STYLE.get(st, "")) for st, text in cells])
-    console.print()
-    console.print(t)
-    note = legend(rows)
-    if note:
-        for line in wrap(note, first="  ", rest="  "):
-            console.print(Text(line, style="dim"))
+    if rows:
+        console.print()
+        console.print(t)
+        note = legend(rows)
+        if note:
+            for line in wrap(note, first="  ", rest="  "):
+                console.print(Text(line, style="dim"))
     fails, known, skips = explanations(rep)
     for title, lines, st in (("failures", fails, "fail"), ("known differences (xfail)", known, "xfail"),
                              ("skipped", skips, "skip")):

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.envs import installed as inst
-from kbackend.errors import KbackendError, UsageError
+from kbackend.errors import KbackendError
 from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
 from kbackend.workers.runner import ChildResult, run_parallel, run_worker
 
@@ -77,21 +77,12 @@ def select(cases: list[CaseInfo], ops: Iterable[str] = (), categories: Iterable[
     ['add']
     """
     ops, categories = list(ops), list(categories)
-    names = {c.name for c in cases}
     cats = list(dict.fromkeys(c.category for c in cases)) + [MODEL_CATEGORY]
-    bad_ops = [o for o in ops if o not in names]
-    if bad_ops:
-        raise UsageError(
-            f"Invalid `--op`. Expected case names of the suite (see `kbackend verify --list`). "
-            f"Received: op={', '.join(bad_ops)}",
-            fix="kbackend verify --list",
-        )
-    bad_cats = [c for c in categories if c not in cats]
-    if bad_cats:
-        raise UsageError(
-            f"Invalid `--category`. Expected one of {cats}. Received: category={', '.join(bad_cats)}",
-            fix="kbackend verify --list",
-        )
+    from kbackend import names as N
+
+    N.check("--op", ops, [c.name for c in cases], expected="case names of the suite (see `kbackend verify --list`)",
+            fix="kbackend verify --op {}", fallback_fix="kbackend verify --list")
+    N.check("--category", categories, cats, fix="kbackend verify --category {}", fallback_fix="kbackend verify --list")
     if not ops and not categories:
         return list(cases)
     return [c for c in cases if c.name in ops or c.category in categories]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.envs.target import Target
-from kbackend.errors import KbackendError, UsageError
+from kbackend.errors import KbackendError
 from kbackend.install import install_command
 from kbackend.suite import run as R
 from kbackend.suite.model import CaseInfo, VerifyReport
@@ -67,14 +68,10 @@ def plan(
     keras_home: str | None = None,
     compile_cache: bool = True,
 ) -> Plan:
-    asked = list(dict.fromkeys(backends))
-    bad = [b for b in asked if b not in R.SUITE_BACKENDS]
-    if bad:
-        raise UsageError(
-            f"Invalid `--backend`. Expected one of {list(R.SUITE_BACKENDS)} (the Keras 3 backends). "
-            f"Received: backend={', '.join(bad)}",
-            fix="kbackend verify --backend " + R.SUITE_BACKENDS[1],
-        )
+    from kbackend import names
+
+    asked = names.check("--backend", names.split(backends), B.KERAS3_ORDER, fix="kbackend verify --backend {}",
+                        expected=f"one of {list(B.KERAS3_ORDER)} (the Keras 3 backends)")
     found, _versions, keras_version = R.installed_backends(target.sys_path)
     if keras_version is None:
         raise KbackendError(f"Keras is not installed in {target.describe()}.",
