@@ -35,7 +35,9 @@ def make_venv(path: Path, *, python: str = sys.executable, see_shared: bool = Fa
     args = [python, "-m", "venv", "--without-pip"] + (["--system-site-packages"] if system_site else []) + [str(path)]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     if see_shared:
-        (site_of(path) / "zz-shared.pth").write_text(PURELIB + "\n")
+        # addsitedir, not a bare path: the shared site-packages may itself hold .pth files (an editable
+        # kbackend, a layered environment) that a bare path line would not process.
+        (site_of(path) / "zz-shared.pth").write_text(f"import site; site.addsitedir({PURELIB!r})\n")
     return path
 
 
