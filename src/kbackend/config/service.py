@@ -48,7 +48,9 @@ def make_context(
     keras_home: str | None = None,
     pin_reader: Callable[[Target], tuple[str, str] | None] | None = None,
 ) -> ConfigContext:
-    env = dict(os.environ if environ is None else environ)
+    from kbackend.envs.pin import user_environ
+
+    env = user_environ(os.environ if environ is None else environ)  # a value a pin set is not the user's
     dists = inst.scan(target.sys_path)
     kd = inst.keras_dist(dists)
     rules = rules_for(kd.version if kd else None, dist_name=kd.name if kd else "keras")

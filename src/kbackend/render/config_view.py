@@ -43,7 +43,8 @@ def show(res, *, as_json: bool) -> int:
     out(f"Keras       {kv}  {style('in ' + res.python, dim=True)}")
     out()
     out(table(_effective_rows(res.effective), ["key", "value", "origin"]))
-    shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing")]
+    shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing",
+                                                                          "pin_overrides_backend")]
     if shown:
         out()
         out(style("Problems:", bold=True) if any(p.severity != "info" for p in shown) else style("Notes:", bold=True))
@@ -135,8 +136,12 @@ def pin(res, *, as_json: bool) -> int:
         out(f"removed the pin in {d.get('pin_path')}")
     elif d.get("backend") is None:
         out(f"{d.get('pin_path') or d.get('python')}: unchanged")
+    elif not d.get("changed", True):
+        out(f"{d.get('python')}: unchanged (already pinned to {fmt_value(d.get('backend'))})  "
+            f"{style('(' + str(d.get('pin_path')) + ')', dim=True)}")
     else:
-        out(f"{d.get('python')}: pinned backend {d.get('backend')}  {style('(' + str(d.get('pin_path')) + ')', dim=True)}")
+        out(f"{d.get('python')}: pinned backend {fmt_value(d.get('backend'))}  "
+            f"{style('(' + str(d.get('pin_path')) + ')', dim=True)}")
     for w in d.get("warnings", []):
         err(sev("warning", stream=sys.stderr) + ": " + w)
     return 0
