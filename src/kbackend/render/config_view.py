@@ -68,23 +68,31 @@ def write(res, command: str, *, as_json: bool) -> int:
         emit_json(command, 0, {
             "config_path": res.config_path, "action": res.action, "key": res.key, "old": res.old, "new": res.new,
             "changed": res.changed, "backup": res.backup, "forced": res.forced, "warnings": res.warnings,
-            "effective": _eff_json(res.effective), "document": res.document,
+            "effective": _eff_json(res.effective), "document": res.document, "old_origin": res.old_origin,
+            "old_note": res.old_note, "keras_version": res.keras_version, "python": res.python,
         })
     else:
         if not res.changed:
-            out(f"{res.config_path}: unchanged")
+            what = f" ({res.key} is already {fmt_value(res.new)})" if res.key and res.action != "unset" else ""
+            out(f"{res.config_path}: unchanged{what}")
         elif res.action == "reset":
             out(f"{res.config_path}: reset to Keras's defaults")
         elif res.action == "unset":
             out(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})")
         else:
             old = "unset" if res.old is None else fmt_value(res.old)
+            if res.old_origin == "default":
+                old += f", Keras's default; {res.old_note}"
             out(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  {style('(was ' + old + ')', dim=True)}")
         if res.backup:
             out(style(f"backup: {res.backup}", dim=True))
         if res.action == "switch" and "backend" in res.effective:
             e = res.effective["backend"]
-            out(f"Keras will use: {style(fmt_value(e.value), bold=True)}  {style('(' + e.origin + ')', dim=True)}")
+            used = f"{style(fmt_value(e.value), bold=True)}  {style('(' + e.origin + ')', dim=True)}"
+            if res.python and res.keras_version is None:
+                out(f"Keras is not installed in {res.python}; once it is, it will use: {used}")
+            else:
+                out(f"Keras will use: {used}")
     for w in res.warnings:
         err(sev("warning", stream=sys.stderr) + ": " + w)
     return 0
