@@ -232,3 +232,40 @@ def test_forced_odd_names_round_trip_through_python_and_kbackend(tmp_path):
     # and no Python start-up prints an error about the pin
     r = subprocess.run([py(env), "-c", "pass"], capture_output=True, text=True, timeout=60, env=_base_env())
     assert r.stderr == ""
+
+
+def test_repinning_rewrites_a_pin_of_the_older_format(tmp_path, run_cli):
+    env = make_venv(tmp_path / "old", see_shared=True)
+    pin = site_of(env) / pinfile.PIN_FILE
+    pin.write_text("import os; os.environ.get('KERAS_BACKEND') or os.environ.__setitem__('KERAS_BACKEND', 'jax')"
+                   "  # kbackend pin: remove with `kbackend switch --scope env --unset`\n")
+    code, out, err = run_cli("--python", py(env), "switch", "jax", "--scope", "env", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["changed"] is True and doc["previous"] == "jax"
+    assert pin.read_text() == pinfile.pin_line("jax")
+    assert _seen(py(env)) == {"KERAS_BACKEND": "jax", pinfile.MARKER: "jax"}
+    code, out, _ = run_cli("--python", py(env), "switch", "jax", "--scope", "env", "--json")
+    assert json.loads(out)["changed"] is False
+
+
+def test_judge_names_every_layer_a_users_variable_overrides():
+    from kbackend.config.judge import judge
+    from kbackend.config.records import FileState
+    from kbackend.config.rules import rules_for
+
+    fs = FileState(path="/h/keras.json", status="ok", data={"backend": "numpy"})
+    inst = {"keras": "3.15.1", "torch": "2.5.0", "jax": "0.10.2", "jaxlib": "0.10.2"}
+    pin = ("torch", "env-pin:/e/kbackend-pin.pth")
+    # the user's value equals the pin but not the file: the file is overridden, and said so
+    j = judge(fs, rules_for("3.15.1"), {"KERAS_BACKEND": "torch"}, inst, pin=pin)
+    (p,) = [p for p in j.problems if p.id == "env_overrides_backend"]
+    assert "backend='numpy' from /h/keras.json" in p.message and "env-pin" not in p.message
+    # no user value: the pin is the layer that decides, over the file
+    j = judge(fs, rules_for("3.15.1"), {}, inst, pin=pin)
+    assert j.effective["backend"].origin == pin[1]
+    assert [p.id for p in j.problems if p.key == "backend"] == ["pin_overrides_backend"]
+    # the marker of a pin in kbackend's own process is not the user's value
+    j = judge(fs, rules_for("3.15.1"), pinfile.user_environ({"KERAS_BACKEND": "torch", pinfile.MARKER: "torch"}),
+              inst, pin=pin)
+    assert j.effective["backend"].origin == pin[1]
