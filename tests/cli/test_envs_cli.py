@@ -87,7 +87,10 @@ def test_switch_scope_env_json_and_text(tmp_path, run_cli):
     assert (doc["python"], doc["backend"], doc["pin_path"], doc["removed"]) == (python, "jax", str(pin), False)
     assert "KERAS_BACKEND" in pin.read_text()
     code, out, _ = run_cli("--python", python, "switch", "jax", "--scope", "env")
-    assert code == 0 and "pinned backend jax" in out
+    assert code == 0 and "unchanged (already pinned to jax)" in out  # a no-op says so
+    code, out, _ = run_cli("--python", python, "switch", "torch", "--scope", "env", "--force")
+    assert code == 0 and "pinned backend torch" in out
+    code, out, _ = run_cli("--python", python, "switch", "jax", "--scope", "env")
     code, out, _ = run_cli("--python", python, "envs", "--json")
     target = [e for e in json.loads(out)["environments"] if "target" in e["kinds"]][0]
     assert target["pin"] == {"value": "jax", "origin": f"env-pin:{pin}"}

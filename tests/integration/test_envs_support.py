@@ -6,6 +6,7 @@ pytest's import mode is.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -35,8 +36,25 @@ def make_venv(path: Path, *, python: str = sys.executable, see_shared: bool = Fa
     args = [python, "-m", "venv", "--without-pip"] + (["--system-site-packages"] if system_site else []) + [str(path)]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     if see_shared:
-        (site_of(path) / "zz-shared.pth").write_text(PURELIB + "\n")
+        # Every directory the test interpreter has on sys.path at start-up beyond its standard library:
+        # its site-packages and whatever that folder's own .pth files add (an editable kbackend, a
+        # layered environment), as plain lines that a layout reader follows as Python does.
+        (site_of(path) / "zz-shared.pth").write_text("".join(p + "\n" for p in shared_dirs()))
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def shared_dirs() -> tuple[str, ...]:
+    """The test interpreter's start-up sys.path, less the entries any venv of its Python has anyway."""
+    probe = "import sys, json; print(json.dumps(sys.path))"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    full = json.loads(subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, check=True,
+                                     env=env, timeout=60).stdout)
+    with_site = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                                          env=env, timeout=60).stdout)
+    base = set(full)  # without site: the standard library only
+    dirs = [p for p in with_site if p and p not in base and os.path.isdir(p)]
+    return tuple(dict.fromkeys([PURELIB] + dirs))
 
 
 def py(env: Path) -> str:

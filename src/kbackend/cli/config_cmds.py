@@ -169,10 +169,14 @@ def path():
 
 
 @click.command()
-@click.option("--force", is_flag=True, help="Also replace a file that does not parse (it is backed up first).")
+@click.option("--force", is_flag=True, help="Also replace a file that does not parse (it is backed up first), "
+              "and write Keras's default backend even where it is not installed.")
 @json_option
 def reset(force):
     """Write Keras's defaults to keras.json (the previous file is backed up).
+
+    Where Keras's default backend (tensorflow) is not installed, the file's
+    backend is kept when it is installed; otherwise the reset is refused.
 
     \b
     Example:

@@ -133,5 +133,13 @@ def shell_env(backend, shell, unset):
         problem = backend_problem(ctx, backend)
         if problem:
             warnings.append(problem)
+    else:
+        try:
+            ctx = STATE.config()
+        except KbackendError:
+            ctx = None  # unsetting needs no target; a broken one is reported by the commands that do
+        if ctx is not None and ctx.pin is not None:
+            warnings.append(f"{ctx.target.python} is pinned to {ctx.pin[0]} "
+                            f"({ctx.pin[1].removeprefix('env-pin:')}): without KERAS_BACKEND, the pin decides there")
     lines = shellenv.lines(sh, backend if not unset else None)
     return _view().shell_env(sh, backend, lines, shellenv.usage_hint(sh, backend), warnings, as_json=STATE.json)

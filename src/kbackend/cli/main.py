@@ -218,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> int:
     from kbackend.render import output
 
+    if "KBACKEND_PIN_SET" in os.environ:
+        # kbackend runs in a pinned environment: the pin set KERAS_BACKEND in this process, not the
+        # user. Forget it, so that it is reported as the pin it is and no child inherits it.
+        from kbackend.envs.pin import strip_pin_environ
+
+        strip_pin_environ(os.environ)
     try:
         rv = cli.main(args=argv, prog_name="kbackend", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0

@@ -169,16 +169,26 @@ def judge(
     # The backend: file < env pin < KERAS_BACKEND (non-empty).
     if not rules.backend_key_used:
         eff["backend"] = Value(value="tensorflow", origin=ORIGIN_DEFAULT)
+    from_file = eff["backend"]
     if pin is not None and rules.backend_key_used:
         eff["backend"] = Value(value=pin[0], origin=pin[1])
+        if from_file.origin != ORIGIN_DEFAULT and from_file.value != pin[0]:
+            problems.append(Problem(
+                id="pin_overrides_backend", severity="info", key="backend",
+                message=f"the environment pin {pin[1].removeprefix('env-pin:')} sets backend {pin[0]!r} in "
+                f"this environment, over backend={from_file.value!r} from {from_file.origin}",
+                fix="kbackend switch --scope env --unset  # to let keras.json decide here",
+            ))
     kb = environ.get("KERAS_BACKEND")
     if kb is not None and kb != "" and rules.backend_key_used:
-        fb = eff["backend"]
+        layers = [eff["backend"]] + ([from_file] if from_file is not eff["backend"] else [])
+        below = [v for v in layers if v.origin != ORIGIN_DEFAULT and v.value != kb]
         eff["backend"] = Value(value=kb, origin="env:KERAS_BACKEND")
-        if fb.origin != ORIGIN_DEFAULT and fb.value != kb:
+        if below:
             problems.append(Problem(
                 id="env_overrides_backend", severity="warning", key="backend",
-                message=f"KERAS_BACKEND={kb} overrides backend={fb.value!r} from {fb.origin}",
+                message=f"KERAS_BACKEND={kb} overrides "
+                + " and ".join(f"backend={v.value!r} from {v.origin}" for v in below),
                 fix="unset KERAS_BACKEND  # or: kbackend switch " + kb,
             ))
     elif kb == "":

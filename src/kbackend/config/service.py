@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
-from kbackend._record import field, record
+from kbackend._record import field, record, replace
 from kbackend.config import store
 from kbackend.config.judge import Judgement, installed_backend, judge
 from kbackend.config.location import Location, locate
@@ -48,7 +48,9 @@ def make_context(
     keras_home: str | None = None,
     pin_reader: Callable[[Target], tuple[str, str] | None] | None = None,
 ) -> ConfigContext:
-    env = dict(os.environ if environ is None else environ)
+    from kbackend.envs.pin import user_environ
+
+    env = user_environ(os.environ if environ is None else environ)  # a value a pin set is not the user's
     dists = inst.scan(target.sys_path)
     kd = inst.keras_dist(dists)
     rules = rules_for(kd.version if kd else None, dist_name=kd.name if kd else "keras")
@@ -157,15 +159,24 @@ def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
 class WriteResult(Record):
     config_path: str
     action: str
+    #: False for a no-op: nothing was written and the backup was left as it was.
     changed: bool
     key: str | None = None
+    #: the key's value before: the file's, or Keras's default where the file did not set it (see old_origin).
     old: Any = None
     new: Any = None
+    #: the copy of the file before this change; None when nothing was written or there was no file.
     backup: str | None = None
     forced: bool = False
     warnings: list[str] = field(default_factory=list)
     effective: dict[str, Value] = field(default_factory=dict)
     document: dict[str, Any] = field(default_factory=dict)
+    #: "file", or "default" with why in old_note ("no keras.json", "not in keras.json", ...).
+    old_origin: str | None = None
+    old_note: str | None = None
+    #: the Keras version of the target (None: Keras is not installed there).
+    keras_version: str | None = None
+    python: str | None = None
 
 
 # ---------------------------------------------------------------------- parsing values
@@ -260,13 +271,47 @@ def _keras_default_doc(rules: Rules) -> dict:
     return d
 
 
+class _Unchanged(Exception):
+    """Raised inside the locked update when the new document equals the file: nothing is written."""
+
+    def __init__(self, doc: dict) -> None:
+        super().__init__("unchanged")
+        self.doc = doc
+
+
+def _same_document(a: dict, b: dict) -> bool:
+    """Equal as Keras reads them: key order aside, but 1 is not 1.0 nor true (json, not ==)."""
+    import json
+
+    try:
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    except (TypeError, ValueError):
+        return False
+
+
+_DEFAULT_WHY = {"missing": "no keras.json", "dangling_symlink": "keras.json is a dangling link"}
+
+
+def _before(old: FileState, key: str | None, ctx: ConfigContext) -> tuple[Any, str | None, str | None]:
+    """(value, origin, note) of `key` before a change: the file's value, or Keras's default and why."""
+    if key is None:
+        return None, None, None
+    if old.status == "ok" and key in old.data:
+        return old.data[key], "file", None
+    if key not in ctx.rules.defaults:
+        return None, None, None
+    why = "not in keras.json" if old.status == "ok" else _DEFAULT_WHY.get(old.status, "keras.json was not usable")
+    return ctx.rules.defaults[key], "default", why
+
+
 def _write(ctx: ConfigContext, action: str, key: str | None, change: Callable[[dict], Any], *, force: bool,
            extra_warnings: list[str] | None = None) -> WriteResult:
+    """Change the document under the lock; a change that leaves it as it is writes nothing."""
     box: dict[str, Any] = {}
 
     def mutate(old: FileState) -> dict:
         doc, warns = _base_doc(old, ctx, force)
-        before = doc.get(key) if key else None
+        before = _before(old, key, ctx)
         change(doc)
         errors = _validate_doc(doc, ctx)
         if errors and not force:
@@ -277,18 +322,29 @@ def _write(ctx: ConfigContext, action: str, key: str | None, change: Callable[[d
             )
         if errors:
             warns += [f"written anyway (--force): {e}" for e in errors]
-        box.update(old=before, warns=warns, changed=(old.status != "ok" or old.data != doc))
+        changed = old.status != "ok" or not _same_document(old.data, doc)
+        box.update(old=before, warns=warns, changed=changed)
+        if not changed:
+            raise _Unchanged(doc)  # under the lock: no write, the backup is kept as it is
         return doc
 
-    old, doc, bak = store.update(ctx.path, mutate, force=force)
+    try:
+        _, doc, bak = store.update(ctx.path, mutate, force=force)
+    except _Unchanged as u:
+        doc, bak = u.doc, None
     _, j = _judge(ctx, FileState(path=ctx.path, status="ok", data=doc))
     warns = box["warns"] + (extra_warnings or [])
     kb = ctx.environ.get("KERAS_BACKEND")
-    if key == "backend" and kb and kb != doc.get("backend"):
+    if key in ("backend", None) and kb and kb != doc.get("backend") and ctx.rules.backend_key_used:
         warns.append(f"KERAS_BACKEND={kb} is set in this environment and still overrides the file's backend")
+    elif key in ("backend", None) and ctx.pin and ctx.pin[0] != doc.get("backend") and ctx.rules.backend_key_used:
+        warns.append(f"the environment pin {ctx.pin[1].removeprefix('env-pin:')} sets backend {ctx.pin[0]} in "
+                     f"{ctx.target.python}, over keras.json (kbackend switch --scope env --unset removes it)")
+    before, before_origin, before_note = box["old"]
     return WriteResult(
-        config_path=ctx.path, action=action, key=key, old=box["old"], new=doc.get(key) if key else None,
+        config_path=ctx.path, action=action, key=key, old=before, new=doc.get(key) if key else None,
         changed=box["changed"], backup=bak, forced=force, warnings=warns, effective=j.effective, document=doc,
+        old_origin=before_origin, old_note=before_note, keras_version=ctx.keras_version, python=ctx.target.python,
     )
 
 
@@ -323,11 +379,66 @@ def unset(ctx: ConfigContext, key: str) -> WriteResult:
 
 
 def reset(ctx: ConfigContext, *, force: bool = False) -> WriteResult:
+    """Keras's defaults; where Keras's default backend is not installed, the file's backend is kept
+    when it is installed, else refused (a reset file would make `import keras` fail) unless forced."""
+    warnings: list[str] = []
+
     def change(d: dict) -> None:
+        current = d.get("backend")
         d.clear()
         d.update(_keras_default_doc(ctx.rules))
+        default = d.get("backend")
+        if not ctx.rules.backend_key_used or not isinstance(default, str):
+            return
+        missing = _backend_missing(ctx, default)
+        if missing is None:
+            return
+        py = ctx.target.python
+        if isinstance(current, str) and current != default and not force and _usable(ctx, current):
+            d["backend"] = current
+            warnings.append(f"kept backend {current}: Keras's default backend {default} is not installed in {py} "
+                            f"(`kbackend reset --force` writes {default} anyway)")
+            return
+        msg = (f"Keras's default backend `{default}` is not installed in {py} ({missing}): a keras.json reset to "
+               f"Keras's defaults would make `import keras` fail with ModuleNotFoundError")
+        if ctx.keras_version is None:
+            msg = (f"Keras is not installed in {ctx.target.describe()}, and neither is its default backend "
+                   f"`{default}` ({missing}): a keras.json reset to Keras's defaults would make `import keras` fail "
+                   "there even once Keras is installed")
+        if force:
+            warnings.append("written anyway (--force): " + msg)
+            return
+        others = [b for b in ctx.rules.backends if b != default and _usable(ctx, b)]
+        fix = f"{py} -m pip install {_pip_name(default)}" + (
+            f", or: kbackend reset --force && kbackend switch {others[0]}" if others else "")
+        raise KbackendError(msg + ". The file is unchanged.", fix=fix,
+                            data={"backend": default, "installed_backends": others})
 
-    return _write(ctx, "reset", None, change, force=force)
+    res = _write(ctx, "reset", None, change, force=force, extra_warnings=warnings)
+    if ctx.keras_version is None:
+        res = replace(res, warnings=res.warnings + [
+            f"Keras is not installed in {ctx.target.describe()}: nothing there reads keras.json until it is "
+            f"({ctx.target.python} -m pip install keras)"])
+    return res
+
+
+def _pip_name(name: str) -> str:
+    b = B.get(name)
+    return "jax" if name == "numpy" else (b.pip if b else name)
+
+
+def _backend_missing(ctx: ConfigContext, name: str) -> str | None:
+    """What is missing for the known backend `name` in the target ("missing: ..."), or None."""
+    if B.get(name) is None:
+        return None
+    ok, missing = installed_backend(name, ctx.installed)
+    return None if ok else "missing: " + ", ".join(missing)
+
+
+def _usable(ctx: ConfigContext, name: str) -> bool:
+    """A known backend this Keras accepts, installable on this Python, and installed in the target."""
+    return (B.get(name) is not None and refuse_backend(ctx, name) is None
+            and python_refusal(name, ctx.target.version) is None and _backend_missing(ctx, name) is None)
 
 
 # ---------------------------------------------------------------------- switch
@@ -440,6 +551,20 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
             if not force:
                 raise KbackendError(msg, fix=cmd)
             warnings.append("written anyway (--force): " + msg)
+    else:
+        # No Keras in the target: the rules assumed are the newest Keras's, and the backend is judged the same.
+        where = ctx.target.describe()
+        missing = _backend_missing(ctx, name)
+        if missing is not None:
+            cmd = f"{ctx.target.python} -m pip install keras {_pip_name(name)}"
+            msg = (f"Keras is not installed in {where}, and neither is the `{name}` backend ({missing}). "
+                   f"Install both with: {cmd}")
+            if not force:
+                raise KbackendError(msg, fix=cmd, data={"backend": name, "keras_installed": False})
+            warnings.append("written anyway (--force): " + msg)
+        else:
+            warnings.append(f"Keras is not installed in {where}: nothing there reads keras.json until it is "
+                            f"({ctx.target.python} -m pip install keras)")
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)
 

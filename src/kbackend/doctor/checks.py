@@ -35,7 +35,8 @@ TF_KERAS_PINS = (
 LEGACY_TRUE = ("true", "True", "1")
 LEGACY_FALSE = ("false", "False", "0", "")
 #: config problems that have a doctor check of their own (reported there, not twice).
-OWNED_ELSEWHERE = ("env_overrides_backend", "env_backend_empty", "backend_not_installed", "keras_missing")
+OWNED_ELSEWHERE = ("env_overrides_backend", "pin_overrides_backend", "env_backend_empty", "backend_not_installed",
+                   "keras_missing")
 
 
 def _f(id: str, status: Status, title: str, evidence: list[str] | None = None, fix: str | None = None,
@@ -162,17 +163,27 @@ def check_config(facts: Facts) -> Finding:
 
 def check_keras_backend_env(facts: Facts) -> Finding:
     title = "KERAS_BACKEND override"
+    # facts.environ is the user's: a KERAS_BACKEND an environment pin set in kbackend's own process is not
+    # in it (envs/pin.py); the pin itself is one of the config's layers.
     kb = facts.environ.get("KERAS_BACKEND")
-    if kb is None:
-        return _f("keras-backend-env", "ok", title, ["KERAS_BACKEND is not set: keras.json decides"])
-    if kb == "":
-        return _f("keras-backend-env", "ok", title, ["KERAS_BACKEND is set but empty: Keras ignores it"])
+    pin = [p.message for p in facts.config.problems if p.id == "pin_overrides_backend"]
+    eff = facts.config.effective.get("backend")
+    pinned = [eff.origin.removeprefix("env-pin:")] if eff is not None and eff.origin.startswith("env-pin:") else []
+    if kb is None or kb == "":
+        ev = ["KERAS_BACKEND is not set" if kb is None else "KERAS_BACKEND is set but empty: Keras ignores it"]
+        if pinned:
+            ev[0] += f": the environment pin {pinned[0]} decides (backend {eff.value!r})"
+            ev += pin
+        elif kb is None:
+            ev[0] += ": keras.json decides"
+        return _f("keras-backend-env", "ok", title, ev)
     over = [p for p in facts.config.problems if p.id == "env_overrides_backend"]
     if over:
         return _f("keras-backend-env", "warn", title,
                   [over[0].message, "every Keras program in this shell uses it; the file is not changed"],
                   fix=over[0].fix, link=KERAS_CONFIG_DOC)
-    return _f("keras-backend-env", "ok", title, [f"KERAS_BACKEND={kb} does not contradict keras.json"])
+    # env_overrides_backend names every layer (keras.json, the pin) KERAS_BACKEND differs from.
+    return _f("keras-backend-env", "ok", title, [f"KERAS_BACKEND={kb} does not contradict keras.json or a pin"])
 
 
 # ---------------------------------------------------------------------- backends

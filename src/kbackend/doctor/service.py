@@ -139,7 +139,9 @@ def collect(
     `scope` says which backends to probe in children: "all" (installed ones, or every
     known one with all_backends), "configured" (the backend Keras will use) or "none".
     """
-    env = dict(os.environ if environ is None else environ)
+    from kbackend.envs.pin import user_environ
+
+    env = user_environ(os.environ if environ is None else environ)  # a value a pin set is not the user's
     config = config_check(ctx)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The GPU probe runs beside the backend probes: the cache key reads the driver's

@@ -82,6 +82,10 @@ def switch_env(ctx, backend: str | None, *, unset: bool = False, force: bool = F
         return _remove(target, previous)
     if not backend:
         raise UsageError("Missing argument 'BACKEND'.", fix="kbackend switch jax --scope env")
+    bad = pinfile.name_problem(backend)
+    if bad:
+        raise UsageError(f"Cannot pin {backend!r}: {bad}. Received: BACKEND={backend!r}",
+                         fix="kbackend switch jax --scope env")
     if path is None:
         raise KbackendError(
             f"{target.python} has no site-packages directory inside its prefix {target.prefix}, so it cannot be pinned.",
@@ -96,10 +100,11 @@ def switch_env(ctx, backend: str | None, *, unset: bool = False, force: bool = F
                         "this interpreter runs, and to environments created from it with --system-site-packages")
     if old and old[1] != "env-pin:" + path:
         warnings.append(f"another pin is already read first: {old[1].removeprefix('env-pin:')}")
-    changed = previous != backend or not os.path.exists(path)
+    line = pinfile.pin_line(backend)
+    changed = _current_text(path) != line  # a pin of an older format is rewritten
     if changed:
         try:
-            _write_atomic(path, pinfile.pin_line(backend))
+            _write_atomic(path, line)
         except OSError as e:
             raise _write_error(path, e, backend) from None
     return PinResult(python=target.python, backend=backend, pin_path=path, removed=False, previous=previous,
@@ -120,6 +125,14 @@ def _remove(target, previous: str | None) -> PinResult:
     warnings = [] if removed else [f"{target.python} has no pin; nothing to remove"]
     return PinResult(python=target.python, backend=None, pin_path=path, removed=bool(removed), previous=previous,
                      changed=bool(removed), warnings=warnings)
+
+
+def _current_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _write_atomic(path: str, text: str) -> None:

@@ -145,7 +145,10 @@ def _signame(n: int) -> str:
 
 def execute(p: RunPlan, ctx, *, stdout=None, environ: Mapping[str, str] | None = None) -> RunResult:
     """Run the planned command in the foreground and wait for it; never raises for what it does."""
-    env = dict(os.environ if environ is None else environ)
+    from kbackend.envs.pin import user_environ
+
+    # A value kbackend's own pin set is not passed on: the command's interpreter applies its own pin.
+    env = user_environ(os.environ if environ is None else environ)
     if p.backend is not None:
         env["KERAS_BACKEND"] = p.backend
     warnings = list(p.warnings)

@@ -211,7 +211,9 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
 def survey(target: Target | None, *, environ: Mapping[str, str] | None = None, cwd: str | None = None,
            paths: tuple[str, ...] = (), keras_home: str | None = None) -> EnvsResult:
     """Discover and inspect every environment (metadata only, in parallel)."""
-    env = dict(os.environ if environ is None else environ)
+    from kbackend.envs.pin import user_environ
+
+    env = user_environ(os.environ if environ is None else environ)  # each environment's own pin is read below
     cands, notes = D.discover(env, cwd or os.getcwd(), tuple(paths))
     entries = _group(cands, target)
     states: dict = {}

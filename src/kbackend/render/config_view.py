@@ -44,7 +44,8 @@ def show(res, *, as_json: bool) -> int:
     out_wrapped(f"{kv}  in {res.python}", first="Keras       ")
     out()
     out(table(_effective_rows(res.effective), ["key", "value", "origin"]))
-    shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing")]
+    shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing",
+                                                                          "pin_overrides_backend")]
     if shown:
         out()
         out(style("Problems:", bold=True) if any(p.severity != "info" for p in shown) else style("Notes:", bold=True))
@@ -68,24 +69,33 @@ def write(res, command: str, *, as_json: bool) -> int:
         emit_json(command, 0, {
             "config_path": res.config_path, "action": res.action, "key": res.key, "old": res.old, "new": res.new,
             "changed": res.changed, "backup": res.backup, "forced": res.forced, "warnings": res.warnings,
-            "effective": _eff_json(res.effective), "document": res.document,
+            "effective": _eff_json(res.effective), "document": res.document, "old_origin": res.old_origin,
+            "old_note": res.old_note, "keras_version": res.keras_version, "python": res.python,
         })
     else:
         if not res.changed:
-            out_wrapped(f"{res.config_path}: unchanged", rest="  ")
+            what = f" ({res.key} is already {fmt_value(res.new)})" if res.key and res.action != "unset" else ""
+            out_wrapped(f"{res.config_path}: unchanged{what}", rest="  ")
         elif res.action == "reset":
             out_wrapped(f"{res.config_path}: reset to Keras's defaults", rest="  ")
         elif res.action == "unset":
             out_wrapped(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})", rest="  ")
         else:
             old = "unset" if res.old is None else fmt_value(res.old)
+            if res.old_origin == "default":
+                old += f", Keras's default; {res.old_note}"
             out_wrapped(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  (was {old})", rest="  ")
         if res.backup:
             for line in wrap(res.backup, first="backup: ", rest="  "):
                 out(style(line, dim=True))
         if res.action == "switch" and "backend" in res.effective:
             e = res.effective["backend"]
-            out_wrapped(f"({e.origin})", first=f"Keras will use: {style(fmt_value(e.value), bold=True)}  ", rest="  ")
+            if res.python and res.keras_version is None:
+                out_wrapped(f"({e.origin})", first=f"Keras is not installed in {res.python}; once it is, it will use: "
+                            f"{style(fmt_value(e.value), bold=True)}  ", rest="  ")
+            else:
+                out_wrapped(f"({e.origin})", first=f"Keras will use: {style(fmt_value(e.value), bold=True)}  ",
+                            rest="  ")
     for w in res.warnings:
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     return 0
@@ -138,8 +148,12 @@ def pin(res, *, as_json: bool) -> int:
         out_wrapped(f"removed the pin in {d.get('pin_path')}", rest="  ")
     elif d.get("backend") is None:
         out_wrapped(f"{d.get('pin_path') or d.get('python')}: unchanged", rest="  ")
+    elif not d.get("changed", True):
+        out_wrapped(f"{d.get('python')}: unchanged (already pinned to {fmt_value(d.get('backend'))})  "
+                    f"({d.get('pin_path')})", rest="  ")
     else:
-        out_wrapped(f"{d.get('python')}: pinned backend {d.get('backend')}  ({d.get('pin_path')})", rest="  ")
+        out_wrapped(f"{d.get('python')}: pinned backend {fmt_value(d.get('backend'))}  ({d.get('pin_path')})",
+                    rest="  ")
     for w in d.get("warnings", []):
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     return 0
