@@ -3,7 +3,8 @@
 One JSON file in the user cache directory (platformdirs), holding the probe
 results of a few recent keys. A key is a hash of everything that could change
 what a probe sees: the interpreter and its version, every installed
-distribution and its version, the relevant environment variables, the GPU
+distribution and its version, the directories of its sys.path (a stray file
+changes one), the relevant environment variables, the GPU
 driver (`driver_fingerprint`), the keras.json the child reads, and the probe
 worker's own source. The file also remembers how long each backend's probe
 took, so the slowest start first next time. An unreadable or corrupt file is ignored (and rewritten by the next
@@ -24,7 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 CACHE_FORMAT = 1
 FILE_NAME = "backend-probes.json"
@@ -78,6 +79,13 @@ def driver_fingerprint(files: tuple[str, ...] = DRIVER_FILES) -> str | None:
     return "\n".join(parts) or None
 
 
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except (OSError, ValueError):
+        return None
+
+
 def probe_key(
     *,
     python: str,
@@ -86,8 +94,13 @@ def probe_key(
     environ: Mapping[str, str],
     driver: str | None,
     keras_json: bytes | None,
+    paths: Sequence[str] = (),
 ) -> str:
-    """The cache key: a hash of everything a backend probe's answer depends on."""
+    """The cache key: a hash of everything a backend probe's answer depends on.
+
+    `paths` (the target's sys.path) count with each directory's mtime: a stray `jax.py`
+    dropped into one of them, or a .pth file added, makes a new key.
+    """
     doc = {
         "format": CACHE_FORMAT,
         "python": os.path.abspath(python),
@@ -97,6 +110,7 @@ def probe_key(
         "driver": driver,
         "keras_json": None if keras_json is None else hashlib.sha256(keras_json).hexdigest(),
         "worker": _worker_digest(),
+        "paths": [[p, _mtime(p)] for p in paths],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 

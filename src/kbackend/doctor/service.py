@@ -185,7 +185,7 @@ def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict
         key = probe_key(python=target.python, python_version=target.version, installed=installed,
                         environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
                         driver=driver_fingerprint(),
-                        keras_json=keras_json_identity(ctx.path))
+                        keras_json=keras_json_identity(ctx.path), paths=target.sys_path)
         child_env: dict[str, str | None] = {}
         if "XLA_PYTHON_CLIENT_PREALLOCATE" not in env:
             child_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # probing must not grab 75 % of a GPU
