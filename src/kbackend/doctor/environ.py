@@ -66,11 +66,13 @@ KNOWN: dict[str, tuple[str, ...]] = {
 }
 NAMES: frozenset[str] = frozenset(n for names in KNOWN.values() for n in names)
 
-#: words that make a variable's value a secret wherever they stand in its name.
+#: words that make a name secret where a part of it (between _ - . digits or a camelCase
+#: hump) ends with them, plural included: GITHUB_TOKEN, MYTOKEN, PGPASSWORD, CLIENT_SECRETS;
+#: not TOKENIZERS_PARALLELISM or SECRETARY, where the word goes on.
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "COOKIE", "APIKEY",
-                "ACCESSKEY", "PRIVATEKEY", "AUTHORIZATION", "BEARER")
-#: parts of a name (between _ - . or digits) that make it a secret only as a whole part:
-#: KEY is a secret in AWS_SECRET_KEY or TF_KEY, not in KERAS_BACKEND or MONKEY_PATCH.
+                "ACCESSKEY", "PRIVATEKEY", "AUTHORIZATION", "BEARER", "AUTHTOKEN")
+#: parts that make a name secret only as a whole part: KEY is a secret in AWS_SECRET_KEY or
+#: KAGGLE_KEY, not in KEYBOARD, MONKEY_PATCH or KERAS_BACKEND.
 SECRET_PARTS = frozenset({"KEY", "KEYS", "PASS", "PWD", "AUTH", "CREDS", "CRED", "SESSION", "SESSIONID", "SID",
                           "DSN", "SIGNATURE", "SIG", "OAUTH", "JWT", "SALT", "PRIVATE", "CERT", "PEM"})
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -81,15 +83,14 @@ def looks_secret(name: str) -> bool:
 
     >>> [looks_secret(n) for n in ("GITHUB_TOKEN", "db_password", "KAGGLE_KEY", "MY_API_KEY", "apiKey", "AUTH")]
     [True, True, True, True, True, True]
-    >>> [looks_secret(n) for n in ("KERAS_BACKEND", "KEYBOARD", "TF_CPP_MIN_LOG_LEVEL", "AUTHOR", "HOTKEYS_ON")]
+    >>> [looks_secret(n) for n in ("KERAS_BACKEND", "KEYBOARD", "TOKENIZERS_PARALLELISM", "AUTHOR", "HOTKEYS_ON")]
     [False, False, False, False, False]
     """
-    upper = name.upper()
-    compact = re.sub(r"[^A-Z0-9]", "", upper)
-    if any(w in compact for w in SECRET_WORDS):
-        return True
-    parts = {p.upper() for chunk in re.split(r"[^A-Za-z0-9]+", name) for p in _PARTS.findall(chunk)}
-    return bool(parts & SECRET_PARTS)
+    parts = [p.upper() for chunk in re.split(r"[^A-Za-z0-9]+", name) for p in _PARTS.findall(chunk)]
+    for p in parts:
+        if p in SECRET_PARTS or any(p.endswith((w, w + "S")) for w in SECRET_WORDS):
+            return True
+    return False
 
 
 def relevant_environ(environ: Mapping[str, str]) -> dict[str, str]:

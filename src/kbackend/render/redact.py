@@ -39,7 +39,7 @@ _DEVICE_ID = re.compile(
 )
 _BARE_UUID = re.compile(r"(?<![\w-])" + _HEX_UUID + r"(?![\w-])")
 #: NAME=value in free text (logs, evidence): the value goes when the name looks secret.
-_ASSIGN = re.compile(r"(?<![\w.-])([A-Za-z_][A-Za-z0-9_.-]*)=([^\s'\",;]*)")
+_ASSIGN = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_.-]*)=([^\s'\",;]*)")
 
 
 def default_homes(environ: dict[str, str] | None = None) -> list[str]:
