@@ -85,7 +85,9 @@ def test_stray_keras_and_jax_modules_on_pythonpath(run_cli, monkeypatch, tmp_pat
     text = "\n".join(f["evidence"])
     assert f"`import keras` loads {k} (on PYTHONPATH)" in text and f"`import jax` loads {j} (on PYTHONPATH)" in text
     assert "instead of the installed keras" in text and "it says it is 0.0.stray" in text
-    assert f["fix"] == f"remove or rename {k} / unset PYTHONPATH"
+    assert f["fix"] == f"remove or rename {k}, {j} / unset PYTHONPATH"
+    _, out, _ = run_cli("doctor", "--report", "--check", "backend-importable")  # the cached probe
+    assert f"  jax: {j} (not_from_dist; jax " in out and f"  keras: {k} (not_from_dist; keras " in out
 
 
 def test_stray_packages_in_a_directory_a_pth_adds(run_cli, monkeypatch, tmp_path):
@@ -99,7 +101,7 @@ def test_stray_packages_in_a_directory_a_pth_adds(run_cli, monkeypatch, tmp_path
     assert origins["keras"]["via"] == str(pth) and origins["keras"]["entry"] == str(stray)
     assert code == 1 and f["status"] == "error"
     assert f"`import keras` loads {k} (added by {pth})" in f["evidence"]
-    assert f["fix"] == f"remove or rename {k} / remove its directory from {pth}"
+    assert f["fix"] == f"remove or rename {k}, {j} / remove its directory from {pth}"
 
 
 def test_a_stray_backend_package_breaks_the_real_keras(run_cli, monkeypatch, tmp_path):

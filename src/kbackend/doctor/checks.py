@@ -191,13 +191,12 @@ def check_backend_importable(facts: Facts) -> Finding:
         return _f("backend-importable", "skip", title, [f"{ver} is installed; its import was not probed"])
     strays = _strays(bf)
     if strays:
-        m, o = strays[0]
         said = "imports" if bf.status == "ok" else f"fails ({bf.status}: {bf.error or 'no detail'})"
         return _f("backend-importable", "error", title,
-                  [f"backend {where} {said}, but not from its distribution:"]
-                  + [line for m2, o2 in strays for line in _stray_lines(m2, o2)] + _origin_lines(bf, only_ok=True)
+                  [f"backend {name} {said}, but not from its installed distributions:"]
+                  + [line for m, o in strays for line in _stray_lines(m, o)] + _origin_lines(bf, only_ok=True)
                   + (_log_tail(bf.log) if bf.status != "ok" else []),
-                  fix=_stray_fix(o))
+                  fix=_stray_fix(*(o for _, o in strays)))
     if bf.status == "ok":
         ev = [f"{ver} with Keras {bf.keras_version or facts.keras.version} imports in {bf.import_s or 0:.1f} s"
               + (" (cached probe)" if bf.cached else ""),
@@ -239,25 +238,27 @@ def _stray_lines(m: str, o: dict) -> list[str]:
     via = o.get("via")
     how = " (on PYTHONPATH)" if via == "PYTHONPATH" else (f" (added by {via})" if via else "")
     said = o.get("version")
-    if o.get("dist"):
+    if o.get("dist"):  # where the installed one lives is in the facts (dist_location)
         inst = f"{o['dist']} {o.get('dist_version') or ''}".strip()
-        where = f" in {o['dist_location']}" if o.get("dist_location") else ""
-        second = f"  instead of the installed {inst}{where}"
+        second = f"  instead of the installed {inst}"
         if said and said != o.get("dist_version"):
-            second += f"; it says it is {said}"
+            second += f" (it says it is {said})"
     else:
         second = "  which no installed distribution provides"
     return [f"`import {m}` loads {thing}{how}", second]
 
 
-def _stray_fix(o: dict) -> str:
-    thing = o.get("thing") or o.get("file") or "the stray file"
-    via = o.get("via")
-    if via == "PYTHONPATH":
-        return f"remove or rename {thing} / unset PYTHONPATH"
-    if via:
-        return f"remove or rename {thing} / remove its directory from {via}"
-    return f"remove or rename {thing}"
+def _stray_fix(*origins: dict) -> str:
+    """Remove or rename each stray; or undo what put its directory on sys.path."""
+    things = list(dict.fromkeys(o.get("thing") or o.get("file") or "the stray file" for o in origins))
+    vias = list(dict.fromkeys(o.get("via") for o in origins if o.get("via")))
+    fix = f"remove or rename {', '.join(things)}"
+    if "PYTHONPATH" in vias:
+        fix += " / unset PYTHONPATH"
+    for via in vias:
+        if via != "PYTHONPATH":
+            fix += f" / remove its directory from {via}"
+    return fix
 
 
 def _phase_lines(bf) -> list[str]:
@@ -324,7 +325,7 @@ def check_other_backends(facts: Facts) -> Finding:
         lines = [f"{b.name}: {b.status}: {b.error or 'no detail'}" for b in bad]
         lines += [line for m, o in strays.values() for line in _stray_lines(m, o)]
         first = bad[0] if bad else None
-        fix = (_stray_fix(next(iter(strays.values()))[1]) if strays
+        fix = (_stray_fix(*(o for _, o in strays.values())) if strays
                else _fix_for_failure(facts, first.name, first.status, phase=first.phase))
         return _f("other-backends", "warn", title, ev + lines + (_log_tail(first.log, 3) if first else []), fix=fix)
     return _f("other-backends", "ok", title, ev)

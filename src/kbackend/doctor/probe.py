@@ -140,6 +140,8 @@ def from_child(p: Planned, r: ChildResult, installed: Mapping[str, str], journal
     error = r.error
     if r.status == "timeout":
         error = f"stuck {phase or 'starting Python (before the probe began)'}: {r.error}"
+    elif r.status == "crashed" and phase and error:
+        error = f"{error} ({phase})"
     log = r.log or ""
     if r.traceback:
         log = (log + "\n" if log else "") + r.traceback

@@ -236,6 +236,16 @@ def report_text(res) -> str:
             built = f" built CUDA {b.built_cuda} cuDNN {b.built_cudnn}" if (b.built_cuda or b.built_cudnn) else ""
             lines.append(f"  {b.name} {b.version or '-'}: {b.status}{t} devices={','.join(b.devices) or '-'}{built}"
                          + (f" error={b.error}" if b.error else ""))
+    modules: dict[tuple, str] = {}
+    for b in f.backends:
+        for m, o in sorted(b.origins.items()):
+            if isinstance(o, dict):
+                dist = f"{o.get('dist')} {o.get('dist_version') or ''}".strip() if o.get("dist") else "no distribution"
+                where = o.get("thing") or o.get("file") or "?"
+                modules.setdefault((m, where), f"  {m}: {where} ({o.get('verdict')}; {dist})")
+    if modules:
+        lines.append("imported from:")
+        lines += list(modules.values())
     if f.environ:
         lines.append("environment: " + " ".join(f"{k}={v}" for k, v in f.environ.items()))
     lines.append("checks:")
