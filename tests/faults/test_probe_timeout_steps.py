@@ -144,6 +144,6 @@ def test_the_advice_follows_the_step(phase, expect, tmp_path):
 def test_a_crash_names_its_step_too(tmp_path):
     site = fake_site(tmp_path, {"torch/__init__.py": FAKE_TORCH.format(is_available="return False"),
                                 "keras/__init__.py": "import ctypes\nctypes.string_at(0)\n"})
-    _, checks, torch = doctor(tmp_path, site, "backend-importable")
+    _, _, torch = doctor(tmp_path, site, "backend-importable")
     assert torch["status"] == "crashed" and torch["error"] == "killed by SIGSEGV (importing keras)"
     assert torch["phase"] == "importing keras"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import types
@@ -255,14 +254,28 @@ def test_a_module_whose_import_failed_is_found_without_importing_it(worker, monk
 
 
 def test_the_cache_key_changes_when_a_stray_appears(tmp_path):
-    from kbackend.doctor.cache import probe_key
+    from kbackend.doctor.cache import probe_key, sys_path_fingerprint
+    from kbackend.doctor.probe import shadowable_modules
 
-    d = tmp_path / "on-path"
-    d.mkdir()
+    project, site = tmp_path / "project", tmp_path / "site-packages"
+    project.mkdir()
+    site.mkdir()
     kw = {"python": "/p", "python_version": "3.11.7", "installed": {}, "environ": {}, "driver": None,
           "keras_json": None}
-    before = probe_key(**kw, paths=[str(d)])
-    assert probe_key(**kw, paths=[str(d)]) == before
-    (d / "jax.py").write_text("")
-    os.utime(d, ns=(0, os.stat(d).st_mtime_ns + 1_000_000))  # coarse-mtime file systems
-    assert probe_key(**kw, paths=[str(d)]) != before
+
+    def key():
+        return probe_key(**kw, paths=sys_path_fingerprint([str(project), str(site)], shadowable_modules()))
+
+    before = key()
+    for name in ("notes.txt", "train.py", "data"):  # a project at work: the key stays
+        (project / name).write_text("") if "." in name else (project / name).mkdir()
+    assert key() == before
+    for stray in ("jax.py", "keras", "torch.cpython-311-x86_64-linux-gnu.so", "tensorflow.py"):
+        p = project / stray
+        p.mkdir() if "." not in stray else p.write_text("")
+        after = key()
+        assert after != before, stray
+        p.rmdir() if p.is_dir() else p.unlink()
+        assert key() == before
+    (site / "000-extra.pth").write_text(str(project) + "\n")  # a .pth added
+    assert key() != before

@@ -91,6 +91,11 @@ def origin_modules(name: str) -> dict[str, list[str]]:
     return mods
 
 
+def shadowable_modules() -> set[str]:
+    """Every module a probe reports the origin of (keras and every backend's packages)."""
+    return {m for name in B.names() for m in origin_modules(name)}
+
+
 def read_journal(path: str | None) -> tuple[str | None, list[list], dict]:
     """What a probe child's journal holds: the last step it began, every [seconds, step], and
     the origins of the modules it noted when its imports failed."""

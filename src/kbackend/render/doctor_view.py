@@ -266,7 +266,8 @@ def report_text(res) -> str:
 def render(res, *, as_json: bool, report: bool = False) -> int:
     text = report_text(res) if report else None
     if res.probe.cache_problem:
-        err(f"{sev('warn', stream=sys.stderr)}: probe cache: {res.probe.cache_problem}")
+        problem = redact(res.probe.cache_problem) if report else res.probe.cache_problem
+        err(f"{sev('warn', stream=sys.stderr)}: probe cache: {problem}")
     if as_json:
         data = _json_data(res, text)
         if report:  # the whole document is the report: one redaction for all of it
