@@ -279,3 +279,24 @@ def test_the_cache_key_changes_when_a_stray_appears(tmp_path):
         assert key() == before
     (site / "000-extra.pth").write_text(str(project) + "\n")  # a .pth added
     assert key() != before
+
+
+def test_without_importlib_metadata_the_metadata_beside_the_module_counts(worker, monkeypatch, tmp_path):
+    """Python < 3.8 has no importlib.metadata: a `pip --target` folder is told by its dist-info."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_metadata(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "importlib" and fromlist and "metadata" in fromlist:
+            raise ImportError("No module named metadata")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_metadata)
+    target = tmp_path / "libs"
+    _dist(target, "fakepkg", ["fakepkg/__init__.py"])
+    _module(monkeypatch, "fakepkg", str(target / "fakepkg" / "__init__.py"))
+    o = _verdict(worker, monkeypatch, [target])
+    assert o["dist"] is None and o["verdict"] == "dist_location"
+    _module(monkeypatch, "fakepkg", str(tmp_path / "stray" / "fakepkg.py"))
+    assert _verdict(worker, monkeypatch, [target])["verdict"] == "not_from_dist"

@@ -252,6 +252,18 @@ def _in_record(dist, real):
     return False
 
 
+def _meta_beside(thing, dists):
+    """Whether a distribution's metadata (NAME-VERSION.dist-info / .egg-info) sits in the
+    directory that holds `thing`, as pip --target and every site-packages put it."""
+    try:
+        names = os.listdir(os.path.dirname(thing.rstrip(os.sep)))
+    except (OSError, AttributeError):
+        return False
+    prefixes = tuple(d.replace("-", "_").lower() + "-" for d in dists)
+    return bool(prefixes) and any(
+        n.lower().startswith(prefixes) and n.endswith((".dist-info", ".egg-info")) for n in names)
+
+
 def _via(entry):
     """How a sys.path entry got there: "PYTHONPATH", the .pth file that names it, or None."""
     e = _real(entry)
@@ -345,8 +357,11 @@ def _origin(modname, dists, site_dirs, find=False):
             else:
                 out["verdict"] = "not_from_dist"
             break
-        else:
-            out["verdict"] = "site" if out["in_site"] else "not_from_dist"
+        else:  # no metadata to ask (Python < 3.8) or none found: where the file lies tells
+            if _meta_beside(out["thing"], dists):
+                out["verdict"] = "dist_location"
+            else:
+                out["verdict"] = "site" if out["in_site"] else "not_from_dist"
     if out["verdict"] == "not_from_dist" and out["thing"]:
         out["entry"] = os.path.dirname(out["thing"].rstrip(os.sep))
         out["via"] = _via(out["entry"])
