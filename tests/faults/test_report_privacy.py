@@ -144,6 +144,13 @@ def test_secret_values_go_in_text_and_documents():
     r = Redactor(homes=[], users=[])
     assert r.text("env: HF_TOKEN=hf_abc TF_CPP_MIN_LOG_LEVEL=3 --password=x") == \
         "env: HF_TOKEN=<redacted> TF_CPP_MIN_LOG_LEVEL=3 --password=<redacted>"
+    # quoted values, a dict's repr and a JSON object in a child's log
+    assert r.text('export GITHUB_TOKEN="ghp abc" DB_PASS=\'x y\' KERAS_BACKEND="jax"') == \
+        "export GITHUB_TOKEN=<redacted> DB_PASS=<redacted> KERAS_BACKEND=\"jax\""
+    log = "environ({'HOME': '/h', 'TF_TOKEN_app_terraform_io': 'atlas.s3cr3t', \"AWS_SECRET_ACCESS_KEY\": \"xyz\"})"
+    out = r.text(log)
+    assert "s3cr3t" not in out and "xyz" not in out and "'HOME': '/h'" in out
+    assert "'TF_TOKEN_app_terraform_io': '<redacted>'" in out
     doc = {"environ": {"TF_VAR_db_password": "hunter2", "KERAS_BACKEND": "jax", "API_KEYS": ["a", "b"]},
            "n": 1, "ok": True, "none": None}
     assert r.doc(doc) == {"environ": {"TF_VAR_db_password": "<redacted>", "KERAS_BACKEND": "jax",

@@ -38,8 +38,10 @@ _DEVICE_ID = re.compile(
     r"(?<![\w-])(?:MIG-GPU-|MIG-|GPU-)[0-9a-fA-F]{2,}(?:-[0-9a-fA-F]+)*(?:/\d+)*(?![\w-])"
 )
 _BARE_UUID = re.compile(r"(?<![\w-])" + _HEX_UUID + r"(?![\w-])")
-#: NAME=value in free text (logs, evidence): the value goes when the name looks secret.
-_ASSIGN = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_.-]*)=([^\s'\",;]*)")
+#: NAME=value, NAME="value" and 'NAME': 'value' (a dict's repr, a JSON object) in free text
+#: (logs, tracebacks, evidence): the value goes when the name looks secret.
+_ASSIGN = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"\n]*\"|'[^'\n]*'|[^\s'\",;]*)")
+_PAIR = re.compile(r"(['\"])([A-Za-z_][A-Za-z0-9_.-]*)\1(\s*:\s*)(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;}\]]+)")
 
 
 def default_homes(environ: dict[str, str] | None = None) -> list[str]:
@@ -93,6 +95,7 @@ class Redactor:
 
     def text(self, s: str) -> str:
         s = _ASSIGN.sub(lambda m: f"{m[1]}={SECRET}" if looks_secret(m[1]) and m[2] else m[0], s)
+        s = _PAIR.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{SECRET!r}" if looks_secret(m[2]) else m[0], s)
         s = _DEVICE_ID.sub(UUID, s)
         s = _BARE_UUID.sub(UUID, s)
         for r in self._home_re:
