@@ -24,10 +24,10 @@ from kbackend.doctor.facts import BackendFacts
 from kbackend.workers.runner import ChildResult, Job, run_many
 
 DEFAULT_TIMEOUT = 90.0
-#: rough probe seconds, to start the slowest first (longest-first scheduling) until the
-#: cache has measured them in this interpreter.
 #: the distributions that may provide the `keras` module.
 KERAS_DISTS = ("keras", "keras-nightly", "keras-mxnet")
+#: rough probe seconds, to start the slowest first (longest-first scheduling) until the
+#: cache has measured them in this interpreter.
 COST = {"torch": 4.5, "tensorflow": 4.0, "openvino": 2.5, "jax": 1.5, "numpy": 1.5}
 LOG_KEEP = 4000
 
