@@ -62,7 +62,7 @@ def test_keras_missing_in_the_target(run_cli):
     if py is None:
         pytest.skip("no /usr/bin/python3.11 without Keras on this machine")
     code, out, err = run_cli("--python", py, "bench", "--quick")
-    assert code == 1 and "Keras is not installed in" in err and "pip install keras" in err
+    assert code == 1 and "Keras is not installed in" in err and "pip install 'keras>=3'" in err
 
 
 def test_unknown_op_lists_the_cases(run_cli):

@@ -99,7 +99,7 @@ def test_switch_not_installed_backend(run_cli, keras_home, monkeypatch):
     real = installed.scan
     monkeypatch.setattr(installed, "scan", lambda p: {k: v for k, v in real(p).items() if k != "torch"})
     code, _, err = run_cli("switch", "torch")
-    assert code == 1 and "pip install torch" in err
+    assert code == 1 and "pip install 'torch>=2.1.0'" in err
     assert not (keras_home / "keras.json").exists()
 
 

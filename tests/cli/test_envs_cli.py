@@ -36,6 +36,7 @@ def test_envs_text_table(tmp_path, monkeypatch, run_cli):
     cwd = clean_discovery(monkeypatch, tmp_path)
     fake_env(cwd / ".venv", dists={"keras": "3.15.1", "jax": "0.10.2", "jaxlib": "0.10.2"})
     monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("COLUMNS", "200")  # a row on one line (at 80 columns it wraps: tests/faults/test_width.py)
     code, out, _ = run_cli("envs")
     assert code == 0
     row = next(line for line in out.splitlines() if ".venv" in line)

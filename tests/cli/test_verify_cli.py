@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -60,13 +61,17 @@ def test_bad_dtype_is_refused_by_click(run_cli):
 
 
 def test_a_backend_that_is_not_installed_is_a_finding(run_cli, monkeypatch):
+    from kbackend import install
+
     monkeypatch.setattr(R, "installed_backends", lambda sys_path: (["numpy"], {}, "3.15.1"))
+    monkeypatch.setattr(install, "detect_gpu", lambda: install.NO_GPU)
     code, out, _ = run_cli("verify", "--backend", "jax", "--json")
     assert code == 1
     doc = json.loads(out)
+    fix = f"{shlex.quote(doc['python'])} -m pip install 'jax>=0.4.20'"  # the target's pip, the jax Keras needs
     assert doc["backends"] == [{"name": "jax", "status": "not_installed", "version": None, "keras_version": None,
-                                "error": "jax is not installed", "fix": "pip install jax", "elapsed_s": None,
-                                "import_s": None, "restarts": 0, "log": None}]
+                                "error": "jax is not installed", "fix": fix, "elapsed_s": None,
+                                "import_s": None, "restarts": 0, "log": None, "warnings": []}]
     assert doc["results"] == [] and doc["ok"] is False
 
 
@@ -74,7 +79,7 @@ def test_without_keras_verify_says_how_to_install_it(run_cli, monkeypatch):
     monkeypatch.setattr(R, "installed_backends", lambda sys_path: ([], {}, None))
     code, _, err = run_cli("verify")
     assert code == 1
-    assert "Keras is not installed" in err and "pip install keras" in err
+    assert "Keras is not installed" in err and "pip install 'keras>=3'" in err
 
 
 def test_default_dtype_is_the_current_floatx(run_cli, keras_home, monkeypatch):

@@ -53,6 +53,8 @@ PIP_DNN9 = lib("cudnn", "/site/nvidia/cudnn/lib/libcudnn.so.9", "pip", "9.1.0")
 def run(check, g, **kw):
     f = check(make_facts(g, **kw))
     assert f.id in {c.id for c in G.CHECKS}
+    # one title per check, whatever the outcome: the one `doctor --list-checks` shows
+    assert f.title == G.TITLES[f.id] == next(c.title for c in G.CHECKS if c.id == f.id)
     return f
 
 
@@ -60,12 +62,13 @@ def run(check, g, **kw):
 
 def test_driver_ok():
     f = run(G.check_driver, gpu(wheels=[TORCH]))
-    assert f.status == "ok" and "535.104.05" in f.title and "supports CUDA 12.2" in f.title
+    assert f.status == "ok" and f.title == G.TITLES["gpu-driver"]
+    assert "535.104.05" in f.evidence[0] and "supports CUDA 12.2" in f.evidence[0]  # the verdict leads the evidence
 
 
 def test_driver_missing_for_a_cuda_build():
     f = run(G.check_driver, GpuFacts(wheels=[TORCH]))
-    assert f.status == "warn" and "torch 2.6.0+cu124" in f.title
+    assert f.status == "warn" and "torch 2.6.0+cu124" in f.evidence[0]
     assert "download.pytorch.org/whl/cpu" in f.fix
 
 
@@ -261,7 +264,7 @@ def test_visible_devices_unset():
 
 def test_jax_preallocation_with_torch():
     f = run(G.check_jax_preallocate, gpu(wheels=[TORCH, JAX]))
-    assert f.status == "warn" and f.fix == "export XLA_PYTHON_CLIENT_PREALLOCATE=false" and "75%" in f.title
+    assert f.status == "warn" and f.fix == "export XLA_PYTHON_CLIENT_PREALLOCATE=false" and "75%" in f.evidence[0]
 
 
 def test_jax_preallocation_uppercase_false_is_true():

@@ -47,7 +47,7 @@ def test_doctor_fails_when_cuda_visible_devices_hides_every_gpu(run_cli, fake_sm
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     code, checks, _ = _doctor(run_cli, "--check", "gpu-visible-devices")
     assert code == 1 and checks["gpu-visible-devices"]["status"] == "error"
-    assert "hides all 2 GPU(s)" in checks["gpu-visible-devices"]["title"]
+    assert "hides all 2 GPU(s)" in checks["gpu-visible-devices"]["evidence"][0]
 
 
 def test_doctor_on_a_stub_libcuda(run_cli, fake_libs, tmp_path, monkeypatch):

@@ -224,10 +224,22 @@ def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
                            "--category", "elementwise", "--category", "matmul", "--category", "softmax",
                            "--no-grad")
     assert doc["dtypes"] == ["float16", "bfloat16", "float64"]
+    cases = {c.name: c for c in K.CASES if c.category in ("elementwise", "matmul", "softmax")}
+    for b in BACKENDS:  # every case ran in every asked dtype on every backend: none left out
+        assert {(r["case"], r["dtype"]) for r in _rows(doc, backend=b)} == {
+            (c, d) for c in cases for d in doc["dtypes"]}, b
     for r in doc["results"]:
-        assert r["status"] in ("pass", "fail", "xfail", "skip", "error")
+        skip = cases[r["case"]].skip_reason(r["backend"], r["dtype"])
+        if skip:  # the case itself says it does not run there
+            assert r["status"] == "skip" and r["message"] == skip, r
+            continue
+        # Half and double precision run and are compared: a verdict, never an error (a crash, an
+        # exception in the op) nor a skip nobody declared; a known difference or a failure says why.
+        assert r["status"] in ("pass", "fail", "xfail"), r
+        assert r["status"] == "pass" or r["message"], r
         if r["status"] in ("pass", "fail") and not (r["message"] or "").startswith("dtype"):
             assert r["expected_dtype"] and r["got_dtype"], r
+    assert code == (1 if any(r["status"] in ("fail", "error") for r in doc["results"]) else 0)
     for b in set(BACKENDS) & {"jax", "torch", "tensorflow"}:
         half = [r for r in _rows(doc, backend=b, dtype="float16")]
         assert half and all(r["status"] in ("pass", "xfail") for r in half), [

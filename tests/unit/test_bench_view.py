@@ -23,7 +23,8 @@ def test_fmt_time_units():
     assert bench_view.fmt_time(None) == "-"
 
 
-def test_terminal_ranks_fastest_first_with_bars(capsys):
+def test_terminal_ranks_fastest_first_with_bars(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # room for the full bar (at 80 columns it is shorter: tests/faults/test_width.py)
     bench_view.terminal(_report_with_gate())
     out = capsys.readouterr().out
     block = out[out.index("add  medium"):out.index("matmul")]

@@ -9,6 +9,7 @@ MODULES = [
     "kbackend.backends",
     "kbackend._record",
     "kbackend.errors",
+    "kbackend.install",
     "kbackend.config.rules",
     "kbackend.config.location",
     "kbackend.config.judge",

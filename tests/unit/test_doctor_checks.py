@@ -88,7 +88,7 @@ def test_python_36_without_keras_warns(tmp_path):
 
 def test_keras_missing_fires(tmp_path):
     f = C.check_keras(make_facts(tmp_path, installed={"numpy": "2.0"}))
-    assert f.status == "error" and f.fix == f"{PY} -m pip install keras"
+    assert f.status == "error" and f.fix == f"{PY} -m pip install 'keras>=3'"
 
 
 def test_keras_passes(tmp_path):
@@ -141,7 +141,8 @@ def test_backend_importable_fires_when_not_installed(tmp_path):
     f = C.check_backend_importable(facts)
     assert f.status == "error"
     assert "missing torch" in f.evidence[0]
-    assert f.fix == f"{PY} -m pip install torch"
+    # the facts hold no GPU: the CPU build, pinned to the torch Keras 3 needs
+    assert f.fix == f"{PY} -m pip install 'torch>=2.1.0' --index-url https://download.pytorch.org/whl/cpu"
 
 
 @pytest.mark.parametrize("probe", ["import_error", "timeout", "crashed", "bad_output", "error"])
@@ -188,7 +189,7 @@ def test_versions_fires_on_tensorflow_keras_pin(tmp_path):
     f = C.check_versions(make_facts(tmp_path, file={"backend": "tensorflow"}, installed=inst))
     assert f.status == "error"
     assert any("requires keras>=3.12" in e for e in f.evidence)
-    assert "-U keras" in f.fix
+    assert "-U 'keras>=3.12'" in f.fix
 
 
 def test_versions_passes(tmp_path):
@@ -205,7 +206,7 @@ def test_tf_keras_minimum_table():
 def test_numpy_needs_jax_fires(tmp_path):
     inst = {k: v for k, v in FULL.items() if k not in ("jax", "jaxlib")}
     f = C.check_numpy_needs_jax(make_facts(tmp_path, file={"backend": "numpy"}, installed=inst))
-    assert f.status == "error" and f.fix.endswith("pip install jax")
+    assert f.status == "error" and f.fix.endswith("pip install 'jax>=0.4.20'")
 
 
 def test_numpy_needs_jax_passes_and_skips(tmp_path):

@@ -40,7 +40,7 @@ def test_plain_text_lists_failures_with_evidence_and_fix(tmp_path, capsys):
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "numpy-needs-jax" in ln)
     assert line.startswith("error")
-    assert "fix: /venvs/k/bin/python -m pip install jax" in out
+    assert "fix: /venvs/k/bin/python -m pip install 'jax>=0.4.20'" in out
 
 
 def test_backend_rows_say_not_installed_and_cached():

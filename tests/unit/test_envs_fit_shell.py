@@ -30,7 +30,7 @@ def test_too_old_uses_the_installed_tensorflow_flavour():
 
 def test_not_installed_names_what_is_missing_and_how_to_install():
     msg = F.not_installed("numpy", {"numpy": "2.4.6"}, "/e/bin/python")
-    assert "missing: jax, jaxlib" in msg and "/e/bin/python -m pip install jax" in msg
+    assert "missing: jax, jaxlib" in msg and "/e/bin/python -m pip install 'jax>=0.4.20'" in msg
     assert F.not_installed("torch", {"torch": "2.13.0"}, "/e/bin/python") is None
 
 

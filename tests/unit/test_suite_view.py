@@ -76,7 +76,7 @@ def test_json_document_holds_results_and_backends(capsys):
     assert r["max_abs_err"] == 1e-7
     assert doc["backends"][0] == {"name": "jax", "status": "ok", "version": "1.0", "keras_version": None,
                                   "error": None, "fix": None, "elapsed_s": 1.5, "import_s": None, "restarts": 0,
-                                  "log": None}
+                                  "log": None, "warnings": []}
     assert doc["counts"] == {"pass": 1, "fail": 1, "error": 0, "skip": 0, "xfail": 0}
 
 

@@ -65,6 +65,7 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     from kbackend.bench import gate, run
     from kbackend.errors import KbackendError, UsageError
     from kbackend.envs.installed import keras_dist, scan
+    from kbackend.install import install_command
     from kbackend.render import bench_view
     from kbackend.render.output import emit_json, err
 
@@ -72,10 +73,10 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     dists = scan(target.sys_path)
     keras = keras_dist(dists)
     if keras is None:
-        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix="pip install keras")
+        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix=install_command("keras", target.python))
     if not keras.version.split(".")[0].isdigit() or int(keras.version.split(".")[0]) < 3:
         raise KbackendError(f"`kbackend bench` needs Keras 3 (keras.ops). Received: keras={keras.version}",
-                            fix="pip install 'keras>=3'")
+                            fix=install_command("keras", target.python, upgrade=True))
     names = _split(backends)
     bad = [b for b in names if b not in KERAS3]
     if bad:
@@ -84,7 +85,8 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     installed = {k: d.version for k, d in dists.items()}
     names = names or run.installed_backends(installed, keras.version)
     if not names:
-        raise KbackendError(f"No Keras backend is installed in {target.describe()}.", fix="pip install jax")
+        raise KbackendError(f"No Keras backend is installed in {target.describe()}.",
+                            fix=install_command("jax", target.python, keras_version=keras.version))
     old = base_io.load(baseline) if baseline else None
     items = run.select(run.catalog(target.python), ops=_split(ops), categories=_split(categories), sizes=sizes,
                        dtypes=dtypes, quick=quick)

@@ -20,8 +20,11 @@ from kbackend.cli.main import STATE, json_option
               help="Probe every backend kbackend knows, not only the installed ones.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=90.0, show_default=True, metavar="SECONDS",
               help="Give up on a backend's probe after this many seconds.")
+@click.option("--verbose", is_flag=True,
+              help="Show every check, also the GPU checks that a machine without an NVIDIA GPU skips "
+                   "(folded into one line otherwise).")
 @json_option
-def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout):
+def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout, verbose):
     """Check the whole setup: Keras, keras.json, the backends, the GPU stack; with the fix for each problem.
 
     Each backend is imported in a child process (in parallel, cached until something
@@ -49,4 +52,4 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
         )
     res = service.diagnose(facts, selected, info, strict=strict)
-    return doctor_view.render(res, as_json=STATE.json, report=report)
+    return doctor_view.render(res, as_json=STATE.json, report=report, verbose=verbose)

@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
 from kbackend._record import record
@@ -74,15 +74,6 @@ def installed_backend(name: str, installed: Mapping[str, str]) -> tuple[bool, li
     return not missing, missing
 
 
-def _pip_for(missing: list[str], name: str) -> str:
-    b = B.get(name)
-    pkgs = [b.pip] if b and b.dists[0] in missing else []
-    pkgs += [m for m in missing if b is None or m not in b.dists and m != b.pip]
-    if name == "numpy":
-        pkgs = ["jax"]
-    return "pip install " + " ".join(dict.fromkeys(pkgs or missing))
-
-
 def judge(
     fs: FileState,
     rules: Rules,
@@ -91,11 +82,17 @@ def judge(
     *,
     keras_installed: bool = True,
     pin: tuple[str, str] | None = None,
+    advise: Callable[[str], str] | None = None,
 ) -> Judgement:
     """What the installed Keras does with this file and environment.
 
     `pin` is an environment pin `(backend, origin)` (precedence: file < pin < env).
+    `advise` words the command that installs a backend, "keras" or a distribution
+    (`config.service.advise`); None: problems carry no install command (nothing shows them).
     """
+    def install(what: str) -> str | None:
+        return advise(what) if advise else None
+
     problems: list[Problem] = []
     first_error: str | None = None
     defaults = rules.defaults
@@ -215,16 +212,16 @@ def judge(
             problems.append(Problem(
                 id="nnx_needs_flax", severity="error", key="nnx_enabled",
                 message=f"nnx_enabled is true (from {eff['nnx_enabled'].origin}) but flax is not installed: `import keras` fails",
-                keras_error=err, fix="pip install flax",
+                keras_error=err, fix=install("flax"),
             ))
 
-    _judge_backend(eff["backend"], rules, installed, problems, fail, keras_installed)
+    _judge_backend(eff["backend"], rules, installed, problems, fail, keras_installed, install)
 
     if not keras_installed:
         problems.insert(0, Problem(
             id="keras_missing", severity="error",
             message=f"Keras is not installed; the rules of {rules.describe()} are applied",
-            fix="pip install keras",
+            fix=install("keras"),
         ))
 
     return Judgement(
@@ -324,7 +321,7 @@ def _judge_values(data, rules, src, eff, problems, fail, environ, installed) -> 
             ))
 
 
-def _judge_backend(val: Value, rules: Rules, installed, problems, fail, keras_installed) -> None:
+def _judge_backend(val: Value, rules: Rules, installed, problems, fail, keras_installed, install) -> None:
     name = val.value
     where = "KERAS_BACKEND" if val.origin == "env:KERAS_BACKEND" else val.origin
     if not rules.backend_key_used:
@@ -369,5 +366,5 @@ def _judge_backend(val: Value, rules: Rules, installed, problems, fail, keras_in
         problems.append(Problem(
             id="backend_not_installed", severity="error", key="backend",
             message=f"backend {name!r} (from {where}) is not installed: missing {', '.join(missing)}",
-            keras_error=err, fix=_pip_for(missing, name),
+            keras_error=err, fix=install(name),
         ))

@@ -74,14 +74,26 @@ class ShowResult(Record):
     file: dict[str, Any] | None = None
 
 
-def _judge(ctx: ConfigContext, fs: FileState | None = None) -> tuple[FileState, Judgement]:
+def advise(ctx: ConfigContext, **kw: Any) -> Callable[[str], str]:
+    """The install command for a backend, "keras" or a distribution in the context's target (kbackend.install)."""
+    def command(what: str) -> str:
+        from kbackend.install import install_command
+
+        return install_command(what, ctx.target.python, keras_version=ctx.keras_version, **kw)
+
+    return command
+
+
+def _judge(ctx: ConfigContext, fs: FileState | None = None, *, advice: bool = False) -> tuple[FileState, Judgement]:
+    """Judge the file; `advice`: word the install commands of its problems (only where they are shown)."""
     fs = fs or store.read_state(ctx.path)
-    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin)
+    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin,
+              advise=advise(ctx) if advice else None)
     return fs, j
 
 
 def show(ctx: ConfigContext) -> ShowResult:
-    fs, j = _judge(ctx)
+    fs, j = _judge(ctx, advice=True)
     notes = [Problem(id="location", severity="info", message=n) for n in ctx.location.notes]
     return ShowResult(
         config_path=ctx.path,
@@ -131,7 +143,7 @@ FAILING = ("error", "ignored", "legacy")
 
 
 def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
-    fs, j = _judge(ctx)
+    fs, j = _judge(ctx, advice=True)
     sev = FAILING + (("warning",) if strict else ())
     failures = [p for p in j.problems if p.severity in sev]
     return CheckResult(
@@ -340,7 +352,7 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
                 f"`ValueError: Unable to import backend : {name}`. Did you mean `kbackend switch {s}`?")
     if not rules.backend_key_used:
         return (f"Keras {kv} is TensorFlow-only and ignores the `backend` key, so `{name}` would have no effect. "
-                "To use JAX or PyTorch, install Keras 3: pip install -U keras")
+                f"To use JAX or PyTorch, install Keras 3: {advise(ctx, upgrade=True)('keras')}")
     b = B.get(s)
     if b is not None and b.legacy_note:
         return (
@@ -351,8 +363,15 @@ def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
         )
     if b is not None:
         return (f"Keras {kv} does not accept the `{s}` backend (it needs Keras {b.keras}). "
-                f"This Keras accepts: {accepted}. Upgrade Keras: pip install -U keras")
+                f"This Keras accepts: {accepted}. Upgrade Keras: "
+                f"{advise(ctx, upgrade=True, at_least=_lower_bound(b.keras))('keras')}")
     return f"`{name}` is not a backend Keras {kv} accepts. It accepts: {accepted}."
+
+
+def _lower_bound(spec: str) -> str | None:
+    from kbackend.install import lower_bound
+
+    return lower_bound(spec)
 
 
 def _accepted(b, keras_version: str) -> bool:
@@ -407,12 +426,11 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
     elif ctx.keras_version is not None:
         ok, missing = installed_backend(name, ctx.installed)
         if not ok:
-            b = B.get(name)
-            cmd = "pip install " + ("jax" if name == "numpy" else b.pip)
+            cmd = advise(ctx)(name)
             msg = (f"The `{name}` backend is not installed in {ctx.target.python} (missing: {', '.join(missing)}). "
-                   f"Install it with: {ctx.target.python} -m {cmd}")
+                   f"Install it with: {cmd}")
             if not force:
-                raise KbackendError(msg, fix=f"{ctx.target.python} -m {cmd}")
+                raise KbackendError(msg, fix=cmd)
             warnings.append("written anyway (--force): " + msg)
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)

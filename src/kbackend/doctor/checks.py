@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
 from kbackend.config.judge import installed_backend
+from kbackend.install import lower_bound
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
 from kbackend.doctor.model import Finding, Status
@@ -49,8 +50,18 @@ def _v(s: str | None) -> Version | None:
         return None
 
 
-def _pip(facts: Facts, args: str) -> str:
-    return f"{facts.interpreter.python} -m pip install {args}"
+def _pip(facts: Facts, *args: str) -> str:
+    from kbackend.install import pip_command
+
+    return pip_command(facts.interpreter.python, *args)
+
+
+def _install(facts: Facts, what: str, **kw) -> str:
+    """The install command for a backend, "keras" or a distribution (kbackend.install), for this GPU."""
+    from kbackend.install import gpu_from_facts, install_command
+
+    return install_command(what, facts.interpreter.python, keras_version=facts.keras.version,
+                           gpu=gpu_from_facts(facts.gpu) if what in B.REGISTRY else None, **kw)
 
 
 def _keras3(facts: Facts) -> bool:
@@ -111,7 +122,7 @@ def check_python(facts: Facts) -> Finding:
         return _f("python", "error", title,
                   ev + [f"Keras {facts.keras.version} requires Python {spec}; it was installed for another interpreter "
                         "or with --ignore-requires-python"],
-                  fix=_pip(facts, "--force-reinstall keras"), link=KERAS_INSTALL_DOC)
+                  fix=_pip(facts, "--force-reinstall", "keras"), link=KERAS_INSTALL_DOC)
     return _f("python", "ok", title, ev + ([f"Keras {facts.keras.version} requires Python {spec}"] if spec else []))
 
 
@@ -120,10 +131,11 @@ def check_keras(facts: Facts) -> Finding:
     k = facts.keras
     if k.version is None:
         return _f("keras", "error", title, [f"no keras distribution in {facts.interpreter.python}"],
-                  fix=_pip(facts, "keras"), link=KERAS_INSTALL_DOC)
+                  fix=_install(facts, "keras"), link=KERAS_INSTALL_DOC)
     ev = [f"{k.dist or 'keras'} {k.version} (config rules: Keras {k.rules_line})"]
     if not _keras3(facts):
-        ev.append("Keras 2.x: multi-backend Keras 3 (JAX, PyTorch, NumPy, OpenVINO) needs pip install -U keras")
+        ev.append("Keras 2.x: multi-backend Keras 3 (JAX, PyTorch, NumPy, OpenVINO) needs "
+                  + _install(facts, "keras", upgrade=True))
     return _f("keras", "ok", title, ev)
 
 
@@ -181,11 +193,10 @@ def check_backend_importable(facts: Facts) -> Finding:
     bf = facts.backend(name)
     installed, missing = installed_backend(name, facts.installed)
     if bf is None or not installed:
-        pkg = "jax" if name == "numpy" else b.pip
         return _f("backend-importable", "error", title,
                   [f"backend {where} is not installed in {facts.interpreter.python}: missing {', '.join(missing)}",
                    "`import keras` fails with ModuleNotFoundError"],
-                  fix=_pip(facts, pkg), link=KERAS_INSTALL_DOC)
+                  fix=_install(facts, name), link=KERAS_INSTALL_DOC)
     ver = f"{name} {bf.version}" if bf.version else name
     if bf.status == "not_run":
         return _f("backend-importable", "skip", title, [f"{ver} is installed; its import was not probed"])
@@ -279,11 +290,18 @@ def _log_tail(log: str, n: int = 4) -> list[str]:
 
 
 def _fix_for_failure(facts: Facts, name: str, status: str, *, phase: str | None = None) -> str:
-    b = B.get(name)
-    pkg = "jax" if name == "numpy" else (b.pip if b else name)
     if status == "timeout":
         return _timeout_fix(facts, name, phase)
-    return _pip(facts, f"--force-reinstall {pkg}")
+    return _install(facts, name, force=True)
+
+
+def _not_installed_hints(facts: Facts, name) -> list[str]:
+    """With `doctor --all`: how to install each Keras 3 backend this Keras accepts that is not installed."""
+    kv = _v(facts.keras.version)
+    if kv is None or kv.major < 3:
+        return []
+    return [f"{b.name} is not installed: {_install(facts, b.name)}" for b in facts.backends
+            if b.name != name and not b.installed and b.name in B.KERAS3_ORDER and B.REGISTRY[b.name].accepted_by(kv)]
 
 
 def _timeout_fix(facts: Facts, name: str, phase: str | None) -> str:
@@ -305,11 +323,12 @@ def check_other_backends(facts: Facts) -> Finding:
     title = "Other installed backends importable"
     name, _ = facts.configured_backend()
     others = [b for b in facts.backends if b.name != name and b.installed]
+    hints = _not_installed_hints(facts, name)
     if not others:
-        return _f("other-backends", "skip", title, ["no other backend is installed"])
+        return _f("other-backends", "skip", title, ["no other backend is installed"] + hints)
     probed = [b for b in others if b.status != "not_run"]
     if not probed:
-        return _f("other-backends", "skip", title, ["not probed"])
+        return _f("other-backends", "skip", title, ["not probed"] + hints)
     bad = [b for b in probed if b.status != "ok"]
     ev = ["; ".join(f"{b.name} {b.version or ''} {b.status}" + (f" in {b.import_s:.1f} s" if b.import_s is not None else "")
                     for b in probed)]
@@ -327,8 +346,9 @@ def check_other_backends(facts: Facts) -> Finding:
         first = bad[0] if bad else None
         fix = (_stray_fix(*(o for _, o in strays.values())) if strays
                else _fix_for_failure(facts, first.name, first.status, phase=first.phase))
-        return _f("other-backends", "warn", title, ev + lines + (_log_tail(first.log, 3) if first else []), fix=fix)
-    return _f("other-backends", "ok", title, ev)
+        return _f("other-backends", "warn", title,
+                  ev + lines + (_log_tail(first.log, 3) if first else []) + hints, fix=fix)
+    return _f("other-backends", "ok", title, ev + hints)
 
 
 def _minimum_problems(facts: Facts) -> list[tuple[str, str]]:
@@ -366,9 +386,13 @@ def check_versions(facts: Facts) -> Finding:
         ev = [f"Keras {kv}"] + [f"{b.name} {b.version}" for b in facts.backends if b.installed and b.version]
         return _f("versions", "ok", title, [", ".join(ev)])
     status: Status = "error" if any(n == name for n, _ in probs) else "warn"
-    pkgs = " ".join(dict.fromkeys("keras" if "requires keras" in s or "no openvino" in s else B.REGISTRY[n].pip
-                                  for n, s in probs))
-    return _f("versions", status, title, [s for _, s in probs], fix=_pip(facts, f"-U {pkgs}"), link=KERAS_INSTALL_DOC)
+    keras_needs = [spec for n, s in probs if "requires keras" in s] + \
+        [lower_bound(B.REGISTRY["openvino"].keras) for n, s in probs if "no openvino" in s]
+    whats = dict.fromkeys("keras" if "requires keras" in s or "no openvino" in s else n for n, s in probs)
+    # one command per package: torch's wheel index must not become the index of the others
+    fix = " && ".join(_install(facts, w, upgrade=True, **({"at_least": keras_needs[0]} if w == "keras" else {}))
+                      for w in whats)
+    return _f("versions", status, title, [s for _, s in probs], fix=fix, link=KERAS_INSTALL_DOC)
 
 
 def check_numpy_needs_jax(facts: Facts) -> Finding:
@@ -381,7 +405,7 @@ def check_numpy_needs_jax(facts: Facts) -> Finding:
         return _f("numpy-needs-jax", "error", title,
                   [f"backend numpy (from {origin}): Keras's numpy backend imports jax, and {', '.join(missing)} "
                    "is not installed", "`import keras` fails with ModuleNotFoundError: No module named 'jax'"],
-                  fix=_pip(facts, "jax"))
+                  fix=_install(facts, "numpy"))
     return _f("numpy-needs-jax", "ok", title,
               [f"jax {facts.installed['jax']} and jaxlib {facts.installed['jaxlib']} are installed",
                "the numpy backend is inference only: model.fit raises NotImplementedError"])
@@ -416,14 +440,14 @@ def check_tf_legacy_keras(facts: Facts) -> Finding:
         return _f("tf-legacy-keras", "error", title,
                   [f"TF_USE_LEGACY_KERAS={val} makes tf.keras load tf_keras, which is not installed",
                    "`tf.keras.layers` raises ImportError: Keras cannot be imported. Check that it is installed."],
-                  fix=_pip(facts, f'"{want}"'), link=TF_KERAS_DOC)
+                  fix=_pip(facts, want), link=TF_KERAS_DOC)
     kv = _v(tk)
     ev = [f"TF_USE_LEGACY_KERAS={val}: tf.keras is tf_keras {tk} (Keras 2); `import keras` is still "
           f"Keras {facts.keras.version or 'not installed'}"]
     if tv and kv and (kv.major, kv.minor) != (tv.major, tv.minor):
         return _f("tf-legacy-keras", "warn", title,
                   ev + [f"tf_keras {tk} does not match {tf_dist} {tf_ver}: install the same minor version"],
-                  fix=_pip(facts, f'"{want}"'), link=TF_KERAS_DOC)
+                  fix=_pip(facts, want), link=TF_KERAS_DOC)
     return _f("tf-legacy-keras", "ok", title, ev)
 
 
@@ -524,7 +548,7 @@ def check_h5py(facts: Facts) -> Finding:
     return _f("h5py", "warn", title,
               ["h5py is not installed: saving or loading .h5 / .weights.h5 files fails with ImportError "
                "(Keras 3 lists h5py as a requirement: the install is incomplete)"],
-              fix=_pip(facts, "h5py"))
+              fix=_install(facts, "h5py"))
 
 
 def check_plot_model(facts: Facts) -> Finding:
@@ -539,7 +563,7 @@ def check_plot_model(facts: Facts) -> Finding:
     ev = [f"pydot: {pydot or 'not installed'}", f"graphviz dot: {dot or 'not on PATH'}"]
     if not pydot:
         return _f("plot-model", "warn", title, ev + ["plot_model raises ImportError without pydot"],
-                  fix=_pip(facts, "pydot"), link=PLOT_MODEL_DOC)
+                  fix=_install(facts, "pydot"), link=PLOT_MODEL_DOC)
     if not dot:
         return _f("plot-model", "warn", title,
                   ev + ["plot_model raises ImportError: You must install pydot and graphviz (the `dot` program)"],

@@ -37,9 +37,28 @@ STATUS_ORDER = ("ok", "skip", "warn", "error")
 CU_SYSTEM_DRIVER_MISMATCH = 803
 
 
-def _f(id: str, status: Status, title: str, evidence: list[str] | None = None, fix: str | None = None,
+#: one title per check, shown by `doctor` and by `doctor --list-checks` alike.
+TITLES = {
+    "gpu-driver": "NVIDIA driver for the installed CUDA builds",
+    "gpu-driver-cuda": "Driver's CUDA version vs each build's CUDA runtime",
+    "gpu-compute-capability": "GPU compute capability vs the builds' architectures",
+    "gpu-cudnn": "cuDNN each build needs vs the one that resolves",
+    "gpu-libraries": "CUDA runtime and cuDNN libraries present",
+    "gpu-ld-library-path": "LD_LIBRARY_PATH shadowing the pip CUDA wheels",
+    "gpu-visible-devices": "CUDA_VISIBLE_DEVICES hiding GPUs",
+    "gpu-jax-preallocate": "JAX preallocation with other GPU frameworks",
+    "gpu-version-mismatch": "Driver/library version mismatch",
+    "gpu-stub-libcuda": "libcuda.so.1 is the real driver, not the toolkit's stub",
+}
+
+
+def _f(id: str, status: Status, verdict: str | None = None, evidence: list[str] | None = None, fix: str | None = None,
        link: str | None = None) -> Finding:
-    return Finding(id=id, status=status, title=title, evidence=evidence or [], fix=fix, link=link)
+    """A finding titled with the check's one title; an outcome's own verdict leads its evidence."""
+    ev = list(evidence or [])
+    if verdict and verdict != TITLES[id]:
+        ev.insert(0, verdict)
+    return Finding(id=id, status=status, title=TITLES[id], evidence=ev, fix=fix, link=link)
 
 
 def _worst(statuses: list[str]) -> Status:
@@ -78,7 +97,11 @@ def _driver_line(facts: Facts) -> str:
 
 
 def _pip(facts: Facts, args: str) -> str:
-    return f"{facts.interpreter.python} -m pip install {args}"
+    import shlex
+
+    from kbackend.install import pip_command
+
+    return pip_command(facts.interpreter.python, *shlex.split(args))
 
 
 def _torch_index_for(cuda: str | None) -> str | None:
@@ -104,12 +127,14 @@ def _reinstall(facts: Facts, b: C.Build, cuda: str | None = None) -> str:
 
 
 def _cpu_build(facts: Facts, framework: str) -> str:
-    if framework == "torch":
-        return _pip(facts, "torch --index-url https://download.pytorch.org/whl/cpu")
-    if framework == "tensorflow":
-        return _pip(facts, "tensorflow-cpu")
+    import shlex
+
+    from kbackend.install import NO_GPU, install_command
+
+    if framework in ("torch", "tensorflow"):
+        return install_command(framework, facts.interpreter.python, keras_version=facts.keras.version, gpu=NO_GPU)
     plugins = "jax-cuda12-plugin jax-cuda12-pjrt jax-cuda13-plugin jax-cuda13-pjrt"
-    return f"{facts.interpreter.python} -m pip uninstall {plugins}"
+    return f"{shlex.quote(facts.interpreter.python)} -m pip uninstall {plugins}"
 
 
 def _describe(b: C.Build) -> str:
@@ -123,7 +148,8 @@ def _describe(b: C.Build) -> str:
 
 
 def check_driver(facts: Facts) -> Finding:
-    id, title = "gpu-driver", "NVIDIA driver for the installed CUDA builds"
+    id = "gpu-driver"
+    title = TITLES[id]
     builds = _builds(facts)
     if not builds:
         return _no_builds(id, title)
@@ -155,7 +181,8 @@ def check_driver(facts: Facts) -> Finding:
 
 
 def check_driver_cuda(facts: Facts) -> Finding:
-    id, title = "gpu-driver-cuda", "Driver's CUDA version vs each build's CUDA runtime"
+    id = "gpu-driver-cuda"
+    title = TITLES[id]
     builds = [b for b in _builds(facts) if b.cuda]
     if not builds:
         return _no_builds(id, title)
@@ -185,7 +212,8 @@ def check_driver_cuda(facts: Facts) -> Finding:
 
 
 def check_compute_capability(facts: Facts) -> Finding:
-    id, title = "gpu-compute-capability", "GPU compute capability vs the builds' architectures"
+    id = "gpu-compute-capability"
+    title = TITLES[id]
     builds = _builds(facts)
     gpus = [d for d in facts.gpu.gpus if d.compute_capability]
     if not builds:
@@ -245,7 +273,8 @@ def _lib(f: LibraryFile) -> str:
 
 
 def check_cudnn(facts: Facts) -> Finding:
-    id, title = "gpu-cudnn", "cuDNN each build needs vs the one that resolves"
+    id = "gpu-cudnn"
+    title = TITLES[id]
     builds = [b for b in _builds(facts) if b.cudnn]
     skip = _needs_builds_and_driver(id, title, builds, facts)
     if skip:
@@ -298,7 +327,8 @@ def _cudart_soname(cuda: str | None) -> str | None:
 
 
 def check_libraries(facts: Facts) -> Finding:
-    id, title = "gpu-libraries", "CUDA runtime and cuDNN libraries present"
+    id = "gpu-libraries"
+    title = TITLES[id]
     builds, g = _builds(facts), facts.gpu
     skip = _needs_builds_and_driver(id, title, builds, facts)
     if skip:
@@ -335,7 +365,8 @@ def check_libraries(facts: Facts) -> Finding:
 
 
 def check_ld_library_path(facts: Facts) -> Finding:
-    id, title = "gpu-ld-library-path", "LD_LIBRARY_PATH shadowing the pip CUDA wheels"
+    id = "gpu-ld-library-path"
+    title = TITLES[id]
     env = _env(facts)
     llp = env.get("LD_LIBRARY_PATH")
     if not llp:
@@ -366,7 +397,8 @@ def check_ld_library_path(facts: Facts) -> Finding:
 
 
 def check_visible_devices(facts: Facts) -> Finding:
-    id, title = "gpu-visible-devices", "CUDA_VISIBLE_DEVICES"
+    id = "gpu-visible-devices"
+    title = TITLES[id]
     env = _env(facts)
     value = env.get("CUDA_VISIBLE_DEVICES")
     gpus = facts.gpu.gpus
@@ -416,7 +448,8 @@ def _gpu_frameworks(facts: Facts) -> list[str]:
 
 
 def check_jax_preallocate(facts: Facts) -> Finding:
-    id, title = "gpu-jax-preallocate", "JAX preallocation with other GPU frameworks"
+    id = "gpu-jax-preallocate"
+    title = TITLES[id]
     fws = _gpu_frameworks(facts)
     if "jax" not in fws:
         return _f(id, "skip", title, ["no CUDA build of jax is installed"])
@@ -440,7 +473,8 @@ def check_jax_preallocate(facts: Facts) -> Finding:
 
 
 def check_version_mismatch(facts: Facts) -> Finding:
-    id, title = "gpu-version-mismatch", "Driver/library version mismatch"
+    id = "gpu-version-mismatch"
+    title = TITLES[id]
     g = facts.gpu
     ev = []
     if g.nvidia_smi.status == "version_mismatch":
@@ -469,7 +503,8 @@ def check_version_mismatch(facts: Facts) -> Finding:
 
 
 def check_stub_libcuda(facts: Facts) -> Finding:
-    id, title = "gpu-stub-libcuda", "libcuda.so.1 is the real driver, not the toolkit's stub"
+    id = "gpu-stub-libcuda"
+    title = TITLES[id]
     lc = facts.gpu.libcuda
     if not lc.path:
         stubs = [f.path for f in lc.candidates]
@@ -491,18 +526,14 @@ def check_stub_libcuda(facts: Facts) -> Finding:
 
 
 CHECKS: list[Check] = [
-    Check("gpu-driver", "NVIDIA driver present for CUDA builds", check_driver, ("gpu", "backends")),
-    Check("gpu-driver-cuda", "Driver's CUDA version vs each build's CUDA runtime", check_driver_cuda,
-          ("gpu", "backends")),
-    Check("gpu-compute-capability", "GPU compute capability vs the builds' architectures", check_compute_capability,
-          ("gpu", "backends")),
-    Check("gpu-cudnn", "cuDNN major/minor each build needs vs the one that resolves", check_cudnn, ("gpu", "backends")),
-    Check("gpu-libraries", "libcudart/libcudnn present (\"Cannot dlopen some GPU libraries\")", check_libraries,
-          ("gpu", "backends")),
-    Check("gpu-ld-library-path", "LD_LIBRARY_PATH shadowing the pip CUDA wheels", check_ld_library_path, ("gpu",)),
-    Check("gpu-visible-devices", "CUDA_VISIBLE_DEVICES hiding GPUs", check_visible_devices, ("gpu",)),
-    Check("gpu-jax-preallocate", "JAX preallocation with several GPU frameworks", check_jax_preallocate,
-          ("gpu", "backends")),
-    Check("gpu-version-mismatch", "Driver/library version mismatch", check_version_mismatch, ("gpu",)),
-    Check("gpu-stub-libcuda", "Stub libcuda.so.1 on the loader path", check_stub_libcuda, ("gpu",)),
+    Check("gpu-driver", TITLES["gpu-driver"], check_driver, ("gpu", "backends")),
+    Check("gpu-driver-cuda", TITLES["gpu-driver-cuda"], check_driver_cuda, ("gpu", "backends")),
+    Check("gpu-compute-capability", TITLES["gpu-compute-capability"], check_compute_capability, ("gpu", "backends")),
+    Check("gpu-cudnn", TITLES["gpu-cudnn"], check_cudnn, ("gpu", "backends")),
+    Check("gpu-libraries", TITLES["gpu-libraries"], check_libraries, ("gpu", "backends")),
+    Check("gpu-ld-library-path", TITLES["gpu-ld-library-path"], check_ld_library_path, ("gpu",)),
+    Check("gpu-visible-devices", TITLES["gpu-visible-devices"], check_visible_devices, ("gpu",)),
+    Check("gpu-jax-preallocate", TITLES["gpu-jax-preallocate"], check_jax_preallocate, ("gpu", "backends")),
+    Check("gpu-version-mismatch", TITLES["gpu-version-mismatch"], check_version_mismatch, ("gpu",)),
+    Check("gpu-stub-libcuda", TITLES["gpu-stub-libcuda"], check_stub_libcuda, ("gpu",)),
 ]

@@ -10,8 +10,8 @@ environment (installing would fail); then a missing or too old package.
 True
 >>> python_refusal("cntk", "3.6.15") is None
 True
->>> too_old("jax", "3.15.1", {"jax": "0.4.1", "jaxlib": "0.4.1"})
-'jax 0.4.1 is older than 0.4.20, the oldest Keras 3.15.1 works with (pip install -U jax)'
+>>> too_old("jax", "3.15.1", {"jax": "0.4.1", "jaxlib": "0.4.1"}, "/e/bin/python", gpu=NO_GPU)
+"jax 0.4.1 is older than 0.4.20, the oldest Keras 3.15.1 works with (/e/bin/python -m pip install -U 'jax>=0.4.20')"
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from packaging.version import InvalidVersion, Version
 from kbackend import backends as B
 from kbackend.config.judge import installed_backend
 from kbackend.config.service import python_refusal, refuse_backend  # noqa: F401 (re-exported)
+from kbackend.install import NO_GPU, GpuHint, install_command  # noqa: F401 (NO_GPU: the doctests)
 
 
-def too_old(name: str, keras_version: str | None, installed: Mapping[str, str]) -> str | None:
-    """Why the installed package is older than this Keras needs, or None."""
+def too_old(name: str, keras_version: str | None, installed: Mapping[str, str], python: str = "python", *,
+            gpu: GpuHint | None = None) -> str | None:
+    """Why the installed package is older than this Keras needs (with the upgrade for `python`), or None."""
     b = B.get(name)
     if b is None or keras_version is None:
         return None
@@ -41,7 +43,7 @@ def too_old(name: str, keras_version: str | None, installed: Mapping[str, str]) 
             continue
         if old:
             return (f"{have} {installed[have]} is older than {minimum}, the oldest Keras {keras_version} works with "
-                    f"(pip install -U {have})")
+                    f"({install_command(name, python, keras_version=keras_version, gpu=gpu, upgrade=True)})")
     return None
 
 
@@ -49,10 +51,8 @@ def not_installed(name: str, installed: Mapping[str, str], python: str) -> str |
     ok, missing = installed_backend(name, installed)
     if ok:
         return None
-    b = B.get(name)
-    pip = "jax" if name == "numpy" else (b.pip if b else name)
     return (f"the `{name}` backend is not installed in {python} (missing: {', '.join(missing)}); "
-            f"install it with: {python} -m pip install {pip}")
+            f"install it with: {install_command(name, python, keras_version=installed.get('keras'))}")
 
 
 def refusal(ctx, name: str) -> str | None:
@@ -70,6 +70,6 @@ def backend_problem(ctx, name: str) -> str | None:
     if why or B.get(name) is None:
         return why
     if ctx.keras_version is None:
-        return f"Keras is not installed in {ctx.target.python}; install it with: {ctx.target.python} -m pip install keras"
+        return f"Keras is not installed in {ctx.target.python}; install it with: {install_command('keras', ctx.target.python)}"
     return (python_refusal(name, ctx.target.version) or not_installed(name, ctx.installed, ctx.target.python)
-            or too_old(name, ctx.keras_version, ctx.installed))
+            or too_old(name, ctx.keras_version, ctx.installed, ctx.target.python))

@@ -158,11 +158,26 @@ def conda_from_exe(exe: str, environ: Mapping[str, str], *, timeout: float = 30)
     return [Candidate(str(p), "conda", "conda env list") for p in envs]
 
 
+def version_key(name: str) -> tuple:
+    """Sort key for a folder named by a version: 3.9 before 3.10, a release before its variants (3.13t),
+    numbered names before the others (pypy3.10-7.3.12, miniconda3-latest), which sort by their numbers too.
+
+    >>> sorted(["3.10.13", "3.6.15", "3.13t", "3.13.0", "3.9.18", "pypy3.10-7.3.12", "2.7.18"], key=version_key)
+    ['2.7.18', '3.6.15', '3.9.18', '3.10.13', '3.13.0', '3.13t', 'pypy3.10-7.3.12']
+    """
+    m = re.match(r"(\d+(?:\.\d+)*)(.*)$", name)
+    natural = tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", name))
+    if m:
+        nums = tuple(int(x) for x in m.group(1).split("."))
+        return (0, nums + (0,) * (4 - len(nums)), m.group(2), natural)
+    return (1, (), "", natural)
+
+
 def pyenv_versions(environ: Mapping[str, str]) -> list[Candidate]:
     root = environ.get("PYENV_ROOT") or os.path.join(_home(environ), ".pyenv")
     vdir = os.path.join(root, "versions")
     out = []
-    for p in _subdirs(vdir):
+    for p in sorted(_subdirs(vdir), key=lambda p: version_key(os.path.basename(p))):
         out.append(Candidate(p, "pyenv", vdir))
         # pyenv-virtualenv keeps its environments under versions/X/envs/NAME.
         out += [Candidate(e, "pyenv", vdir) for e in _subdirs(os.path.join(p, "envs"))]

@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Callable, Iterator
 
 from kbackend.bench.model import BenchReport, Comparison, Result
-from kbackend.render.output import out, style
+from kbackend.render.output import out, out_wrapped, style, visible_len, width, wrap
 
 BAR_WIDTH = 24
 #: colour per backend (charts, roofline).
@@ -114,45 +114,87 @@ def _verdict_line(c: Comparison) -> str:
 # ---------------------------------------------------------------------- terminal
 
 
+def _rows(rs: list[Result], bar_width: int) -> list[list]:
+    ok = [r for r in rs if r.status == "ok"]
+    fastest = ok[0].median_s if ok else None
+    rows = []
+    for i, r in enumerate(rs):
+        if r.status != "ok":
+            rows.append(["-", r.backend, (r.status, {"fg": "yellow"}), "", "", "", "", ""])
+            continue
+        rel = fastest / r.median_s
+        rows.append([
+            str(i + 1), r.backend, fmt_time(r.median_s), "±" + fmt_time(r.iqr_s),
+            f"{fmt_num(r.gflops)} GFLOP/s" if r.gflops else "-", fmt_pct(r.peak_fraction),
+            style(bar(rel, bar_width), fg="green" if i == 0 else None) + f" {r.median_s / fastest:.2f}×",
+            (_row_note(r), {"dim": True}),
+        ])
+    return rows
+
+
+def _layout(groups_: list, total: int) -> tuple[int, bool]:
+    """(bar width, notes in a column): the widest bar (up to BAR_WIDTH) that leaves the other columns
+    and a note column of NOTE_MIN cells room in `total`; with no room for the notes, they go under the
+    table at the narrowest bar."""
+    need = 0
+    for bw in range(BAR_WIDTH, 3, -1):
+        widest = 0
+        for _, rs in groups_:
+            rows = _rows(rs, bw)
+            cols = [max(visible_len(c[0] if isinstance(c, tuple) else c) for c in col) for col in zip(*rows)]
+            notes = cols.pop()
+            widest = max(widest, 2 + sum(cols) + 2 * len(cols) + min(notes, NOTE_MIN))
+        need = widest
+        if widest <= total:
+            return bw, True
+    return (4, False) if need > total else (4, True)
+
+
+NOTE_MIN = 20
+
+
 def terminal(report: BenchReport) -> None:
-    out(style("Machine: ", bold=True) + machine_line(report))
+    total = width()
+    out_wrapped(machine_line(report), first=style("Machine: ", bold=True), rest="  ")
     for b in report.backends:
         if b.status == "ok":
-            out(f"  {b.backend:<10} {b.version or '?'} on {b.device or '?'}, keras {b.keras or '?'}, {b.mode}, "
-                + style(f"sync: {b.sync}, {b.processes} processes", dim=True))
+            out_wrapped(f"{b.version or '?'} on {b.device or '?'}, keras {b.keras or '?'}, {b.mode}, "
+                        f"sync: {b.sync}, {b.processes} processes", first=f"  {b.backend:<10} ", rest=" " * 13)
         else:
-            out(f"  {b.backend:<10} " + style(b.status, fg="red", bold=True) + f": {b.error}")
+            out_wrapped(b.error or "", first=f"  {b.backend:<10} " + style(b.status, fg="red", bold=True) + ": ",
+                        rest=" " * 13, max_lines=4, more="(--json has the full text)")
     out()
-    for (case, size, dtype), rs in groups(report):
+    grouped = groups(report)
+    bw, notes_inline = _layout(grouped, total)
+    for (case, size, dtype), rs in grouped:
         ok = [r for r in rs if r.status == "ok"]
         bound = f", {ok[0].bound}-bound" if ok and ok[0].bound else ""
-        out(style(f"{case}", bold=True) + style(f"  {size} {dtype}{bound}", dim=True))
-        fastest = ok[0].median_s if ok else None
-        rows = []
-        for i, r in enumerate(rs):
-            if r.status != "ok":
-                rows.append(["-", r.backend, style(r.status, fg="yellow"), (r.error or "")[:110], "", "", "", ""])
-                continue
-            rel = fastest / r.median_s
-            rows.append([
-                str(i + 1), r.backend, fmt_time(r.median_s), "±" + fmt_time(r.iqr_s),
-                f"{fmt_num(r.gflops)} GFLOP/s" if r.gflops else "-", fmt_pct(r.peak_fraction),
-                style(bar(rel), fg="green" if i == 0 else None) + f" {r.median_s / fastest:.2f}×",
-                style(_row_note(r), dim=True),
-            ])
-        out(_table(rows))
+        for i, line in enumerate(wrap(f"{case}  {size} {dtype}{bound}")):
+            out(style(line[:len(case)], bold=True) + style(line[len(case):], dim=True) if i == 0
+                else style(line, dim=True))
+        rows = _rows(rs, bw)
+        out(_table(rows if notes_inline else [r[:-1] for r in rows]))
+        for r in rs:
+            note = _row_note(r) if r.status == "ok" and not notes_inline else ""
+            if note:
+                for line in wrap(note, first=f"    {r.backend}: ", rest="      "):
+                    out(style(line, dim=True))
+            if r.status != "ok" and r.error:
+                out_wrapped(r.error, first=f"    {r.backend}: ", rest="      ", max_lines=3,
+                            more="(--json has the full text)")
     _gate_terminal(report)
     w = wins(report)
     if w:
         out()
-        out(style("Fastest: ", bold=True) + ", ".join(f"{b} {n}" for b, n in w.items())
-            + style(f"  ({len(groups(report))} cases, {report.elapsed_s:.0f} s)", dim=True))
+        out_wrapped(", ".join(f"{b} {n}" for b, n in w.items())
+                    + f"  ({len(groups(report))} cases, {report.elapsed_s:.0f} s)",
+                    first=style("Fastest: ", bold=True), rest="  ")
 
 
-def _table(rows: list[list[str]]) -> str:
+def _table(rows: list[list]) -> str:
     from kbackend.render.output import table
 
-    return table(rows, None, indent=2)
+    return table(rows, None, indent=2, nowrap=(0, 2, 3, 5, 6))
 
 
 def _gate_terminal(report: BenchReport) -> None:
@@ -161,22 +203,24 @@ def _gate_terminal(report: BenchReport) -> None:
         return
     out()
     title = f"Against {g.baseline or 'the baseline'} (threshold {100 * g.threshold:g} %, p ≤ {g.alpha:g}):"
-    out(style(title, bold=True))
+    for line in wrap(title, rest="  "):
+        out(style(line, bold=True))
     for r in g.refused:
-        out("  " + style("not compared", fg="yellow", bold=True) + f" {r.backend}: " + "; ".join(r.reasons)
-            + style("  (--force-compare to compare anyway)", dim=True))
+        out_wrapped(f"{r.backend}: " + "; ".join(r.reasons) + "  (--force-compare to compare anyway)",
+                    first="  " + style("not compared", fg="yellow", bold=True) + " ", rest="    ")
     if g.forced and g.differences:
-        out("  " + style("forced", fg="yellow") + " despite: " + "; ".join(g.differences))
+        out_wrapped("despite: " + "; ".join(g.differences), first="  " + style("forced", fg="yellow") + " ",
+                    rest="    ")
     for c in g.regressions:
-        out("  " + style("regression", fg="red", bold=True) + "  " + _verdict_line(c))
+        out_wrapped(_verdict_line(c), first="  " + style("regression", fg="red", bold=True) + "  ", rest="    ")
     for c in g.improvements:
-        out("  " + style("improvement", fg="green") + " " + _verdict_line(c))
+        out_wrapped(_verdict_line(c), first="  " + style("improvement", fg="green") + " ", rest="    ")
     noise = [c for c in g.comparisons if c.verdict == "noise"]
     same = [c for c in g.comparisons if c.verdict == "unchanged"]
-    out(f"  {len(g.regressions)} regressions, {len(g.improvements)} improvements, {len(same)} unchanged"
-        + (f", {len(noise)} beyond the threshold but not significant" if noise else "")
-        + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
-        + (f"; {len(g.new)} new" if g.new else ""))
+    out_wrapped(f"{len(g.regressions)} regressions, {len(g.improvements)} improvements, {len(same)} unchanged"
+                + (f", {len(noise)} beyond the threshold but not significant" if noise else "")
+                + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
+                + (f"; {len(g.new)} new" if g.new else ""), first="  ", rest="    ")
 
 
 # ---------------------------------------------------------------------- JSON

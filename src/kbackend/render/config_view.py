@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import sys
 
-from kbackend.render.output import emit_json, err, fmt_value, out, sev, style, table
+from kbackend.render.output import emit_json, err, err_wrapped, fmt_value, out, out_wrapped, sev, style, table, wrap
 
 ORDER = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
 
 
 def _effective_rows(eff) -> list[list[str]]:
     keys = [k for k in ORDER if k in eff] + [k for k in eff if k not in ORDER]
-    return [[k, fmt_value(eff[k].value), style(eff[k].origin, dim=True)] for k in keys]
+    return [[k, fmt_value(eff[k].value), (eff[k].origin, {"dim": True})] for k in keys]
 
 
 def _problems(problems, stream_err=False) -> None:
-    write = err if stream_err else out
+    write = err_wrapped if stream_err else out_wrapped
     for p in problems:
-        write(f"  {sev(p.severity)}: {p.message}")
+        write(p.message, first=f"  {sev(p.severity)}: ", rest="      ")
         if p.keras_error:
-            write(f"      Keras raises: {p.keras_error}")
+            write(p.keras_error, first="      Keras raises: ", rest="        ")
         if p.fix:
-            write(f"      fix: {style(p.fix, bold=True)}")
+            for line in wrap(p.fix, first="      fix: ", rest="           "):
+                (err if stream_err else out)(line)
 
 
 def _eff_json(eff) -> dict:
@@ -39,8 +40,8 @@ def show(res, *, as_json: bool) -> int:
         })
         return 0
     kv = res.keras_version or "not installed (newest rules assumed)"
-    out(f"keras.json  {res.config_path}  {style('(' + res.config_path_origin + ', ' + res.file_status + ')', dim=True)}")
-    out(f"Keras       {kv}  {style('in ' + res.python, dim=True)}")
+    out_wrapped(f"{res.config_path}  ({res.config_path_origin}, {res.file_status})", first="keras.json  ")
+    out_wrapped(f"{kv}  in {res.python}", first="Keras       ")
     out()
     out(table(_effective_rows(res.effective), ["key", "value", "origin"]))
     shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing")]
@@ -50,7 +51,7 @@ def show(res, *, as_json: bool) -> int:
         _problems(shown)
     if res.keras_error:
         out()
-        out(sev("error") + f": `import keras` would fail with {res.keras_error}")
+        out_wrapped(f"`import keras` would fail with {res.keras_error}", first=sev("error") + ": ", rest="  ")
     return 0
 
 
@@ -71,21 +72,22 @@ def write(res, command: str, *, as_json: bool) -> int:
         })
     else:
         if not res.changed:
-            out(f"{res.config_path}: unchanged")
+            out_wrapped(f"{res.config_path}: unchanged", rest="  ")
         elif res.action == "reset":
-            out(f"{res.config_path}: reset to Keras's defaults")
+            out_wrapped(f"{res.config_path}: reset to Keras's defaults", rest="  ")
         elif res.action == "unset":
-            out(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})")
+            out_wrapped(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})", rest="  ")
         else:
             old = "unset" if res.old is None else fmt_value(res.old)
-            out(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  {style('(was ' + old + ')', dim=True)}")
+            out_wrapped(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  (was {old})", rest="  ")
         if res.backup:
-            out(style(f"backup: {res.backup}", dim=True))
+            for line in wrap(res.backup, first="backup: ", rest="  "):
+                out(style(line, dim=True))
         if res.action == "switch" and "backend" in res.effective:
             e = res.effective["backend"]
-            out(f"Keras will use: {style(fmt_value(e.value), bold=True)}  {style('(' + e.origin + ')', dim=True)}")
+            out_wrapped(f"({e.origin})", first=f"Keras will use: {style(fmt_value(e.value), bold=True)}  ", rest="  ")
     for w in res.warnings:
-        err(sev("warning", stream=sys.stderr) + ": " + w)
+        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     return 0
 
 
@@ -101,13 +103,14 @@ def check(res, *, as_json: bool) -> int:
         return code
     if res.ok:
         b = res.effective["backend"]
-        out(f"{sev('ok')}: Keras {res.keras_version} imports {res.config_path} as written "
-            f"(backend {fmt_value(b.value)} from {b.origin})")
+        out_wrapped(f"Keras {res.keras_version} imports {res.config_path} as written "
+                    f"(backend {fmt_value(b.value)} from {b.origin})", first=f"{sev('ok')}: ", rest="  ")
         warn = [p for p in res.problems if p.severity == "warning"]
         if warn:
             _problems(warn)
         return 0
-    out(f"{sev('error')}: {res.config_path} is not usable as written by Keras {res.keras_version or '(not installed)'}")
+    out_wrapped(f"{res.config_path} is not usable as written by Keras {res.keras_version or '(not installed)'}",
+                first=f"{sev('error')}: ", rest="  ")
     _problems([p for p in res.problems if p.severity != "info" or p in res.failures])
     return code
 
@@ -122,7 +125,7 @@ def path(ctx, *, as_json: bool) -> int:
     else:
         out(loc.path)
         for n in loc.notes:
-            err(sev("warning", stream=sys.stderr) + ": " + n)
+            err_wrapped(n, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     return 0
 
 
@@ -132,11 +135,11 @@ def pin(res, *, as_json: bool) -> int:
         return 0
     d = res.model_dump() if hasattr(res, "model_dump") else dict(res)
     if d.get("removed"):
-        out(f"removed the pin in {d.get('pin_path')}")
+        out_wrapped(f"removed the pin in {d.get('pin_path')}", rest="  ")
     elif d.get("backend") is None:
-        out(f"{d.get('pin_path') or d.get('python')}: unchanged")
+        out_wrapped(f"{d.get('pin_path') or d.get('python')}: unchanged", rest="  ")
     else:
-        out(f"{d.get('python')}: pinned backend {d.get('backend')}  {style('(' + str(d.get('pin_path')) + ')', dim=True)}")
+        out_wrapped(f"{d.get('python')}: pinned backend {d.get('backend')}  ({d.get('pin_path')})", rest="  ")
     for w in d.get("warnings", []):
-        err(sev("warning", stream=sys.stderr) + ": " + w)
+        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     return 0

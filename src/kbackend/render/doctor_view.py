@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from kbackend import __version__
-from kbackend.render.output import emit_json, err, out, sev, style, use_color
+from kbackend.render.output import emit_json, err, out, out_wrapped, sev, style, use_color, width, wrap
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
 RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
@@ -86,7 +86,7 @@ def list_checks(checks: Sequence, *, as_json: bool) -> int:
         return 0
     w = max(len(c.id) for c in checks)
     for c in checks:
-        out(f"{c.id.ljust(w)}  {c.title}")
+        out_wrapped(c.title, first=f"{c.id.ljust(w)}  ")
     return 0
 
 
@@ -132,28 +132,63 @@ def _header_lines(res) -> list[tuple[str, str]]:
     ]
 
 
-def _plain(res) -> None:
+def _gpu_ids() -> frozenset[str]:
+    from kbackend.doctor.gpu_checks import CHECKS
+
+    return frozenset(c.id for c in CHECKS)
+
+
+def _no_gpu_reason(gpu) -> str:
+    smi = gpu.nvidia_smi
+    why = "nvidia-smi not found" if not smi.path else f"nvidia-smi: {smi.status.replace('_', ' ')}"
+    return f"no NVIDIA GPU ({why})"
+
+
+def fold(res, verbose: bool = False) -> tuple[list, str | None]:
+    """(the findings to show, the one line that stands for the GPU checks folded away, or None).
+
+    On a machine without an NVIDIA GPU the GPU checks all skip for that one reason: they
+    become one line, unless `verbose` (or fewer than two of them were skipped).
+    """
+    if verbose or res.facts.gpu.gpus:
+        return list(res.checks), None
+    ids = _gpu_ids()
+    folded = [c for c in res.checks if c.id in ids and c.status == "skip"]
+    if len(folded) < 2:
+        return list(res.checks), None
+    line = (f"GPU: {len(folded)} checks skipped — {_no_gpu_reason(res.facts.gpu)}; "
+            "--verbose lists them")
+    return [c for c in res.checks if c not in folded], line
+
+
+def _plain(res, verbose: bool = False) -> None:
+    from kbackend.render.output import table
+
     for k, v in _header_lines(res):
-        out(f"{style(k.ljust(7), bold=True)}{v}")
+        out_wrapped(v, first=style(k.ljust(7), bold=True))
     rows = _backend_rows(res.facts)
     if rows:
-        from kbackend.render.output import table
-
         out()
         out(table(rows, ["backend", "version", "import", "time", "devices", "built with"]))
     out()
-    w = max((len(c.id) for c in res.checks), default=0)
-    for c in res.checks:
-        out(f"{sev(c.status).ljust(7 + (len(sev(c.status)) - len(c.status)))} {c.id.ljust(w)}  {c.title}")
+    shown, folded = fold(res, verbose)
+    w = max((len(c.id) for c in shown), default=0)
+    for c in shown:
+        head = f"{sev(c.status).ljust(7 + (len(sev(c.status)) - len(c.status)))} {c.id.ljust(w)}  "
+        out_wrapped(c.title, first=head, rest=" " * (10 + w))
         detail = c.evidence if c.status != "ok" else c.evidence[:1]
         for e in detail:
-            out(f"        {style(e, dim=True) if c.status in ('ok', 'skip') else e}")
+            for line in wrap(e, first="        ", rest="          "):
+                out(style(line, dim=True) if c.status in ("ok", "skip") else line)
         if c.fix and c.status in ("warn", "error", "crashed"):
-            out(f"        fix: {style(c.fix, bold=True)}")
+            for i, line in enumerate(wrap(c.fix, first="        fix: ", rest="             ")):
+                out(line[:13] + style(line[13:], bold=True) if i == 0 else style(line, bold=True))
         if c.link and c.status in ("warn", "error"):
-            out(f"        see: {c.link}")
+            out_wrapped(c.link, first="        see: ", rest="             ")
+    if folded:
+        out_wrapped(folded, first=f"{sev('skip')}    ", rest="        ")
     out()
-    out(_summary_line(res))
+    out_wrapped(_summary_line(res), rest="  ")
 
 
 def _summary_line(res) -> str:
@@ -164,14 +199,15 @@ def _summary_line(res) -> str:
     return "doctor: " + ", ".join(parts) + (" (strict: warnings fail)" if res.strict else "") + note
 
 
-def _rich(res) -> None:
+def _rich(res, verbose: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False)
+    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False, width=width())
     for k, v in _header_lines(res):
-        console.print(Text.assemble((k.ljust(7), "bold"), v))
+        for i, line in enumerate(wrap(v, first=k.ljust(7))):
+            console.print(Text.assemble((line[:7], "bold"), line[7:]) if i == 0 else Text(line))
     if res.facts.backends:
         t = Table(show_edge=False, box=None, header_style="bold", pad_edge=False)
         for h in ("backend", "version", "import", "time", "devices", "built with"):
@@ -186,7 +222,8 @@ def _rich(res) -> None:
     t.add_column("status", no_wrap=True)
     t.add_column("check", no_wrap=True)
     t.add_column("finding")
-    for c in res.checks:
+    shown, folded = fold(res, verbose)
+    for c in shown:
         body = Text()
         body.append(c.title, style="bold" if c.status in ("warn", "error", "crashed") else "")
         detail = c.evidence if c.status != "ok" else c.evidence[:1]
@@ -198,6 +235,9 @@ def _rich(res) -> None:
         if c.link and c.status in ("warn", "error"):
             body.append(f"\nsee: {c.link}", style="dim")
         t.add_row(Text(ICON[c.status], style=RICH_STYLE[c.status]), c.id, body)
+    if folded:
+        gpu, rest = folded.split(": ", 1)
+        t.add_row(Text(ICON["skip"], style=RICH_STYLE["skip"]), gpu, Text(rest, style="dim"))
     console.print()
     console.print(t)
     console.print()
@@ -263,7 +303,7 @@ def report_text(res) -> str:
 # ---------------------------------------------------------------------- entry
 
 
-def render(res, *, as_json: bool, report: bool = False) -> int:
+def render(res, *, as_json: bool, report: bool = False, verbose: bool = False) -> int:
     text = report_text(res) if report else None
     if res.probe.cache_problem:
         problem = redact(res.probe.cache_problem) if report else res.probe.cache_problem
@@ -279,7 +319,7 @@ def render(res, *, as_json: bool, report: bool = False) -> int:
     if report:
         out(text)
     elif _isatty(sys.stdout):
-        _rich(res)
+        _rich(res, verbose)
     else:
-        _plain(res)
+        _plain(res, verbose)
     return res.exit_code

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 
-from kbackend.render.output import emit_json, err, out, sev, style, table
+from kbackend.render.output import emit_json, err, err_wrapped, glue, out, out_wrapped, sev, style, table
 
 
 def _home(path: str | None) -> str:
@@ -55,7 +55,7 @@ def envs(res, *, as_json: bool, code: int) -> int:
             rows.append([mark, _home(e.prefix), found, e.python_version or "?", "-", "-", sev("error") + " broken"]
                         + (["-"] if probed else []))
             continue
-        bks = ", ".join(f"{b.name} {b.version}" + ("" if b.accepted else " (unused)") for b in e.backends) or "-"
+        bks = ", ".join(glue(f"{b.name} {b.version}" + ("" if b.accepted else " (unused)")) for b in e.backends) or "-"
         ch = e.backend
         cell = f"{ch.value} ({_origin(ch.origin)}) {_usable(ch)}" if ch and e.keras_version else "-"
         rows.append([mark, _home(e.prefix), found, e.python_version or "?", e.keras_version or "-", bks, cell]
@@ -64,26 +64,29 @@ def envs(res, *, as_json: bool, code: int) -> int:
     if not rows:
         out("No Python environments found.")
     else:
-        out(table(rows, headers + (["probe"] if probed else []), indent=0))
+        # the backends' list and the chosen backend wrap first; a path last
+        out(table(rows, headers + (["probe"] if probed else []), indent=0, give=(5, 6, 2)))
     notes = []
     for e in res.environments:
         where = _home(e.prefix)
         if e.status != "ok":
-            notes.append(f"{sev('error')}: {where}: {e.problem}")
+            notes.append((sev("error"), f"{where}: {e.problem}"))
             continue
         if e.keras_version and e.backend and e.backend.usable is not True and e.backend.reason:
-            notes.append(f"{sev('warning')}: {where}: backend {e.backend.value} from {e.backend.origin}: {e.backend.reason}")
+            notes.append((sev("warning"), f"{where}: backend {e.backend.value} from {e.backend.origin}: "
+                                          f"{e.backend.reason}"))
         p = e.probe
         if p is not None and p.status != "not_run" and (p.status != "ok" or p.error):
-            notes.append(f"{sev('error')}: {where}: importing {p.backend} failed ({p.status}): {p.error}")
+            notes.append((sev("error"), f"{where}: importing {p.backend} failed ({p.status}): {p.error}"))
     if notes:
         out()
-        for n in notes:
-            out(n)
+        for label, n in notes:
+            out_wrapped(n, first=label + ": ", rest="  ")
     for n in res.notes:
-        err(sev("warning", stream=sys.stderr) + ": " + n)
+        err_wrapped(n, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     if any("target" in e.kinds for e in res.environments):
-        out(style("\n* the environment kbackend describes (--python or the active one)", dim=True))
+        out()
+        out(style("* the environment kbackend describes (--python or the active one)", dim=True))
     return code
 
 
@@ -105,7 +108,7 @@ def run_result(res, *, as_json: bool) -> int:
     if as_json:
         emit_json("run", res.exit_code, res.model_dump(mode="json"))
     for w in res.warnings:
-        err(sev("warning", stream=sys.stderr) + ": " + w)
+        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     if res.error:
         err(f"kbackend run: {res.error}")
     elif res.signal and res.signal not in ("SIGINT", "SIGPIPE") and not as_json:
@@ -120,9 +123,9 @@ def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warn
                                    "warnings": warnings})
         return 0
     for line in lines:
-        out(line)
+        out(line)  # shell code: never wrapped
     for w in warnings:
-        err(sev("warning", stream=sys.stderr) + ": " + w)
+        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     if sys.stdout.isatty():
         err(style(f"# to apply it: {hint}", dim=True))
     return 0

@@ -95,20 +95,218 @@ def sev(label: str, stream=None) -> str:
     return style(label, stream=stream, **SEV_STYLE.get(label, {}))
 
 
-def table(rows: list[list[str]], headers: list[str] | None = None, indent: int = 2) -> str:
-    """A plain aligned table (cheap: no rich import on the config commands' path)."""
+# ---------------------------------------------------------------------- width
+
+#: narrower than this, nothing is readable: lines may overflow rather than break every word.
+MIN_WIDTH = 20
+_GLUE = "\xa0"  # joins words that must stay on one line ("jax 0.4.30"); printed as a space
+
+
+def width(stream=None) -> int:
+    """The columns human output may use: COLUMNS when set, else the terminal's width, else 80.
+
+    >>> import os; os.environ["COLUMNS"] = "100"; width()
+    100
+    >>> del os.environ["COLUMNS"]
+    """
+    cols = os.environ.get("COLUMNS", "").strip()
+    if cols.isdigit() and int(cols) > 0:
+        return max(int(cols), MIN_WIDTH)
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            n = os.get_terminal_size(stream.fileno()).columns
+            if n > 0:
+                return max(n, MIN_WIDTH)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return 80
+
+
+def cell_len(text: str) -> int:
+    """Columns `text` takes in a terminal (wide East Asian characters count 2, combining marks 0).
+
+    >>> cell_len("abc"), cell_len("∇ok"), cell_len("用户")
+    (3, 3, 4)
+    """
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    n = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        n += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
+
+
+def visible_len(text: str) -> int:
+    """`cell_len` of text that may hold colour codes."""
+    return cell_len(click.unstyle(text))
+
+
+def _cut(word: str, room: int) -> tuple[str, str]:
+    """Split a word too long for a line: at the last '/', ',', '-' or '_' that fits, else where it fits."""
+    n, used = 0, 0
+    for i, ch in enumerate(word):
+        w = cell_len(ch)
+        if used + w > room:
+            break
+        used += w
+        n = i + 1
+    n = max(n, 1)
+    for sep in ("/", ",", "-", "_", "."):
+        k = word.rfind(sep, 0, n)
+        if k >= max(1, n // 2) and k + 1 < len(word):
+            return word[:k + 1], word[k + 1:]
+    return word[:n], word[n:]
+
+
+def wrap_text(text: str, first: int, rest: int | None = None) -> list[str]:
+    """`text` in lines of at most `first` columns (the first line) and `rest` (the others).
+
+    Lines break at spaces; a word longer than a line breaks after a '/' (paths) or where
+    it must. Newlines in `text` are kept.
+
+    >>> wrap_text("the quick brown fox", 10)
+    ['the quick', 'brown fox']
+    >>> wrap_text("/very/long/path/name", 12)
+    ['/very/long/', 'path/name']
+    """
+    rest = first if rest is None else rest
+    lines: list[str] = []
+
+    def room() -> int:
+        return max(1, first if not lines else rest)
+
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            cand = line + " " + word if line else word
+            if cell_len(cand) <= room():
+                line = cand
+                continue
+            if line.strip():
+                lines.append(line.rstrip())
+                line = ""
+            while cell_len(word) > room():
+                head, word = _cut(word, room())
+                lines.append(head)
+            line = word
+        lines.append(line.rstrip())
+    return [ln.replace(_GLUE, " ") for ln in lines]
+
+
+def glue(text: str) -> str:
+    """Text that `wrap_text` keeps on one line (its spaces become non-breaking until printed)."""
+    return text.replace(" ", _GLUE)
+
+
+def wrap(text: str, *, first: str = "", rest: str | None = None, width_: int | None = None,
+         max_lines: int | None = None, more: str = "") -> list[str]:
+    """`first` + text wrapped to the output width; later lines start with `rest` (spaces as wide as `first`).
+
+    `first` and `rest` may hold colour codes. With `max_lines`, what does not fit is cut with
+    "…" and `more` (say, where the full text is) ends the last line.
+
+    >>> wrap("one two three four", first="- ", width_=12)
+    ['- one two', '  three four']
+    """
+    w = width_ or width()
+    fw = visible_len(first)
+    rest = " " * fw if rest is None else rest
+    rw = visible_len(rest)
+    lines = wrap_text(text, max(w - fw, 10), max(w - rw, 10))
+    if max_lines is not None and len(lines) > max_lines:
+        tail = (" " + more) if more else ""
+        keep = lines[:max_lines]
+        room = max((w - (fw if max_lines == 1 else rw)) - cell_len(tail) - 1, 1)
+        last = keep[-1]
+        while cell_len(last) > room:
+            last = last[:-1]
+        keep[-1] = last.rstrip() + "…" + tail
+        lines = keep
+    return [(first if i == 0 else rest) + ln for i, ln in enumerate(lines)]
+
+
+def out_wrapped(text: str, **kw) -> None:
+    for line in wrap(text, **kw):
+        out(line)
+
+
+def err_wrapped(text: str, **kw) -> None:
+    kw.setdefault("width_", width(sys.stderr))
+    for line in wrap(text, **kw):
+        err(line)
+
+
+# ---------------------------------------------------------------------- tables
+
+
+def _fit(natural: list[int], floors: list[list[int]], room: int) -> list[int]:
+    """Column widths that fit `room`: the widest columns give way first, down to each floor in turn."""
+    w = list(natural)
+    for floor in floors:
+        excess = sum(w) - room
+        while excess > 0:
+            cand = [i for i in range(len(w)) if w[i] > floor[i]]
+            if not cand:
+                break
+            i = max(cand, key=lambda j: (w[j], j))
+            w[i] -= 1
+            excess -= 1
+        if excess <= 0:
+            break
+    return w
+
+
+def table(rows: list[list], headers: list[str] | None = None, indent: int = 2, *, width_: int | None = None,
+          nowrap: tuple[int, ...] = (), give: tuple[int, ...] = ()) -> str:
+    """A plain aligned table that fits the output width (cheap: no rich import on the config commands' path).
+
+    A cell is a string (colour codes allowed) or (text, click.style keywords). When the
+    table is too wide, the widest columns wrap their cells onto more lines, at spaces
+    first, then inside words; the columns in `give` wrap before the others, those in
+    `nowrap` never do.
+    """
     allrows = ([headers] if headers else []) + rows
-    widths = [max(len(click.unstyle(str(r[i]))) for r in allrows) for i in range(len(allrows[0]))]
+    if not allrows:
+        return ""
+    ncol = len(allrows[0])
+    plain = [[click.unstyle(c[0] if isinstance(c, tuple) else str(c)) for c in r] for r in allrows]
+    natural = [max(cell_len(ln) for r in plain for ln in r[i].split("\n")) for i in range(ncol)]
+    words = [max((cell_len(wd) for r in plain for wd in r[i].replace("\n", " ").split(" ")), default=0)
+             for i in range(ncol)]
+    total = width_ or width()
+    room = total - indent - 2 * (ncol - 1)
+    hard = [natural[i] if i in nowrap else min(natural[i], words[i]) for i in range(ncol)]
+    soft = [natural[i] if i in nowrap else min(natural[i], 6) for i in range(ncol)]
+    first = [hard[i] if i in give else natural[i] for i in range(ncol)]
+    keep = [hard[i] if i in give else soft[i] for i in range(ncol)]  # the others break words before they do
+    widths = _fit(natural, [first, hard, keep, soft], room)
     lines = []
-    for n, r in enumerate(allrows):
-        cells = []
+    for n, (r, p) in enumerate(zip(allrows, plain)):
+        cols: list[list[tuple[str, int]]] = []
         for i, c in enumerate(r):
-            pad = widths[i] - len(click.unstyle(str(c)))
-            cells.append(str(c) + " " * pad)
-        line = " " * indent + "  ".join(cells).rstrip()
-        if headers and n == 0:
-            line = style(line, bold=True)
-        lines.append(line)
+            text = p[i]
+            if "\n" not in text and cell_len(text) <= widths[i]:
+                shown = c[0] if isinstance(c, tuple) else str(c)
+                if isinstance(c, tuple) and c[1]:
+                    shown = style(c[0], **c[1])
+                cols.append([(shown.replace(_GLUE, " "), cell_len(text))])
+                continue
+            kw = c[1] if isinstance(c, tuple) else {}
+            cols.append([(style(ln, **kw) if kw else ln, cell_len(ln)) for ln in wrap_text(text, widths[i])])
+        for k in range(max(len(col) for col in cols)):
+            segs = []
+            for i, col in enumerate(cols):
+                s, vis = col[k] if k < len(col) else ("", 0)
+                segs.append(s + " " * max(widths[i] - vis, 0))
+            line = " " * indent + "  ".join(segs).rstrip()
+            if headers and n == 0:
+                line = style(line, bold=True)
+            lines.append(line)
     return "\n".join(lines)
 
 

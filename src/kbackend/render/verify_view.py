@@ -12,7 +12,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from kbackend.render.output import emit_json, err, out, style, table, use_color
+from kbackend.render.output import emit_json, err_wrapped, out, out_wrapped, style, table, use_color, width, wrap
 from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
 
 RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
@@ -111,6 +111,24 @@ def _header(b) -> str:
     return b.name + (f" {b.version}" if b.version else "")
 
 
+#: a backend's or a failure's explanation is cut after this many lines (the JSON document has it whole).
+MAX_LINES = 4
+MORE = "(--json has the full text)"
+
+
+def legend(rows: list[tuple[str, list[tuple[str, str]]]]) -> str | None:
+    """What the marks in the matrix's cells mean, for the marks that appear there."""
+    texts = [text for _, cells in rows for _, text in cells]
+    parts = []
+    if any(GRAD in t for t in texts):
+        parts.append(f"{GRAD} the gradient check, after the value's verdict (ok {GRAD}ok: both pass)")
+    if any("×tol" in t for t in texts):
+        parts.append("N×tol the worst error, in multiples of the tolerance")
+    if any(t == "—" for t in texts):
+        parts.append("— not run on that backend")
+    return "; ".join(parts) or None
+
+
 def _backend_line(b) -> str:
     if b.status == "ok":
         t = f"{b.elapsed_s:.1f} s" if b.elapsed_s is not None else ""
@@ -183,6 +201,9 @@ def _json_data(rep: VerifyReport) -> dict:
 
 def render(rep: VerifyReport, *, as_json: bool) -> int:
     code = 0 if rep.ok else 1
+    for b in rep.backends:  # on stderr, with --json too: the JSON holds them under backends[].warnings
+        for w in b.warnings:
+            warn(f"{b.name}: {w}")
     if as_json:
         emit_json("verify", code, _json_data(rep))
         return code
@@ -193,20 +214,35 @@ def render(rep: VerifyReport, *, as_json: bool) -> int:
     return code
 
 
+def _backend_lines(b) -> list[str]:
+    return wrap(_backend_line(b), rest="    ", max_lines=MAX_LINES, more=MORE)
+
+
+def _section_lines(lines: list[str], status: str) -> list[str]:
+    """Each explanation as "  • text", wrapped under itself; a failure's cut after MAX_LINES lines."""
+    cap = MAX_LINES if status == "fail" else None
+    bullet = "  " + style("•", stream=sys.stdout, **_click_style(status)) + " "
+    return [ln for line in lines for ln in wrap(line, first=bullet, rest="    ", max_lines=cap, more=MORE)]
+
+
 def _plain(rep: VerifyReport) -> None:
     headers, rows = matrix(rep)
-    body = [[label] + [style(text, stream=sys.stdout, **_click_style(st)) for st, text in cells]
-            for label, cells in rows]
+    body = [[label] + [(text, _click_style(st)) for st, text in cells] for label, cells in rows]
     for b in rep.backends:
-        out(_backend_line(b))
+        for line in _backend_lines(b):
+            out(line)
     out()
     out(table(body, ["case"] + headers))
+    note = legend(rows)
+    if note:
+        for line in wrap(note, first="  ", rest="  "):
+            out(style(line, dim=True))
     fails, known, skips = explanations(rep)
     _section("failures", fails, "fail")
     _section("known differences (xfail)", known, "xfail")
     _section("skipped", skips, "skip")
     out()
-    out(summary_line(rep))
+    out_wrapped(summary_line(rep), rest="  ")
 
 
 def _click_style(status: str) -> dict:
@@ -219,8 +255,8 @@ def _section(title: str, lines: list[str], status: str) -> None:
         return
     out()
     out(style(f"{title} ({len(lines)}):", stream=sys.stdout, bold=True))
-    for line in lines:
-        out("  " + style("•", stream=sys.stdout, **_click_style(status)) + " " + line)
+    for line in _section_lines(lines, status):
+        out(line)
 
 
 def _rich(rep: VerifyReport) -> None:
@@ -228,42 +264,92 @@ def _rich(rep: VerifyReport) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False)
+    console = Console(file=sys.stdout, no_color=not use_color(sys.stdout), highlight=False, width=width())
     for b in rep.backends:
-        console.print(Text(_backend_line(b), style="" if b.ok else "bold red"))
+        for line in _backend_lines(b):
+            console.print(Text(line, style="" if b.ok else "bold red"))
     headers, rows = matrix(rep)
     t = Table(show_edge=False, box=None, header_style="bold", pad_edge=False)
-    t.add_column("case", no_wrap=True)
+    t.add_column("case")
     for h in headers:
-        t.add_column(h, no_wrap=True)
+        t.add_column(h)
     for label, cells in rows:
         t.add_row(label, *[Text(text, style=RICH_STYLE.get(st, "")) for st, text in cells])
     console.print()
     console.print(t)
+    note = legend(rows)
+    if note:
+        for line in wrap(note, first="  ", rest="  "):
+            console.print(Text(line, style="dim"))
     fails, known, skips = explanations(rep)
     for title, lines, st in (("failures", fails, "fail"), ("known differences (xfail)", known, "xfail"),
                              ("skipped", skips, "skip")):
         if lines:
             console.print()
             console.print(Text(f"{title} ({len(lines)}):", style="bold"))
+            cap = MAX_LINES if st == "fail" else None
             for line in lines:
-                console.print(Text.assemble("  ", ("•", RICH_STYLE[st]), " ", line))
+                for i, ln in enumerate(wrap(line, first="  • ", rest="    ", max_lines=cap, more=MORE)):
+                    console.print(Text.assemble("  ", ("•", RICH_STYLE[st]), ln[3:]) if i == 0 else Text(ln))
     console.print()
-    console.print(summary_line(rep))
+    for line in wrap(summary_line(rep), rest="  "):
+        console.print(Text(line))
+
+
+DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
 def list_cases(cases: list[CaseInfo], *, as_json: bool) -> int:
+    """The cases, grouped by category: name, tolerance, layouts, gradient, dtypes, then what each checks.
+
+    What a case checks goes in a column of its own when the output is wide enough, else
+    on the lines under the case.
+    """
     if as_json:
         emit_json("verify", 0, {"cases": [c.model_dump(mode="json") for c in cases]})
         return 0
-    rows = [[c.name, c.category, c.tol, "both" if c.layout_dependent else "", "yes" if c.differentiable else "",
-             ",".join(c.dtypes), c.doc] for c in cases]
-    out(table(rows, ["case", "category", "tolerance", "layouts", "grad", "dtypes", "about"]))
-    cats = len({c.category for c in cases})
+    every = list(DTYPE_SHORT)
+
+    def dtypes(c: CaseInfo) -> str:
+        return "all" if sorted(c.dtypes, key=every.index) == every else " ".join(DTYPE_SHORT.get(d, d) for d in c.dtypes)
+
+    headers = ["case", "tolerance", "layouts", "grad", "dtypes"]
+    rows = {c.name: [c.name, c.tol, "both" if c.layout_dependent else "", "yes" if c.differentiable else "",
+                     dtypes(c)] for c in cases}
+    widths = [max([len(h)] + [len(r[i]) for r in rows.values()]) for i, h in enumerate(headers)]
+    total = width()
+    left = 4 + sum(widths) + 2 * (len(widths) - 1)
+    about_w = total - left - 2
+    inline = about_w >= 24
+
+    def line(cells: list[str]) -> str:
+        return "    " + "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+
+    out(style((line(headers) + ("  about" if inline else "")).rstrip(), bold=True))
+    cats = list(dict.fromkeys(c.category for c in cases))
+    for cat in cats:
+        members = [c for c in cases if c.category == cat]
+        out(style(f"  {cat} ({len(members)})", bold=True))
+        for c in members:
+            head = line(rows[c.name])
+            if inline and c.doc:
+                about = wrap(c.doc, first="", rest="", width_=about_w)
+                out(head + "  " + about[0])
+                for more in about[1:]:
+                    out(" " * (left + 2) + more)
+                continue
+            out(head.rstrip())
+            if c.doc:
+                for more in wrap(c.doc, first="        ", rest="        ", width_=total):
+                    out(style(more, dim=True))
     out()
-    out(f"{len(cases)} cases in {cats} categories")
+    for line in wrap(f"tolerance: the class of bounds the values are held to; layouts both: run in channels_last "
+                     f"and channels_first; grad yes: gradients checked too (jax, torch, tensorflow); dtypes all: "
+                     f"{', '.join(every)} ({', '.join(DTYPE_SHORT.values())} for short)"):
+        out(style(line, dim=True))
+    out(f"{len(cases)} cases in {len(cats)} categories")
     return 0
 
 
 def warn(text: str) -> None:
-    err(style("warning: ", stream=sys.stderr, fg="yellow", bold=True) + text)
+    err_wrapped(text, first=style("warning: ", stream=sys.stderr, fg="yellow", bold=True), rest="  ")

@@ -81,6 +81,8 @@ class BackendRun(Frozen):
     restarts: int = 0
     #: the tail of the child's output, kept when it did not end cleanly.
     log: str | None = None
+    #: warnings that turn a feature off (jax's compilation cache), as the children reported them.
+    warnings: list[str] = []
 
     @property
     def ok(self) -> bool:

@@ -135,6 +135,8 @@ class Journal:
     about: dict = field(default_factory=dict)
     #: why the unit started and not finished is known to crash the backend (Case.crashes), if it is.
     known_crash: str | None = None
+    #: the children's warnings about jax's compilation cache, each once.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def finished_cases(self) -> int:
@@ -159,6 +161,9 @@ def read_journal(path: str) -> Journal:
             j.about = {k: v for k, v in ev.items() if k not in ("units", "order")}
         elif "start" in ev:
             j.started, j.category, j.known_crash = ev["start"], ev.get("category"), ev.get("known_crash")
+        elif "warning" in ev:
+            if ev["warning"] not in j.warnings:
+                j.warnings.append(ev["warning"])
         elif "unit" in ev:
             j.rows.extend(ev.get("rows") or [])
             j.done.append(ev["unit"])
@@ -348,6 +353,10 @@ def run_verify(
             run_parallel(drive, order, max_parallel=max_parallel)
             for b in order:  # every child's rows, crashed ones included, in the suite's order
                 runs[b]["journal"] = read_journal(journals[b])
+    # the folder jax really used: a user's own JAX_COMPILATION_CACHE_DIR wins (compile_cache_env)
+    user_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if user_cache and set(COMPILE_CACHE_BACKENDS) & set(backends):
+        compile_cache = user_cache
     return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
                    compile_cache)
 
@@ -375,6 +384,7 @@ def _report(python, dtypes, data_formats, order, backends, runs, missing, elapse
             name=b, status=run["status"], version=data.get("backend_version"), keras_version=data.get("keras_version"),
             error=error, fix=_fix_for(b, run["status"]), elapsed_s=child.elapsed_s if child else None,
             import_s=data.get("import_s"), restarts=run["restarts"], log=run.get("log"),
+            warnings=list(dict.fromkeys((j.warnings if j else []) + list(data.get("warnings") or []))),
         ))
         for r in rows:
             results.append(CaseResult(backend=b, **{k: v for k, v in r.items() if k in CaseResult.model_fields}))

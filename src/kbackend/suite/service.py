@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.envs.target import Target
 from kbackend.errors import KbackendError, UsageError
+from kbackend.install import install_command
 from kbackend.suite import run as R
 from kbackend.suite.model import CaseInfo, VerifyReport
 
@@ -77,18 +77,18 @@ def plan(
         )
     found, _versions, keras_version = R.installed_backends(target.sys_path)
     if keras_version is None:
-        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix="pip install keras")
+        raise KbackendError(f"Keras is not installed in {target.describe()}.",
+                            fix=install_command("keras", target.python))
     missing = {}
     for b in asked:
         if b not in found:
-            info = B.get(b)
-            missing[b] = f"pip install {info.pip if info and info.pip else b}"
+            missing[b] = install_command(b, target.python, keras_version=keras_version)
     run_backends = [b for b in asked if b in found] if asked else found
     if not run_backends and not missing:
         raise KbackendError(
             f"No Keras backend is installed in {target.describe()}. "
             f"Expected one of {list(R.SUITE_BACKENDS)}.",
-            fix="pip install jax",
+            fix=install_command("jax", target.python, keras_version=keras_version),
         )
     selected = None if all_cases is None else select(all_cases, ops, categories)
     dts = list(dict.fromkeys(dtypes)) or [_floatx(ctx)]

@@ -13,7 +13,7 @@ Input:
 
 Output (mode "run"): {"backend", "keras_version", "backend_version", "floatx",
 "import_s", "run_s", "batched" (outputs computed by one-program steps),
-"results": [row, ...]} where a row is {case, category,
+"warnings" (about jax's compilation cache: see below), "results": [row, ...]} where a row is {case, category,
 check (value | grad | forward | sgd_step | fit), dtype, data_format, status
 (pass | fail | error | skip | xfail), max_abs_err, max_rel_err, worst, atol, rtol,
 expected_dtype, got_dtype, message, ms}.
@@ -28,7 +28,12 @@ start another child after the unit that crashed: {"units": n, "order": [unit,
 "rows": [...]} after it. Units run in the suite's order, but a unit known to
 crash this backend (`Case.crashes`) runs last, so its crash ends the child
 with nothing left to run. The first line also holds the backend's and Keras's
-versions, floatx and import_s, as the result does.
+versions, floatx and import_s, as the result does. {"warning": text} is a
+warning about jax's persistent compilation cache (a Python warning or a jax log
+record: a cache that cannot be read or written is a feature turned off, and
+the parent shows it); where `filelock` is missing, the child drops the cache's
+size limit before importing jax (jax cannot enforce it without filelock and
+would not use the cache at all) and says so the same way.
 
 On jax, the cases' values and gradients are computed by one jitted XLA program
 (`batch`), as Keras runs a model on jax: compiling one program costs a fraction
@@ -109,6 +114,10 @@ def main(inp):
     if inp.get("mode") == "list":
         return _list(cases)
 
+    journal = _Journal(inp.get("journal_path"))
+    notices = _Notices(journal)
+    notices.extend(_compile_cache_without_filelock())
+    notices.watch()
     t_import = time.time()
     import keras  # noqa: E402 - the backend comes from KERAS_BACKEND
     import numpy as np
@@ -128,7 +137,6 @@ def main(inp):
     dtypes = inp.get("dtypes") or [keras.config.floatx()]
     skip_units = set(inp.get("skip_units") or ())
     runner = _Runner(keras, ops, np, cases, cmp, backend, inp)
-    journal = _Journal(inp.get("journal_path"))
     # (key, dtype, case), the tiny model's case None, in the suite's order.
     units = [(unit_key(d, c.name), d, c) for d in dtypes for c in selected]
     if inp.get("model", True):
@@ -158,7 +166,85 @@ def main(inp):
             rows = runner.run_case(c, dtype)
         journal.write({"unit": key, "rows": rows})
         results.extend(rows)
-    return dict(about, run_s=time.time() - t0, batched=runner.batched_count, results=results)
+    return dict(about, run_s=time.time() - t0, batched=runner.batched_count, results=results,
+                warnings=list(notices.seen))
+
+
+# The compilation cache's notices: a warning that turns a feature off is reported, never swallowed.
+
+#: what makes a warning (or a jax log record) one about the persistent compilation cache.
+CACHE_WORDS = ("compilation cache", "compilation_cache", "persistent cache", "filelock")
+
+
+def _compile_cache_without_filelock():
+    """Keep jax's compilation cache working where `filelock` is missing: drop the size limit, and say so.
+
+    jax needs filelock to enforce JAX_COMPILATION_CACHE_MAX_SIZE; without it, every
+    read and write of the cache fails (RuntimeError: Please install the `filelock`
+    package), so the cache would stay empty. Without a limit it needs no lock.
+    Must run before jax is imported (jax reads the variable at import).
+    """
+    size = os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE")
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR") or size in (None, "", "-1"):
+        return []
+    try:
+        import filelock  # noqa: F401
+    except ImportError:
+        del os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]
+        return ["filelock is not installed: jax cannot limit its compilation cache to %s bytes, so the cache "
+                "in %s is kept without a size limit (install filelock to cap it)"
+                % (size, os.environ["JAX_COMPILATION_CACHE_DIR"])]
+    return []
+
+
+class _Notices(object):
+    """Warnings about the compilation cache (Python warnings and jax's log records), each once, journaled."""
+
+    def __init__(self, journal):
+        self.journal = journal
+        self.seen = []
+
+    def add(self, text):
+        text = " ".join(str(text).split())[:500]
+        if text and text not in self.seen:
+            self.seen.append(text)
+            self.journal.write({"warning": text})
+
+    def extend(self, texts):
+        for t in texts:
+            self.add(t)
+
+    def watch(self):
+        import logging
+        import warnings
+
+        notices = self
+        shown = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if _about_cache(str(message)):
+                notices.add("%s: %s" % (category.__name__, message))
+            return shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = showwarning
+        # shown even where the user's warning filters would hide them (the first matching filter wins)
+        warnings.filterwarnings("default", message=r".*(compilation cache|filelock)")
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                try:
+                    msg = record.getMessage()
+                except Exception:  # noqa: BLE001 - a broken log record is not the suite's business
+                    return
+                if _about_cache(msg):
+                    notices.add("%s: %s" % (record.levelname.lower(), msg))
+
+        logging.getLogger("jax").addHandler(Handler(level=logging.WARNING))
+
+
+def _about_cache(text):
+    low = text.lower()
+    return any(w in low for w in CACHE_WORDS)
 
 
 def _backend_version(backend):
