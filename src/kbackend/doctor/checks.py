@@ -243,20 +243,19 @@ def _origin_lines(bf, *, only_ok: bool = False) -> list[str]:
 
 
 def _stray_lines(m: str, o: dict) -> list[str]:
-    """Two lines: what `import m` loads (and how its directory got on sys.path), and what it
-    should have loaded."""
+    """What `import m` loads (and how its directory got on sys.path), instead of what."""
     thing = o.get("thing") or o.get("file") or "?"
     via = o.get("via")
     how = " (on PYTHONPATH)" if via == "PYTHONPATH" else (f" (added by {via})" if via else "")
     said = o.get("version")
     if o.get("dist"):  # where the installed one lives is in the facts (dist_location)
         inst = f"{o['dist']} {o.get('dist_version') or ''}".strip()
-        second = f"  instead of the installed {inst}"
+        line = f"`import {m}` loads {thing}{how}, instead of the installed {inst}"
         if said and said != o.get("dist_version"):
-            second += f" (it says it is {said})"
+            line += f" (it says it is {said})"
     else:
-        second = "  which no installed distribution provides"
-    return [f"`import {m}` loads {thing}{how}", second]
+        line = f"`import {m}` loads {thing}{how}, which no installed distribution provides"
+    return [line]
 
 
 def _stray_fix(*origins: dict) -> str:
