@@ -337,3 +337,45 @@ def test_relevant_environ_keeps_only_what_matters():
     assert env == {"CUDA_VISIBLE_DEVICES": "0", "KERAS_BACKEND": "jax", "LD_LIBRARY_PATH": "/usr/local/cuda/lib64",
                    "TF_CPP_MIN_LOG_LEVEL": "3"}
     assert os.environ.get("HOME")  # the real environment is untouched
+
+
+# ---------------------------------------------------------------------- where modules came from
+
+STRAY_TORCH = {"file": "/work/torch.py", "thing": "/work/torch.py", "verdict": "not_from_dist", "dist": "torch",
+               "dist_version": "2.13.0", "via": "PYTHONPATH", "version": None}
+STRAY_KERAS = {"file": "/nb/keras/__init__.py", "thing": "/nb/keras", "verdict": "not_from_dist", "dist": "keras",
+               "dist_version": "3.15.1", "via": "/venv/lib/python3.11/site-packages/nb.pth", "version": "0.1"}
+REAL_KERAS = {"file": "/venv/site-packages/keras/__init__.py", "thing": "/venv/site-packages/keras",
+              "verdict": "dist", "dist": "keras", "dist_version": "3.15.1"}
+
+
+def test_other_backends_warns_on_a_stray_backend(tmp_path):
+    facts = make_facts(tmp_path, file={"backend": "jax"},
+                       probes={"torch": {"origins": {"torch": STRAY_TORCH, "keras": REAL_KERAS}}})
+    f = C.check_other_backends(facts)
+    assert f.status == "warn"
+    assert "`import torch` loads /work/torch.py (on PYTHONPATH), instead of the installed torch 2.13.0" in f.evidence
+    assert f.fix == "remove or rename /work/torch.py / unset PYTHONPATH"
+    assert C.check_backend_importable(facts).status == "ok"  # jax itself is fine
+
+
+def test_a_stray_keras_is_the_configured_backends_finding(tmp_path):
+    origins = {"keras": STRAY_KERAS}
+    probes = {n: {"origins": origins} for n in ("tensorflow", "jax", "torch", "numpy", "openvino")}
+    facts = make_facts(tmp_path, file={"backend": "jax"}, probes=probes)
+    f = C.check_backend_importable(facts)
+    assert f.status == "error" and f.fix == f"remove or rename /nb/keras / remove its directory from {STRAY_KERAS['via']}"
+    assert (f"`import keras` loads /nb/keras (added by {STRAY_KERAS['via']}), instead of the installed keras 3.15.1 "
+            "(it says it is 0.1)") in f.evidence
+    assert C.check_other_backends(facts).status == "ok"  # said once, where it belongs
+    probes["jax"] = "not_run"  # the configured backend was not probed: the others tell
+    facts = make_facts(tmp_path, file={"backend": "jax"}, probes=probes)
+    f = C.check_other_backends(facts)
+    assert f.status == "warn"
+    assert sum(e.startswith("`import keras` loads /nb/keras (added by ") for e in f.evidence) == 1
+
+
+def test_an_ok_probe_says_where_each_module_came_from(tmp_path):
+    facts = make_facts(tmp_path, file={"backend": "jax"}, probes={"jax": {"origins": {"keras": REAL_KERAS}}})
+    f = C.check_backend_importable(facts)
+    assert f.status == "ok" and "keras from /venv/site-packages/keras (keras 3.15.1)" in f.evidence

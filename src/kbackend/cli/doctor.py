@@ -15,7 +15,8 @@ from kbackend.cli.params import multi_option
               help="Run only this check (see --list-checks).")
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.option("--report", is_flag=True,
-              help="Print a paste-ready block for a bug report (GPU UUIDs and home paths removed).")
+              help="Print a paste-ready block for a bug report (home, user name, GPU UUIDs and "
+                   "secrets removed; with --json, from the whole document).")
 @click.option("--refresh", is_flag=True, help="Ignore the probe cache and probe every backend again.")
 @click.option("--all", "all_backends", is_flag=True,
               help="Probe every backend kbackend knows, not only the installed ones.")

@@ -3,7 +3,8 @@
 One JSON file in the user cache directory (platformdirs), holding the probe
 results of a few recent keys. A key is a hash of everything that could change
 what a probe sees: the interpreter and its version, every installed
-distribution and its version, the relevant environment variables, the GPU
+distribution and its version, the directories of its sys.path (a stray file
+changes one), the relevant environment variables, the GPU
 driver (`driver_fingerprint`), the keras.json the child reads, and the probe
 worker's own source. The file also remembers how long each backend's probe
 took, so the slowest start first next time. An unreadable or corrupt file is ignored (and rewritten by the next
@@ -24,7 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 CACHE_FORMAT = 1
 FILE_NAME = "backend-probes.json"
@@ -78,6 +79,35 @@ def driver_fingerprint(files: tuple[str, ...] = DRIVER_FILES) -> str | None:
     return "\n".join(parts) or None
 
 
+def sys_path_fingerprint(paths: Sequence[str], modules: Iterable[str]) -> list:
+    """What on the target's sys.path decides which `keras` or `jax` an import finds: each
+    directory, in order, with its entries named like one of `modules` (`jax.py`, `jax/`,
+    `jax.cpython-311-x86_64-linux-gnu.so`) and its .pth files (name and mtime).
+
+    Names, not directory mtimes: a directory written to all day (a project on PYTHONPATH)
+    keeps its key until a file that can shadow a module appears in it.
+    """
+    wanted = set(modules)
+    out: list = []
+    for p in paths:
+        try:
+            names = os.listdir(p)
+        except (OSError, ValueError):
+            out.append([p, None])
+            continue
+        hits: list = []
+        for n in sorted(names):
+            if n.endswith(".pth"):
+                try:
+                    hits.append([n, os.stat(os.path.join(p, n)).st_mtime_ns])
+                except OSError:
+                    hits.append([n, None])
+            elif n.split(".", 1)[0] in wanted:
+                hits.append(n)
+        out.append([p, hits])
+    return out
+
+
 def probe_key(
     *,
     python: str,
@@ -86,8 +116,13 @@ def probe_key(
     environ: Mapping[str, str],
     driver: str | None,
     keras_json: bytes | None,
+    paths: Sequence = (),
 ) -> str:
-    """The cache key: a hash of everything a backend probe's answer depends on."""
+    """The cache key: a hash of everything a backend probe's answer depends on.
+
+    `paths` is `sys_path_fingerprint` of the target's sys.path: a stray `jax.py` dropped
+    into one of its directories, or a .pth file added, makes a new key.
+    """
     doc = {
         "format": CACHE_FORMAT,
         "python": os.path.abspath(python),
@@ -97,6 +132,7 @@ def probe_key(
         "driver": driver,
         "keras_json": None if keras_json is None else hashlib.sha256(keras_json).hexdigest(),
         "worker": _worker_digest(),
+        "paths": list(paths),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 

@@ -211,14 +211,87 @@ def check_backend_importable(facts: Facts) -> Finding:
     ver = f"{name} {bf.version}" if bf.version else name
     if bf.status == "not_run":
         return _f("backend-importable", "skip", title, [f"{ver} is installed; its import was not probed"])
+    strays = _strays(bf)
+    if strays:
+        said = "imports" if bf.status == "ok" else f"fails ({bf.status}: {bf.error or 'no detail'})"
+        return _f("backend-importable", "error", title,
+                  [f"backend {name} {said}, but not from its installed distributions:"]
+                  + [line for m, o in strays for line in _stray_lines(m, o)] + _origin_lines(bf, only_ok=True)
+                  + (_log_tail(bf.log) if bf.status != "ok" else []),
+                  fix=_stray_fix(*(o for _, o in strays)))
     if bf.status == "ok":
         ev = [f"{ver} with Keras {bf.keras_version or facts.keras.version} imports in {bf.import_s or 0:.1f} s"
               + (" (cached probe)" if bf.cached else ""),
-              "devices: " + (", ".join(bf.devices) or "none")]
+              "devices: " + (", ".join(bf.devices) or "none")] + _origin_lines(bf)
         return _f("backend-importable", "ok", title, ev)
     return _f("backend-importable", "error", title,
-              [f"backend {where}: the probe child said {bf.status}: {bf.error or 'no detail'}"] + _log_tail(bf.log),
-              fix=_fix_for_failure(facts, name, bf.status), link=KERAS_INSTALL_DOC)
+              [f"backend {where}: the probe child said {bf.status}: {bf.error or 'no detail'}"]
+              + _phase_lines(bf) + _log_tail(bf.log),
+              fix=_fix_for_failure(facts, name, bf.status, phase=bf.phase), link=KERAS_INSTALL_DOC)
+
+
+#: origin verdicts (workers/probe_backend.py) of a module that comes from its installed distribution.
+FROM_DIST = ("dist", "editable", "dist_location", "site")
+
+
+def _strays(bf) -> list[tuple[str, dict]]:
+    """(module, origin) of each module the probe imported from elsewhere than its distribution."""
+    return [(m, o) for m, o in sorted(bf.origins.items(), key=lambda mo: (mo[0] != "keras", mo[0]))
+            if isinstance(o, dict) and o.get("verdict") == "not_from_dist"]
+
+
+def _origin_lines(bf, *, only_ok: bool = False) -> list[str]:
+    """Where each module came from: "keras: /venv/.../site-packages/keras (keras 3.15.1)"."""
+    out = []
+    for m, o in sorted(bf.origins.items(), key=lambda mo: (mo[0] != "keras", mo[0])):
+        if not isinstance(o, dict) or (only_ok and o.get("verdict") not in FROM_DIST):
+            continue
+        if o.get("verdict") == "not_from_dist":
+            continue
+        dist = f" ({o['dist']} {o.get('dist_version') or ''})".replace(" )", ")") if o.get("dist") else ""
+        out.append(f"{m} from {o.get('thing') or o.get('file') or '?'}{dist}")
+    return out
+
+
+def _stray_lines(m: str, o: dict) -> list[str]:
+    """What `import m` loads (and how its directory got on sys.path), instead of what."""
+    thing = o.get("thing") or o.get("file") or "?"
+    via = o.get("via")
+    how = " (on PYTHONPATH)" if via == "PYTHONPATH" else (f" (added by {via})" if via else "")
+    said = o.get("version")
+    if o.get("dist"):  # where the installed one lives is in the facts (dist_location)
+        inst = f"{o['dist']} {o.get('dist_version') or ''}".strip()
+        line = f"`import {m}` loads {thing}{how}, instead of the installed {inst}"
+        if said and said != o.get("dist_version"):
+            line += f" (it says it is {said})"
+    else:
+        line = f"`import {m}` loads {thing}{how}, which no installed distribution provides"
+    return [line]
+
+
+def _stray_fix(*origins: dict) -> str:
+    """Remove or rename each stray; or undo what put its directory on sys.path."""
+    things = list(dict.fromkeys(o.get("thing") or o.get("file") or "the stray file" for o in origins))
+    vias = list(dict.fromkeys(o.get("via") for o in origins if o.get("via")))
+    fix = f"remove or rename {', '.join(things)}"
+    if "PYTHONPATH" in vias:
+        fix += " / unset PYTHONPATH"
+    for via in vias:
+        if via != "PYTHONPATH":
+            fix += f" / remove its directory from {via}"
+    return fix
+
+
+def _phase_lines(bf) -> list[str]:
+    """What a timeout's step says about where the time went."""
+    if bf.status != "timeout":
+        return []
+    if bf.phase is None:
+        return ["Python itself never began the probe: its start-up (sitecustomize, .pth files) hangs"]
+    if bf.phase.startswith("importing "):
+        return [f"it hung {bf.phase}; a first import from a cold or network disk can also take this long "
+                "(kbackend doctor --timeout 300)"]
+    return [f"the imports had finished: it hung {bf.phase}"]
 
 
 def _log_tail(log: str, n: int = 4) -> list[str]:
@@ -226,9 +299,9 @@ def _log_tail(log: str, n: int = 4) -> list[str]:
     return [f"log: {ln}" for ln in lines[-n:]]
 
 
-def _fix_for_failure(facts: Facts, name: str, status: str) -> str:
+def _fix_for_failure(facts: Facts, name: str, status: str, *, phase: str | None = None) -> str:
     if status == "timeout":
-        return f"KERAS_BACKEND={name} {facts.interpreter.python} -X importtime -c 'import keras'  # see where it hangs"
+        return _timeout_fix(facts, name, phase)
     return _install(facts, name, force=True)
 
 
@@ -239,6 +312,21 @@ def _not_installed_hints(facts: Facts, name) -> list[str]:
         return []
     return [f"{b.name} is not installed: {_install(facts, b.name)}" for b in facts.backends
             if b.name != name and not b.installed and b.name in B.KERAS3_ORDER and B.REGISTRY[b.name].accepted_by(kv)]
+
+
+def _timeout_fix(facts: Facts, name: str, phase: str | None) -> str:
+    """The command that shows where a probe that timed out hangs, for the step it hung in."""
+    py = facts.interpreter.python
+    if phase is None:  # the child never began the probe: Python's own start-up hangs
+        return f"{py} -X importtime -c pass  # a sitecustomize or .pth file that hangs at start-up?"
+    if phase == "importing keras":
+        return f"KERAS_BACKEND={name} {py} -X importtime -c 'import keras'  # the last lines show where it hangs"
+    if phase.startswith("importing "):
+        module = phase.split(" ", 1)[1]
+        return f"{py} -X importtime -c 'import {module}'  # the last lines show where it hangs"
+    if phase == "listing devices":
+        return "CUDA_VISIBLE_DEVICES= kbackend doctor --refresh  # passes? then a GPU or its driver hangs"
+    return "kbackend doctor --refresh --timeout 300  # a slow machine, or one that hangs?"
 
 
 def check_other_backends(facts: Facts) -> Finding:
@@ -254,11 +342,22 @@ def check_other_backends(facts: Facts) -> Finding:
     bad = [b for b in probed if b.status != "ok"]
     ev = ["; ".join(f"{b.name} {b.version or ''} {b.status}" + (f" in {b.import_s:.1f} s" if b.import_s is not None else "")
                     for b in probed)]
-    if bad:
-        first = bad[0]
-        ev += [f"{b.name}: {b.status}: {b.error or 'no detail'}" for b in bad]
-        return _f("other-backends", "warn", title, ev + _log_tail(first.log, 3) + hints,
-                  fix=_fix_for_failure(facts, first.name, first.status))
+    # Keras's own origin is the configured backend's check, unless that backend was not probed.
+    configured = facts.backend(name) if isinstance(name, str) else None
+    keras_here = configured is None or configured.status == "not_run"
+    strays: dict[tuple, tuple[str, dict]] = {}
+    for b in probed:
+        for m, o in _strays(b):
+            if m != "keras" or keras_here:
+                strays.setdefault((m, o.get("thing")), (m, o))
+    if bad or strays:
+        lines = [f"{b.name}: {b.status}: {b.error or 'no detail'}" for b in bad]
+        lines += [line for m, o in strays.values() for line in _stray_lines(m, o)]
+        first = bad[0] if bad else None
+        fix = (_stray_fix(*(o for _, o in strays.values())) if strays
+               else _fix_for_failure(facts, first.name, first.status, phase=first.phase))
+        return _f("other-backends", "warn", title,
+                  ev + lines + (_log_tail(first.log, 3) if first else []) + hints, fix=fix)
     return _f("other-backends", "ok", title, ev + hints)
 
 
@@ -385,6 +484,8 @@ def check_tf_import_backend(facts: Facts) -> Finding:
         bf = facts.backend(name)
         if bf is None or not bf.installed:
             why = f"ModuleNotFoundError: the {name} backend is not installed"
+        elif bf.status == "timeout":
+            return _tf_import_timeout(facts, name, bf, ev)
         elif bf.status not in ("ok", "not_run"):
             why = f"{bf.status}: {bf.error}"
     if why:
@@ -394,6 +495,21 @@ def check_tf_import_backend(facts: Facts) -> Finding:
                         "even programs that never use Keras break; TF_USE_LEGACY_KERAS=1 avoids it"],
                   fix=fix, link=KERAS_CONFIG_DOC)
     return _f("tf-import-backend", "ok", title, ev)
+
+
+def _tf_import_timeout(facts: Facts, name: str, bf, ev: list[str]) -> Finding:
+    """The configured backend's probe timed out: say what hung, never that `import tensorflow` fails."""
+    title = "`import tensorflow` survives the configured backend"
+    step = bf.phase
+    if step is not None and not step.startswith("importing "):
+        return _f("tf-import-backend", "ok", title,
+                  ev + [f"the probe of {name} imported it and Keras, then hung {step}: "
+                        "`import tensorflow` does not do that"])
+    what = f"hung {step}" if step else "never began (Python's start-up hung)"
+    return _f("tf-import-backend", "warn", title,
+              ev + [f"the probe of {name} timed out: it {what}; `import tensorflow` imports the same "
+                    "modules and may hang there too (not tested apart)"],
+              fix=_timeout_fix(facts, name, step))
 
 
 def check_channels_first_cpu(facts: Facts) -> Finding:

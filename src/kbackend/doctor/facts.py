@@ -56,6 +56,14 @@ class BackendFacts(Frozen):
     cuda_archs: list[str] = []
     #: the child's stdout/stderr (tail), the traceback of a failed import.
     log: str = ""
+    #: where each module the child imported came from (keras, the backend's packages):
+    #: module -> {"file", "verdict", "dist", "dist_version", "dist_location", "via", ...};
+    #: verdict "dist", "editable", "dist_location" or "site" is the installed distribution,
+    #: "not_from_dist" a stray file or directory that shadows it.
+    origins: dict[str, dict] = {}
+    #: the last step the child began ("importing jax", "importing keras", "listing
+    #: devices"), for a child that gave no result; None when it never began one.
+    phase: str | None = None
     #: anything else the probe reported (jax plugin versions, TF build info, ...).
     extra: dict = {}
     #: True when this result came from the probe cache.

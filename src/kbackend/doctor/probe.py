@@ -10,35 +10,26 @@ timeout, crashed, bad_output) becomes a `BackendFacts`, never an exception.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 
 from kbackend import backends as B
 from kbackend._record import record
 from kbackend.config.judge import installed_backend
 from kbackend.doctor.cache import CACHEABLE, ProbeCache
+from kbackend.doctor.environ import relevant_environ  # noqa: F401 - the facts' and the cache key's variables
 from kbackend.doctor.facts import BackendFacts
 from kbackend.workers.runner import ChildResult, Job, run_many
 
 DEFAULT_TIMEOUT = 90.0
-#: variables that change what Keras, a backend or CUDA does: part of the cache key and of the facts.
-ENV_PREFIXES = ("KERAS_", "TF_", "XLA_", "JAX_", "CUDA_", "CUDNN_", "NVIDIA_", "PYTORCH_", "TORCH_", "OV_",
-                "OPENVINO_", "NCCL_", "HIP_", "ROCR_", "PJRT_")
-ENV_NAMES = ("LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX",
-             "VIRTUAL_ENV", "TPU_NAME")
+#: the distributions that may provide the `keras` module.
+KERAS_DISTS = ("keras", "keras-nightly", "keras-mxnet")
 #: rough probe seconds, to start the slowest first (longest-first scheduling) until the
 #: cache has measured them in this interpreter.
 COST = {"torch": 4.5, "tensorflow": 4.0, "openvino": 2.5, "jax": 1.5, "numpy": 1.5}
 LOG_KEEP = 4000
-
-
-def relevant_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment variables that matter to Keras, the backends and CUDA.
-
-    >>> relevant_environ({"KERAS_BACKEND": "jax", "HOME": "/h", "LD_LIBRARY_PATH": "/x"})
-    {'KERAS_BACKEND': 'jax', 'LD_LIBRARY_PATH': '/x'}
-    """
-    return {k: v for k, v in sorted(environ.items()) if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
 
 
 @record
@@ -84,6 +75,55 @@ def backend_dists(name: str, installed: Mapping[str, str]) -> dict[str, str]:
     return {d: installed[d] for d in dict.fromkeys(names) if d in installed}
 
 
+def origin_modules(name: str) -> dict[str, list[str]]:
+    """The modules whose origin a probe child reports (keras and the backend's packages), with
+    the distributions that may provide each.
+
+    >>> origin_modules("numpy")
+    {'keras': ['keras', 'keras-nightly', 'keras-mxnet'], 'numpy': ['numpy'], 'jax': ['jax'], 'jaxlib': ['jaxlib']}
+    """
+    b = B.get(name)
+    mods = {"keras": list(KERAS_DISTS)}
+    if b is not None:
+        mods[b.module or name] = list(b.dists)
+        for d in b.also_needs:
+            mods.setdefault(d.replace("-", "_"), [d])
+    return mods
+
+
+def shadowable_modules() -> set[str]:
+    """Every module a probe reports the origin of (keras and every backend's packages)."""
+    return {m for name in B.names() for m in origin_modules(name)}
+
+
+def read_journal(path: str | None) -> tuple[str | None, list[list], dict]:
+    """What a probe child's journal holds: the last step it began, every [seconds, step], and
+    the origins of the modules it noted when its imports failed."""
+    if not path:
+        return None, [], {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except OSError:
+        return None, [], {}
+    steps: list[list] = []
+    origins: dict = {}
+    for line in lines:
+        t, _, step = line.partition("\t")
+        if step.startswith("origins "):
+            try:
+                doc = json.loads(step[len("origins "):])
+                origins = doc if isinstance(doc, dict) else origins
+            except ValueError:
+                pass
+            continue
+        try:
+            steps.append([round(float(t), 3), step.strip()])
+        except ValueError:
+            continue
+    return (steps[-1][1] if steps else None), steps, origins
+
+
 def backend_version(name: str, installed: Mapping[str, str]) -> str | None:
     b = B.get(name)
     for d in b.dists if b else ():
@@ -97,9 +137,16 @@ def not_probed(p: Planned, installed: Mapping[str, str]) -> BackendFacts:
                         dists=backend_dists(p.name, installed))
 
 
-def from_child(p: Planned, r: ChildResult, installed: Mapping[str, str]) -> BackendFacts:
-    """A child's outcome as facts (the status is the runner's, verbatim)."""
+def from_child(p: Planned, r: ChildResult, installed: Mapping[str, str], journal: str | None = None) -> BackendFacts:
+    """A child's outcome as facts (the status is the runner's, verbatim; a timeout's error
+    names the step the child was stuck in, from its journal)."""
     d = r.data if isinstance(r.data, dict) else {}
+    phase, steps, noted = (None, [], {}) if r.status == "ok" else read_journal(journal)
+    error = r.error
+    if r.status == "timeout":
+        error = f"stuck {phase or 'starting Python (before the probe began)'}: {r.error}"
+    elif r.status == "crashed" and phase and error:
+        error = f"{error} ({phase})"
     log = r.log or ""
     if r.traceback:
         log = (log + "\n" if log else "") + r.traceback
@@ -110,17 +157,20 @@ def from_child(p: Planned, r: ChildResult, installed: Mapping[str, str]) -> Back
     extra["elapsed_s"] = round(r.elapsed_s, 3)
     if r.returncode is not None:
         extra["returncode"] = r.returncode
+    if steps:
+        extra["steps"] = steps
+    origins = d.get("origins") or noted
     return BackendFacts(
         name=p.name, installed=p.installed,
         version=backend_version(p.name, installed) or d.get("module_version"),
         dists=backend_dists(p.name, installed),
-        status=r.status, error=r.error,
+        status=r.status, error=error,
         import_s=d.get("import_s") if r.status == "ok" else None,
         keras_version=d.get("keras_version"),
         devices=list(d.get("devices") or []), gpu_devices=list(d.get("gpu_devices") or []),
         built_cuda=d.get("built_cuda"), built_cudnn=d.get("built_cudnn"),
         cuda_archs=list(d.get("cuda_archs") or []),
-        log=log[-LOG_KEEP:], extra=extra,
+        log=log[-LOG_KEEP:], extra=extra, origins=origins if isinstance(origins, dict) else {}, phase=phase,
     )
 
 
@@ -165,21 +215,22 @@ def probe_backends(
     todo.sort(key=cost, reverse=True)
     if on_start:
         on_start([p.name for p in todo])
-    jobs = [
-        Job(python, "probe_backend.py",
-            {"backend": p.name, "module": (B.get(p.name).module or p.name), "import_keras": p.import_keras},
-            timeout=timeout, env={**(child_env or {}), "KERAS_BACKEND": p.name}, key=p)
-        for p in todo
-    ]
-
     def done(job: Job, r: ChildResult) -> None:
-        f = from_child(job.key, r, installed)
+        f = from_child(job.key, r, installed, job.input.get("journal"))
         results[job.key.name] = f
         if on_done:
             on_done(f)
 
-    if jobs:
-        run_many(jobs, max_parallel=max_parallel or available_cores(), on_done=done)
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="kbackend-probe-") as journals:
+            jobs = [
+                Job(python, "probe_backend.py",
+                    {"backend": p.name, "module": (B.get(p.name).module or p.name), "import_keras": p.import_keras,
+                     "origins": origin_modules(p.name), "journal": os.path.join(journals, f"{p.name}.steps")},
+                    timeout=timeout, env={**(child_env or {}), "KERAS_BACKEND": p.name}, key=p)
+                for p in todo
+            ]
+            run_many(jobs, max_parallel=max_parallel or available_cores(), on_done=done)
     fresh = {p.name: results[p.name].model_dump(mode="json") for p in todo
              if p.name in results and results[p.name].status in CACHEABLE}
     timings = {f"{python}|{p.name}": results[p.name].extra["elapsed_s"] for p in todo if p.name in results}

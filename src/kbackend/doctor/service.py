@@ -19,7 +19,7 @@ from typing import Any
 from kbackend.config.records import Model as Frozen
 from kbackend.config.service import CheckResult, ConfigContext, check as config_check
 from kbackend.doctor import probe as P
-from kbackend.doctor.cache import ProbeCache, driver_fingerprint, probe_key
+from kbackend.doctor.cache import ProbeCache, driver_fingerprint, probe_key, sys_path_fingerprint
 from kbackend.doctor.check import Check
 from kbackend.doctor.checks import CHECKS as BASE_CHECKS
 from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFacts
@@ -183,7 +183,8 @@ def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict
         key = probe_key(python=target.python, python_version=target.version, installed=installed,
                         environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
                         driver=driver_fingerprint(),
-                        keras_json=keras_json_identity(ctx.path))
+                        keras_json=keras_json_identity(ctx.path),
+                        paths=sys_path_fingerprint(target.sys_path, P.shadowable_modules()))
         child_env: dict[str, str | None] = {}
         if "XLA_PYTHON_CLIENT_PREALLOCATE" not in env:
             child_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # probing must not grab 75 % of a GPU

@@ -7,9 +7,7 @@ Progress (a rich bar on stderr) appears only when stderr is a terminal.
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
-import re
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -18,8 +16,6 @@ from kbackend.render.output import emit_json, err, out, out_wrapped, sev, style,
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
 RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
-_UUID = re.compile(r"\b(?:GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b|"
-                   r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
 
 # ---------------------------------------------------------------------- progress
@@ -251,27 +247,16 @@ def _rich(res, verbose: bool = False) -> None:
 # ---------------------------------------------------------------------- report
 
 
-def _homes() -> list[str]:
-    homes = {os.path.expanduser("~"), os.environ.get("HOME", "")}
-    try:
-        import pwd
+def redact(text: str, homes: Sequence[str] | None = None, users: Sequence[str] | None = None) -> str:
+    """Remove GPU UUIDs, home directories, the user name and secrets from text meant for a
+    public bug report (kbackend.render.redact).
 
-        homes.add(pwd.getpwuid(os.getuid()).pw_dir)
-    except (ImportError, KeyError):
-        pass
-    return sorted((h.rstrip("/") for h in homes if h and h.rstrip("/") not in ("", "/")), key=len, reverse=True)
-
-
-def redact(text: str, homes: Sequence[str] | None = None) -> str:
-    """Remove GPU UUIDs and home directories from text meant for a public bug report.
-
-    >>> redact("GPU 0 (UUID: GPU-3a1f2c4d-1111-2222-3333-444455556666) in /home/ann/venv", homes=["/home/ann"])
+    >>> redact("GPU 0 (UUID: GPU-3a1f2c4d-1111-2222-3333-444455556666) in /home/ann/venv", homes=["/home/ann"], users=[])
     'GPU 0 (UUID: <uuid>) in ~/venv'
     """
-    text = _UUID.sub("<uuid>", text)
-    for h in _homes() if homes is None else homes:
-        text = re.sub(re.escape(h) + r"(?=/|\b|$)", "~", text)
-    return text
+    from kbackend.render.redact import Redactor
+
+    return Redactor(homes=homes, users=users).text(text)
 
 
 def report_text(res) -> str:
@@ -291,6 +276,16 @@ def report_text(res) -> str:
             built = f" built CUDA {b.built_cuda} cuDNN {b.built_cudnn}" if (b.built_cuda or b.built_cudnn) else ""
             lines.append(f"  {b.name} {b.version or '-'}: {b.status}{t} devices={','.join(b.devices) or '-'}{built}"
                          + (f" error={b.error}" if b.error else ""))
+    modules: dict[tuple, str] = {}
+    for b in f.backends:
+        for m, o in sorted(b.origins.items()):
+            if isinstance(o, dict):
+                dist = f"{o.get('dist')} {o.get('dist_version') or ''}".strip() if o.get("dist") else "no distribution"
+                where = o.get("thing") or o.get("file") or "?"
+                modules.setdefault((m, where), f"  {m}: {where} ({o.get('verdict')}; {dist})")
+    if modules:
+        lines.append("imported from:")
+        lines += list(modules.values())
     if f.environ:
         lines.append("environment: " + " ".join(f"{k}={v}" for k, v in f.environ.items()))
     lines.append("checks:")
@@ -311,9 +306,15 @@ def report_text(res) -> str:
 def render(res, *, as_json: bool, report: bool = False, verbose: bool = False) -> int:
     text = report_text(res) if report else None
     if res.probe.cache_problem:
-        err(f"{sev('warn', stream=sys.stderr)}: probe cache: {res.probe.cache_problem}")
+        problem = redact(res.probe.cache_problem) if report else res.probe.cache_problem
+        err(f"{sev('warn', stream=sys.stderr)}: probe cache: {problem}")
     if as_json:
-        emit_json("doctor", res.exit_code, _json_data(res, text))
+        data = _json_data(res, text)
+        if report:  # the whole document is the report: one redaction for all of it
+            from kbackend.render.redact import Redactor
+
+            data = Redactor().doc(data)
+        emit_json("doctor", res.exit_code, data)
         return res.exit_code
     if report:
         out(text)
