@@ -22,7 +22,7 @@ from kbackend.gpu.model import GpuDevice, GpuFacts
 
 PY = "/venvs/k/bin/python"
 FULL = {"keras": "3.15.1", "tensorflow": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2", "torch": "2.13.0",
-        "numpy": "2.4.6", "openvino": "2026.4.1", "h5py": "3.14.0"}
+        "numpy": "2.4.6", "openvino": "2026.4.1", "h5py": "3.14.0", "packaging": "25.0"}
 BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
 
 

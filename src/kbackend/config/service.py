@@ -7,14 +7,15 @@ functions raise `KbackendError` to refuse, leaving the file untouched.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.config import store
-from kbackend.config.judge import Judgement, installed_backend, judge
+from kbackend.config.judge import (
+    EPSILON_RULE, Judgement, epsilon_nonsense, epsilon_nonsense_message, installed_backend, judge, pip_for,
+)
 from kbackend.config.location import Location, locate
 from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
@@ -76,7 +77,8 @@ class ShowResult(Record):
 
 def _judge(ctx: ConfigContext, fs: FileState | None = None) -> tuple[FileState, Judgement]:
     fs = fs or store.read_state(ctx.path)
-    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin)
+    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin,
+              python_version=ctx.target.version)
     return fs, j
 
 
@@ -101,15 +103,24 @@ def show(ctx: ConfigContext) -> ShowResult:
 
 
 def get(ctx: ConfigContext, key: str) -> Value:
-    _, j = _judge(ctx)
+    fs, j = _judge(ctx)
     if key in j.effective:
         return j.effective[key]
-    fs = store.read_state(ctx.path)
+    kv = ctx.rules.keras_version or ""
     if fs.data is not None and key in fs.data:
-        return Value(value=fs.data[key], origin=ctx.path + " (not read by Keras)")
+        return Value(value=fs.data[key], origin=f"{ctx.path} (not read by Keras {kv})".replace("  ", " "))
     raise KbackendError(
-        f"Unknown key `{key}`. Keras {ctx.rules.keras_version or ''} reads: {', '.join(ctx.rules.keys)}. Received: key={key}",
+        f"Keras {kv} does not read `{key}`{_why_not_read(ctx.rules, key)}, and {ctx.path} does not hold it. "
+        f"It reads: {', '.join(ctx.rules.keys)}. Received: key={key}".replace("  ", " "),
     )
+
+
+def _why_not_read(rules: Rules, key: str) -> str:
+    if key == "nnx_enabled":
+        return " (Keras 3.11 and later read it)"
+    if key in rules.legacy_keys:
+        return f" ({rules.legacy_keys[key]})"
+    return ""
 
 
 @record
@@ -127,7 +138,7 @@ class CheckResult(Record):
     failures: list[Problem]
 
 
-FAILING = ("error", "ignored", "legacy")
+FAILING = ("error", "ignored", "legacy", "too_new", "unknown")
 
 
 def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
@@ -159,17 +170,21 @@ class WriteResult(Record):
 # ---------------------------------------------------------------------- parsing values
 
 
-def parse_value(key: str, raw: str, rules: Rules) -> Any:
-    """Turn a command-line string into the JSON value Keras expects for `key`."""
+def parse_value(key: str, raw: str, rules: Rules, *, force: bool = False) -> Any:
+    """Turn a command-line string into the JSON value Keras expects for `key`.
+
+    An epsilon Keras accepts but that is nonsense (NaN, infinite, zero or negative:
+    `epsilon_nonsense`, the rule `check` warns by) is refused unless `force`.
+    """
     if key == "epsilon":
         try:
             v = float(raw)
         except ValueError:
             raise KbackendError(f"Invalid `epsilon`. Expected a positive float such as 1e-07. Received: epsilon={raw}")
-        if not math.isfinite(v) or v <= 0:
+        if epsilon_nonsense(v) and not force:
             raise KbackendError(
-                f"Invalid `epsilon`. Expected a finite positive float such as 1e-07 "
-                f"(Keras accepts {raw} but divides by it). Received: epsilon={raw}"
+                f"Refusing epsilon={raw}. {EPSILON_RULE}. Received: epsilon={raw}",
+                fix="kbackend set epsilon 1e-07  # or pass --force to write it anyway",
             )
         return v
     if key == "floatx":
@@ -231,7 +246,8 @@ def _base_doc(old: FileState, ctx: ConfigContext, force: bool) -> tuple[dict, li
     reason = {
         "empty": "is empty", "malformed": f"is not valid JSON ({old.detail})", "bom": "starts with a UTF-8 BOM",
         "not_utf8": f"is not UTF-8 ({old.detail})", "not_object": "holds JSON that is not an object",
-        "too_large": f"is {old.size} bytes", "is_directory": "is a directory", "unreadable": "cannot be read",
+        "too_large": f"is {old.size} bytes, more than kbackend reads", "is_directory": "is a directory",
+        "unreadable": "cannot be read", "too_deep": f"nests arrays and objects {old.depth} levels deep",
     }.get(old.status, old.status)
     if not force:
         raise KbackendError(
@@ -284,17 +300,16 @@ def set_value(ctx: ConfigContext, key: str, raw: str, *, force: bool = False) ->
     if key == "backend":
         return switch(ctx, raw, force=force)
     if key not in ctx.rules.keys and not force:
-        where = ""
-        if key == "nnx_enabled":
-            where = " (`nnx_enabled` needs Keras 3.11 or later)"
-        elif key in ctx.rules.legacy_keys:
-            where = f" ({ctx.rules.legacy_keys[key]})"
+        where = _why_not_read(ctx.rules, key)
         raise KbackendError(
             f"Keras {ctx.rules.keras_version or ''} does not read `{key}`{where}. It reads: "
             f"{', '.join(ctx.rules.keys)}. Received: key={key}",
         )
-    value = parse_value(key, raw, ctx.rules)
-    return _write(ctx, "set", key, lambda d: d.__setitem__(key, value), force=force)
+    value = parse_value(key, raw, ctx.rules, force=force)
+    warns = []
+    if key == "epsilon" and epsilon_nonsense(value):
+        warns.append("written anyway (--force): " + epsilon_nonsense_message(raw))
+    return _write(ctx, "set", key, lambda d: d.__setitem__(key, value), force=force, extra_warnings=warns)
 
 
 def unset(ctx: ConfigContext, key: str) -> WriteResult:
@@ -405,10 +420,9 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
                 raise KbackendError(msg)
             warnings.append("written anyway (--force): " + msg)
     elif ctx.keras_version is not None:
-        ok, missing = installed_backend(name, ctx.installed)
+        ok, missing = installed_backend(name, ctx.installed, ctx.rules)
         if not ok:
-            b = B.get(name)
-            cmd = "pip install " + ("jax" if name == "numpy" else b.pip)
+            cmd = pip_for(missing, name)
             msg = (f"The `{name}` backend is not installed in {ctx.target.python} (missing: {', '.join(missing)}). "
                    f"Install it with: {ctx.target.python} -m {cmd}")
             if not force:

@@ -139,7 +139,7 @@ def check_config(facts: Facts) -> Finding:
         if p.keras_error:
             line += f" (Keras raises {p.keras_error})"
         ev.append(line)
-    fails = [p for p in probs if p.severity in ("error", "ignored", "legacy")]
+    fails = [p for p in probs if p.severity in ("error", "ignored", "legacy", "too_new", "unknown")]
     if fails:
         return _f("config", "error", title, ev, fix=next((p.fix for p in fails if p.fix), None), link=KERAS_CONFIG_DOC)
     warns = [p for p in probs if p.severity == "warning"]

@@ -188,7 +188,8 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
     fs = states.get(ctx.path)
     if fs is None:
         fs = states[ctx.path] = store.read_state(ctx.path)
-    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin)
+    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin,
+              python_version=ctx.target.version)
     eff = j.effective.get("backend")
     choice = None
     if eff is not None:
