@@ -14,7 +14,7 @@ from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.config import store
 from kbackend.config.judge import (
-    EPSILON_RULE, Judgement, epsilon_nonsense, epsilon_nonsense_message, installed_backend, judge, pip_for,
+    EPSILON_RULE, ORIGIN_UNKNOWN, Judgement, epsilon_nonsense, epsilon_nonsense_message, installed_backend, judge, pip_for,
 )
 from kbackend.config.location import Location, locate
 from kbackend.config.records import FileState, Problem, Record, Value
@@ -105,7 +105,14 @@ def show(ctx: ConfigContext) -> ShowResult:
 def get(ctx: ConfigContext, key: str) -> Value:
     fs, j = _judge(ctx)
     if key in j.effective:
-        return j.effective[key]
+        v = j.effective[key]
+        if v.origin.startswith(ORIGIN_UNKNOWN):
+            raise KbackendError(
+                f"kbackend cannot tell the effective `{key}`: {ctx.path} is {fs.status.replace('_', ' ')} and "
+                f"kbackend did not read it (kbackend check says why). Received: key={key}",
+                fix="kbackend check",
+            )
+        return v
     kv = ctx.rules.keras_version or ""
     if fs.data is not None and key in fs.data:
         return Value(value=fs.data[key], origin=f"{ctx.path} (not read by Keras {kv})".replace("  ", " "))
