@@ -94,3 +94,17 @@ def test_nnx_enabled_from_311_is_read():
 def test_legacy_keys_still_legacy():
     j = _judge("3.15.1", {"image_dim_ordering": "tf"})
     assert [p.severity for p in j.problems if p.key == "image_dim_ordering"] == ["legacy"]
+
+
+def test_a_missing_dependency_does_not_block_writing_a_valid_document(tmp_path):
+    """`import keras` failing for want of packaging is not the file's fault: set still writes."""
+    from kbackend.config.location import Location
+    from kbackend.config.service import ConfigContext, set_value
+    from kbackend.envs.target import Target
+
+    t = Target("/venv/bin/python", "3.11.7", (), "/venv", "option", False)
+    installed = {k: v for k, v in BASE.items() if k != "packaging"} | {"keras": "3.3.3"}
+    path = str(tmp_path / "keras.json")
+    ctx = ConfigContext(t, installed, "3.3.3", rules_for("3.3.3"), Location(str(tmp_path), path, "default"), {})
+    res = set_value(ctx, "floatx", "float64")
+    assert res.changed and (tmp_path / "keras.json").exists()
