@@ -383,3 +383,42 @@ def test_set_other_key_over_a_nonsense_epsilon_is_not_refused(kh):
     code, _, err = kbackend(kh, "set", "floatx", "float64")
     assert code == 0 and "would reject" not in err
     assert "NaN" in (kh / "keras.json").read_text()
+
+
+# ---------------------------------------------------------------- more of the class
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_symlink_to_a_fifo_or_socket_is_judged_as_what_it_points_to(kh, tmp_path, kind):
+    target = tmp_path / f"elsewhere.{kind}"
+    s = None
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(target))
+    (kh / "keras.json").symlink_to(target)
+    try:
+        theirs = keras_reads(kh, timeout=3)
+        doc = _show(kh)
+        assert doc["file_status"] == kind
+        if kind == "fifo":
+            assert theirs == {"hang": True} and doc["imports"] is False
+        else:
+            assert theirs["error"] == doc["keras_error"]
+        before = listing(kh)
+        assert kbackend(kh, "switch", "jax", "--force")[0] == 1 and listing(kh) == before
+    finally:
+        if s:
+            s.close()
+
+
+def test_keras_home_is_a_file_keras_uses_defaults_and_cannot_create(tmp_path, installed):
+    home = tmp_path / "notadir"
+    home.write_text("x")
+    theirs = keras_reads(home)
+    assert theirs["ok"] and theirs["backend"] == "tensorflow"
+    fs, j = _ours(home / "keras.json", installed)
+    assert fs.status == "missing" and j.imports is True
+    assert "cannot create" in j.problems[0].message
+    assert home.read_text() == "x"

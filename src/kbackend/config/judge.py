@@ -151,7 +151,14 @@ def judge(
             first_error = err
 
     st = fs.status
-    if st == "missing":
+    if st == "missing" and fs.detail:
+        problems.append(Problem(
+            id="file_missing", severity="warning",
+            message=f"{src} cannot be reached ({fs.detail}): Keras finds no file, uses its defaults "
+            "(backend tensorflow) and cannot create one either",
+            fix=f"check the directories on the way to {src}",
+        ))
+    elif st == "missing":
         problems.append(Problem(
             id="file_missing", severity="info",
             message=f"{src} does not exist: Keras creates it with its defaults (backend tensorflow) on first import",

@@ -93,6 +93,9 @@ def _stat_failure(path: str, e: OSError, *, is_link: bool) -> FileState:
     if e.errno == errno.ELOOP:
         # os.path.exists is False: Keras uses its defaults, and its write fails with ELOOP.
         return FileState(path=path, status="symlink_loop", detail=e.strerror, is_symlink=is_link)
+    if e.errno == errno.ENOTDIR and not is_link:
+        # A file where a directory on the way should be: Keras's makedirs and write fail too.
+        return FileState(path=path, status="missing", detail="a component of the path is not a directory")
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
         return FileState(path=path, status="dangling_symlink" if is_link else "missing", is_symlink=is_link)
     if e.errno in (errno.EACCES, errno.EPERM):
