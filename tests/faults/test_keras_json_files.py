@@ -422,3 +422,23 @@ def test_keras_home_is_a_file_keras_uses_defaults_and_cannot_create(tmp_path, in
     assert fs.status == "missing" and j.imports is True
     assert "cannot create" in j.problems[0].message
     assert home.read_text() == "x"
+
+
+def test_deep_and_malformed_says_which_error_keras_meets_first(kh, installed):
+    # The depth limit comes first (kbackend's own parser met it too): RecursionError.
+    (kh / "keras.json").write_bytes(_nested(2000)[:-1])  # the closing brace missing
+    fs, j = _ours(kh / "keras.json", installed)
+    theirs = keras_reads(kh)
+    assert theirs["ok"] is False and theirs["error"].startswith("RecursionError")
+    assert fs.status == "too_deep" and j.imports is False and j.keras_error == theirs["error"]
+    # The syntax error comes first, shallow: Keras ignores the file, as for any malformed file.
+    (kh / "keras.json").write_bytes(b'{"a": x, "deep": ' + b"[" * 2000 + b"]" * 2000 + b"}")
+    fs, j = _ours(kh / "keras.json", installed)
+    theirs = keras_reads(kh)
+    assert theirs["ok"] is True and theirs["backend"] == "tensorflow"
+    assert fs.status == "malformed" and j.imports is True and j.file_used is False
+    # The syntax error comes 700 levels deep: whether the parser's limit comes first depends on the caller.
+    (kh / "keras.json").write_bytes(b'{"deep": ' + b"[" * 700 + b"x" + b"]" * 700 + b"}")
+    fs, j = _ours(kh / "keras.json", installed)
+    assert fs.status == "too_deep" and j.imports is None
+    assert "RecursionError" in j.problems[0].message and "ignores" in j.problems[0].message

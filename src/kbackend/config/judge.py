@@ -270,6 +270,15 @@ def judge(
             "kbackend does not read devices",
             fix=f"rm {src} && kbackend reset",
         ))
+    elif st == "too_deep" and fs.other:
+        unknown = True
+        problems.append(Problem(
+            id="file_too_deep", severity="unknown",
+            message=f"{src} nests arrays and objects {fs.depth} levels deep and is {fs.other}: Keras silently "
+            "ignores it if its json parser meets the error first, and fails with RecursionError if it meets its "
+            "recursion limit first; kbackend cannot tell which",
+            fix="kbackend reset --force",
+        ))
     elif st == "too_deep":
         fails, why = _depth_verdict(fs, python_version)
         if fails:

@@ -147,9 +147,9 @@ def parse_bytes(path: str, raw: bytes, *, is_symlink: bool = False) -> FileState
     try:
         doc = json.loads(text)
     except ValueError as e:
-        if depth >= SAFE_DEPTH:
-            # The syntax error may lie beyond where a parser gives up on the depth.
-            return FileState(status="too_deep", detail=f"{kind}; after that: {e}", depth=depth, **common)
+        if depth >= SAFE_DEPTH and nesting(text[:getattr(e, "pos", len(text))].encode())[0] >= SAFE_DEPTH:
+            # Deep before the syntax error: which a parser meets first depends on its depth limit.
+            return FileState(status="too_deep", detail=kind, depth=depth, other=f"not valid JSON ({e})", **common)
         return FileState(status="malformed", detail=str(e), **common)
     except RecursionError:
         return FileState(status="too_deep", detail=kind, depth=depth, **common)
