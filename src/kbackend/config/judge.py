@@ -307,7 +307,7 @@ def judge(
 
     if (st_unread or unknown) and data is None:
         for k in eff:
-            eff[k] = Value(value=None, origin=f"{ORIGIN_UNKNOWN}: kbackend did not read {src}")
+            eff[k] = Value(value=None, origin=f"{ORIGIN_UNKNOWN}: kbackend did not read the file")
 
     # The backend: file < env pin < KERAS_BACKEND (non-empty).
     if not rules.backend_key_used:
