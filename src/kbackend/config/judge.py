@@ -307,7 +307,8 @@ def judge(
 
     if (st_unread or unknown) and data is None:
         for k in eff:
-            eff[k] = Value(value=None, origin=f"{ORIGIN_UNKNOWN}: kbackend did not read the file")
+            eff[k] = Value(value=None, origin=f"{ORIGIN_UNKNOWN}: kbackend did not read the file" if st_unread
+                           else f"{ORIGIN_UNKNOWN}: kbackend's parser could not read the file")
 
     # The backend: file < env pin < KERAS_BACKEND (non-empty).
     if not rules.backend_key_used:

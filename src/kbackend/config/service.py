@@ -108,8 +108,8 @@ def get(ctx: ConfigContext, key: str) -> Value:
         v = j.effective[key]
         if v.origin.startswith(ORIGIN_UNKNOWN):
             raise KbackendError(
-                f"kbackend cannot tell the effective `{key}`: {ctx.path} is {fs.status.replace('_', ' ')} and "
-                f"kbackend did not read it (kbackend check says why). Received: key={key}",
+                f"kbackend cannot tell the effective `{key}`: {v.origin.split(': ', 1)[1]} "
+                f"({ctx.path}: {fs.status}; kbackend check says why). Received: key={key}",
                 fix="kbackend check",
             )
         return v
