@@ -442,3 +442,15 @@ def test_deep_and_malformed_says_which_error_keras_meets_first(kh, installed):
     fs, j = _ours(kh / "keras.json", installed)
     assert fs.status == "too_deep" and j.imports is None
     assert "RecursionError" in j.problems[0].message and "ignores" in j.problems[0].message
+
+
+@pytest.mark.parametrize("args", [("doctor", "--json", "--check", "config"), ("envs", "--json"),
+                                  ("run", "--floatx", "float64", "--", sys.executable, "-c", "pass")])
+def test_other_commands_never_block_on_a_fifo(kh, args):
+    os.mkfifo(kh / "keras.json")
+    code, out, err = kbackend(kh, *args, timeout=120)
+    assert "Traceback" not in err and code in (0, 1), err
+    if args[0] == "envs":
+        here = [e for e in json.loads(out)["environments"] if e["config_path"] == str(kh / "keras.json")]
+        assert here and all(e["backend"]["value"] is None and e["backend"]["origin"].startswith("unknown")
+                            for e in here if e["backend"])

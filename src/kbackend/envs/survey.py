@@ -194,7 +194,9 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
     choice = None
     if eff is not None:
         name = eff.value
-        if not isinstance(name, str):
+        if name is None and eff.origin.startswith("unknown"):
+            choice = BackendChoice(name, eff.origin, None, f"{ctx.path}: {fs.status} (kbackend check says why)")
+        elif not isinstance(name, str):
             choice = BackendChoice(name, eff.origin, False, f"backend {name!r} is not a name")
         else:
             why = backend_problem(ctx, name)
