@@ -212,7 +212,7 @@ def judge(
             id="file_too_large", severity="unknown",
             message=f"{src} is {fs.size} bytes, more than kbackend reads: kbackend did not read it and cannot "
             "say what Keras does with it; Keras reads and parses all of it on every import",
-            fix=f"shrink it (a keras.json is a few hundred bytes), or: kbackend reset --force",
+            fix="shrink it (a keras.json is a few hundred bytes), or: kbackend reset --force",
         ))
     elif st == "symlink_loop":
         problems.append(Problem(
