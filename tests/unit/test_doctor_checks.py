@@ -336,3 +336,11 @@ def test_relevant_environ_keeps_only_what_matters():
     assert env == {"CUDA_VISIBLE_DEVICES": "0", "KERAS_BACKEND": "jax", "LD_LIBRARY_PATH": "/usr/local/cuda/lib64",
                    "TF_CPP_MIN_LOG_LEVEL": "3"}
     assert os.environ.get("HOME")  # the real environment is untouched
+
+
+def test_backend_importable_knows_keras_305_numpy_needs_torch(tmp_path):
+    # Keras 3.0.5's numpy backend imports torch (checked against the real wheel in
+    # tests/integration/test_keras_wheel_needs.py): without torch it is not importable.
+    installed = {k: v for k, v in FULL.items() if k != "torch"} | {"keras": "3.0.5"}
+    f = C.check_backend_importable(make_facts(tmp_path, installed=installed, environ={"KERAS_BACKEND": "numpy"}))
+    assert f.status == "error" and "torch" in " ".join(f.evidence) and f.fix.endswith("pip install torch")

@@ -13,7 +13,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
-from kbackend.config.judge import installed_backend
+from kbackend.config.judge import installed_backend, pip_for
+from kbackend.config.rules import rules_for
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
 from kbackend.doctor.model import Finding, Status
@@ -179,9 +180,9 @@ def check_backend_importable(facts: Facts) -> Finding:
                   [f"{name!r} (from {origin}) is not a backend kbackend knows; see the config check"])
     where = f"{name} (from {origin})"
     bf = facts.backend(name)
-    installed, missing = installed_backend(name, facts.installed)
+    installed, missing = installed_backend(name, facts.installed, rules_for(facts.keras.version))
     if bf is None or not installed:
-        pkg = "jax" if name == "numpy" else b.pip
+        pkg = pip_for(missing, name).removeprefix("pip install ")
         return _f("backend-importable", "error", title,
                   [f"backend {where} is not installed in {facts.interpreter.python}: missing {', '.join(missing)}",
                    "`import keras` fails with ModuleNotFoundError"],
