@@ -162,3 +162,21 @@ def test_stale_backup_temp_of_an_older_kbackend_is_removed_by_the_next_write(tmp
     (d / "keras.json.bak.tmp").write_text("{half")  # what 0.1.0 left on a full disk
     store.update(str(d / "keras.json"), _set_floatx)
     assert sorted(p.name for p in d.iterdir()) == ["keras.json", "keras.json.bak"]
+
+
+def test_file_swapped_for_a_fifo_during_a_write_is_refused_without_blocking(tmp_path, monkeypatch):
+    """The lock keeps kbackend's writers out, not other processes: a FIFO put there mid-write."""
+    d = tmp_path / "kh"
+    d.mkdir()
+    path = d / "keras.json"
+    path.write_text('{"backend": "jax"}')
+
+    def swap(old):
+        os.unlink(path)
+        os.mkfifo(path)
+        return _set_floatx(old)
+
+    with pytest.raises(ConfigWriteError) as e:
+        store.update(str(path), swap)  # reading the old file for its layout would block on the FIFO
+    assert "not a file" in str(e.value)
+    assert sorted(p.name for p in d.iterdir()) == ["keras.json"]

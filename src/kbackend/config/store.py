@@ -283,8 +283,8 @@ def update(
             new_doc = mutate(old)
             template = None
             if old.status == "ok":
-                with open(target, encoding="utf-8") as f:
-                    template = f.read()
+                with open_regular(target) as f:
+                    template = f.read().decode("utf-8")
             text = dumps(new_doc, template)
             bak = _write_atomic(target, text, keep_backup=backup and old.status not in ("missing", "dangling_symlink"))
             return old, new_doc, bak
@@ -299,6 +299,20 @@ def update(
             + (f" ({e.filename})" if e.filename and e.filename != target else "") + ". The file is unchanged.",
             fix="point KERAS_HOME (or --keras-home) at a writable directory" if e.errno != errno.ENOSPC else None,
         )
+
+
+def open_regular(path: str):
+    """Open a regular file for reading without ever blocking (a FIFO swapped in is refused)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigWriteError(f"{path} was replaced by something that is not a file while kbackend "
+                                   "worked; nothing was changed.", fix="run the command again")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 _WHAT = {
@@ -354,7 +368,7 @@ def _write_atomic(target: str, text: str, *, keep_backup: bool) -> str | None:
             bak = target + BACKUP_SUFFIX
             bfd, btmp = tempfile.mkstemp(prefix=".keras.json.bak.", suffix=".tmp", dir=directory)
             temps.append(btmp)
-            with os.fdopen(bfd, "wb") as out, open(target, "rb") as src:
+            with os.fdopen(bfd, "wb") as out, open_regular(target) as src:
                 shutil.copyfileobj(src, out)
                 out.flush()
                 os.fsync(out.fileno())
