@@ -184,7 +184,7 @@ def test_reset_without_tensorflow_and_no_usable_backend_refuses(run_cli, keras_h
     code, out, err = run_cli("--python", py(no_tf_env), "reset")
     assert code == 1
     assert "default backend `tensorflow` is not installed" in err and "unchanged" in err
-    assert "pip install tensorflow" in err and "kbackend switch" in err
+    assert "-m pip install 'tensorflow" in err and "kbackend switch" in err
     assert (keras_home / "keras.json").read_text() == raw and not (keras_home / "keras.json.bak").exists()
     code, out, err = run_cli("--python", py(no_tf_env), "reset", "--json")
     assert code == 1 and _json(out)["error"]["backend"] == "tensorflow"
@@ -224,7 +224,7 @@ def test_switch_where_keras_is_not_installed(run_cli, keras_home, tmp_path):
     code, out, err = run_cli("--python", py(bare), "switch", "torch")
     assert code == 1, out
     assert "Keras is not installed in" in err and "neither is the `torch` backend" in err
-    assert "pip install keras torch" in err
+    assert "-m pip install 'keras>=3'" in err and "-m pip install 'torch>=" in err
     assert not (keras_home / "keras.json").exists()
     code, out, err = run_cli("--python", py(bare), "switch", "torch", "--json")
     assert code == 1 and _json(out)["error"]["keras_installed"] is False

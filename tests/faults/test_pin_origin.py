@@ -86,7 +86,7 @@ def test_show_get_and_real_keras_agree_on_the_pin(pinned):
     assert doc["effective"]["backend"] == {"value": "torch", "origin": f"env-pin:{pin}"}
     ids = [p["id"] for p in doc["problems"]]
     assert "pin_overrides_backend" in ids and "env_overrides_backend" not in ids
-    r = kb_in(pinned, "show")
+    r = kb_in(pinned, "show", env={**_base_env(), "COLUMNS": "400"})  # one origin a line, unwrapped
     assert f"env-pin:{pin}" in r.stdout and "env:KERAS_BACKEND" not in r.stdout
     assert "sets backend 'torch'" in r.stdout and "over backend='numpy'" in r.stdout
     assert kb_in(pinned, "get", "backend").stdout.strip() == "torch"

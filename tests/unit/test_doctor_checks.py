@@ -22,7 +22,7 @@ from kbackend.gpu.model import GpuDevice, GpuFacts
 
 PY = "/venvs/k/bin/python"
 FULL = {"keras": "3.15.1", "tensorflow": "2.21.0", "jax": "0.10.2", "jaxlib": "0.10.2", "torch": "2.13.0",
-        "numpy": "2.4.6", "openvino": "2026.4.1", "h5py": "3.14.0"}
+        "numpy": "2.4.6", "openvino": "2026.4.1", "h5py": "3.14.0", "packaging": "25.0"}
 BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
 
 
@@ -379,3 +379,11 @@ def test_an_ok_probe_says_where_each_module_came_from(tmp_path):
     facts = make_facts(tmp_path, file={"backend": "jax"}, probes={"jax": {"origins": {"keras": REAL_KERAS}}})
     f = C.check_backend_importable(facts)
     assert f.status == "ok" and "keras from /venv/site-packages/keras (keras 3.15.1)" in f.evidence
+
+
+def test_backend_importable_knows_keras_305_numpy_needs_torch(tmp_path):
+    # Keras 3.0.5's numpy backend imports torch (checked against the real wheel in
+    # tests/integration/test_keras_wheel_needs.py): without torch it is not importable.
+    installed = {k: v for k, v in FULL.items() if k != "torch"} | {"keras": "3.0.5"}
+    f = C.check_backend_importable(make_facts(tmp_path, installed=installed, environ={"KERAS_BACKEND": "numpy"}))
+    assert f.status == "error" and "torch" in " ".join(f.evidence) and "-m pip install 'torch>=" in f.fix

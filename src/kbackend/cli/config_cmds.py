@@ -5,6 +5,8 @@ Heavy modules are imported inside the commands so that completion stays fast.
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from kbackend.cli.main import STATE, json_option
@@ -25,9 +27,38 @@ def _complete_backend(ctx, param, incomplete):
     return [b for b in BACKEND_NAMES if b.startswith(incomplete)]
 
 
+def _complete_key(ctx, param, incomplete):
+    """The keys the target's Keras reads: what `get` and `set` then accept (KEYS if unknown)."""
+    try:
+        keys = STATE.config().rules.keys
+    except Exception:  # noqa: BLE001 - completion never fails
+        keys = KEYS
+    return [k for k in keys if k.startswith(incomplete)]
+
+
 def _complete_value(ctx, param, incomplete):
     key = ctx.params.get("key")
     return [v for v in VALUES.get(key, ()) if v.startswith(incomplete)]
+
+
+_NEGATIVE_NUMBER = re.compile(r"-(\d|\.\d|inf|nan)", re.I)
+
+
+class ValueCommand(click.Command):
+    """A command whose VALUE may be a negative number (`set epsilon -1e-5`), not an option.
+
+    Its options are flags only, so every token that is not an option goes after `--`.
+    """
+
+    def parse_args(self, ctx, args):
+        if "--" not in args and any(_NEGATIVE_NUMBER.match(a) for a in args):
+            options = [a for a in args if a.startswith("-") and not _NEGATIVE_NUMBER.match(a)]
+            args = options + ["--"] + [a for a in args if a not in options]
+        return super().parse_args(ctx, args)
+
+
+KEY_HELP = ("KEY is one of: backend, floatx, epsilon, image_data_format, nnx_enabled (Keras 3.11 and later), "
+            "image_dim_ordering (Keras 1.x); `kbackend check` names the keys the installed Keras reads.")
 
 
 def _r():
@@ -52,8 +83,8 @@ def show():
     return _r().show(res, as_json=STATE.json)
 
 
-@click.command()
-@click.argument("key", type=click.Choice(KEYS))
+@click.command(epilog=KEY_HELP)
+@click.argument("key", type=click.Choice(KEYS), metavar="KEY", shell_complete=_complete_key)
 @json_option
 def get(key):
     """Print the effective value of KEY.
@@ -68,8 +99,8 @@ def get(key):
     return _r().get(key, v, as_json=STATE.json)
 
 
-@click.command("set")
-@click.argument("key", type=click.Choice(KEYS))
+@click.command("set", cls=ValueCommand, epilog=KEY_HELP)
+@click.argument("key", type=click.Choice(KEYS), metavar="KEY", shell_complete=_complete_key)
 @click.argument("value", shell_complete=_complete_value)
 @click.option("--force", is_flag=True, help="Write even what the installed Keras would reject (a warning is printed).")
 @json_option
@@ -81,6 +112,9 @@ def set_(key, value, force):
       kbackend set floatx float64
       kbackend set epsilon 1e-5
       kbackend set image_data_format channels_first
+
+    An epsilon Keras accepts but that guards no division (NaN, infinite, zero,
+    negative) is refused unless --force.
     """
     from kbackend.config import service
 
@@ -141,9 +175,10 @@ def switch(backend, force, scope, unset_pin):
 def check(strict):
     """Exit 0 when the installed Keras will import and use keras.json as written.
 
-    Exit 1 when Keras will fail to import (and with which error), silently ignore
-    the file, find the backend missing, or when the file holds keys that no longer
-    have any effect.
+    Exit 1 when Keras will fail to import (and with which error) or never return,
+    silently ignore the file, find the backend missing, when the file holds keys
+    this Keras does not read (keys that no longer have an effect, or that only a
+    later Keras reads), or when kbackend cannot tell (a file it did not read).
 
     \b
     Example:

@@ -6,7 +6,7 @@ the effective configuration (value and origin per key) and the problems come out
 
 >>> from kbackend.config.rules import rules_for
 >>> fs = FileState(path="/h/.keras/keras.json", status="ok", data={"backend": "jax"})
->>> j = judge(fs, rules_for("3.15.1"), {}, {"keras": "3.15.1", "jax": "0.10.2", "jaxlib": "0.10.2"})
+>>> j = judge(fs, rules_for("3.15.1"), {}, {"keras": "3.15.1", "jax": "0.10.2", "jaxlib": "0.10.2", "packaging": "25.0"})
 >>> j.effective["backend"].value, j.effective["backend"].origin
 ('jax', '/h/.keras/keras.json')
 >>> j.imports
@@ -15,7 +15,9 @@ True
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
@@ -24,18 +26,44 @@ from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules
 
 ORIGIN_DEFAULT = "default"
+#: the origin of a value kbackend cannot know because it did not (or could not) read the file.
+ORIGIN_UNKNOWN = "unknown"
+
+#: CPython up to 3.11 shares one recursion limit (1000) between Python frames and json's
+#: nesting: `python -c "import keras"` gets through 900 levels and fails from about 950.
+JSON_DEPTH_FAILS_311 = 1000
+
+
+def epsilon_nonsense(v: float) -> bool:
+    """Keras accepts any JSON float as epsilon (NaN, Infinity, 0, negatives included);
+    kbackend calls those nonsense: epsilon guards divisions, so it must be small and positive.
+
+    >>> epsilon_nonsense(float("nan")), epsilon_nonsense(1e-7)
+    (True, False)
+    """
+    return not math.isfinite(v) or v <= 0
 
 
 @record
 class Judgement(Record):
     effective: dict[str, Value]
     problems: list[Problem]
-    #: will `import keras` succeed with this file and environment?
-    imports: bool
+    #: will `import keras` succeed with this file and environment? None: kbackend cannot tell
+    #: (it did not read the file, or the answer depends on the interpreter's stack).
+    imports: bool | None
     #: the exception Keras raises at import, when it does not.
     keras_error: str | None
     #: does Keras use the file's contents (False: missing or silently ignored).
     file_used: bool
+
+
+#: the one rule for epsilon, worded once for `check`, `set` and `run`.
+EPSILON_RULE = ("Keras accepts any float as epsilon (nan and infinities too) and uses it as written, but "
+                "epsilon guards divisions: it must be a finite, small positive number such as 1e-07")
+
+
+def epsilon_nonsense_message(received: str) -> str:
+    return f"epsilon={received}: {EPSILON_RULE}"
 
 
 def _hashable(v: Any) -> bool:
@@ -62,8 +90,11 @@ def _membership_error(rules: Rules, field: str, allowed: tuple[str, ...], value:
     return "AssertionError"
 
 
-def installed_backend(name: str, installed: Mapping[str, str]) -> tuple[bool, list[str]]:
-    """Is the backend's package installed? Returns (ok, missing distributions)."""
+def installed_backend(name: str, installed: Mapping[str, str], rules: Rules | None = None) -> tuple[bool, list[str]]:
+    """Is the backend's package installed? Returns (ok, missing distributions).
+
+    `rules` adds what the backend needs on that Keras version only (3.0.5's numpy needs torch).
+    """
     b = B.get(name)
     if b is None:
         return False, [name]
@@ -71,7 +102,31 @@ def installed_backend(name: str, installed: Mapping[str, str]) -> tuple[bool, li
     if not any(d in installed for d in b.dists):
         missing.append(b.dists[0])
     missing += [d for d in b.also_needs if d not in installed]
+    if rules is not None:
+        missing += [d for d in rules.backend_needs.get(name, ()) if d not in installed and d not in missing]
     return not missing, missing
+
+
+def install_what(name: str, missing: list[str], installed: Mapping[str, str]) -> list[str]:
+    """What to install for backend `name`: the backend itself and what this Keras version's backend imports besides.
+
+    >>> install_what("numpy", ["torch"], {"jax": "0.7", "jaxlib": "0.7", "numpy": "2.1"})
+    ['torch']
+    >>> install_what("numpy", ["jax", "jaxlib", "torch"], {})
+    ['numpy', 'torch']
+    >>> install_what("torch", ["torch"], {})
+    ['torch']
+    """
+    b = B.get(name)
+    base_ok, base_missing = installed_backend(name, installed)
+    extra = [m for m in missing if m not in base_missing and (b is None or m not in b.dists)]
+    return extra if base_ok else [name] + extra
+
+
+def install_commands(what: list[str], install: Callable[[str], str | None]) -> str | None:
+    """One command line installing every item of `what` (`install` words each)."""
+    cmds = [install(w) for w in what]
+    return None if any(c is None for c in cmds) else " && ".join(cmds)
 
 
 def judge(
@@ -83,18 +138,26 @@ def judge(
     keras_installed: bool = True,
     pin: tuple[str, str] | None = None,
     advise: Callable[[str], str] | None = None,
+    python_version: str | None = None,
 ) -> Judgement:
     """What the installed Keras does with this file and environment.
 
     `pin` is an environment pin `(backend, origin)` (precedence: file < pin < env).
     `advise` words the command that installs a backend, "keras" or a distribution
     (`config.service.advise`); None: problems carry no install command (nothing shows them).
+    `python_version` is the target interpreter's (how deep a JSON document it parses).
     """
     def install(what: str) -> str | None:
         return advise(what) if advise else None
 
     problems: list[Problem] = []
     first_error: str | None = None
+    #: `import keras` never returns (it waits on a FIFO, reads an endless device).
+    blocks = False
+    #: kbackend cannot tell what Keras does with the file.
+    unknown = False
+    #: kbackend did not read what Keras would read from the file (its values are unknown).
+    st_unread = fs.status in ("too_large", "fifo", "char_device", "block_device") and fs.detail != "null"
     defaults = rules.defaults
     eff: dict[str, Value] = {k: Value(value=v, origin=ORIGIN_DEFAULT) for k, v in defaults.items()}
     file_used = False
@@ -106,7 +169,14 @@ def judge(
             first_error = err
 
     st = fs.status
-    if st == "missing":
+    if st == "missing" and fs.detail:
+        problems.append(Problem(
+            id="file_missing", severity="warning",
+            message=f"{src} cannot be reached ({fs.detail}): Keras finds no file, uses its defaults "
+            "(backend tensorflow) and cannot create one either",
+            fix=f"check the directories on the way to {src}",
+        ))
+    elif st == "missing":
         problems.append(Problem(
             id="file_missing", severity="info",
             message=f"{src} does not exist: Keras creates it with its defaults (backend tensorflow) on first import",
@@ -155,16 +225,108 @@ def judge(
             fix=f"chmod u+r {src}",
         ))
     elif st == "too_large":
+        unknown = True
         problems.append(Problem(
-            id="file_too_large", severity="warning",
-            message=f"{src} is {fs.size} bytes, more than kbackend inspects; Keras parses all of it on every import",
+            id="file_too_large", severity="unknown",
+            message=f"{src} is {fs.size} bytes, more than kbackend reads: kbackend did not read it and cannot "
+            "say what Keras does with it; Keras reads and parses all of it on every import",
+            fix="shrink it (a keras.json is a few hundred bytes), or: kbackend reset --force",
+        ))
+    elif st == "symlink_loop":
+        problems.append(Problem(
+            id="symlink_loop", severity="ignored",
+            message=f"{src} is a symlink loop ({fs.detail}): Keras finds no file there, uses its defaults "
+            "(backend tensorflow) and cannot write one either",
+            fix=f"rm {src} && kbackend reset",
+        ))
+    elif st == "fifo":
+        blocks = True
+        problems.append(Problem(
+            id="file_fifo", severity="error",
+            message=f"{src} is a FIFO (named pipe): `import keras` blocks in open() until another process "
+            "opens it for writing, then parses what that process writes; kbackend does not read it",
+            fix=f"rm {src} && kbackend reset",
+        ))
+    elif st == "socket":
+        err = f"OSError: [Errno {errno.ENXIO}] {os.strerror(errno.ENXIO)}: '{src}'"
+        fail(err)
+        problems.append(Problem(
+            id="file_socket", severity="error",
+            message=f"{src} is a socket, which open() refuses: `import keras` fails", keras_error=err,
+            fix=f"rm {src} && kbackend reset",
+        ))
+    elif st == "char_device":
+        dev = fs.detail or "other"
+        if dev == "null":
+            problems.append(Problem(
+                id="file_devnull", severity="ignored",
+                message=f"{src} is /dev/null, which reads as empty: Keras silently ignores it and uses its "
+                "defaults (backend tensorflow)",
+                fix=f"rm {src} && kbackend reset",
+            ))
+        elif dev in ("zero", "full", "random", "urandom"):
+            blocks = True
+            problems.append(Problem(
+                id="file_endless_device", severity="error",
+                message=f"{src} is /dev/{dev}, which never ends: `import keras` reads it to end of file and "
+                "never returns (its memory grows until it is killed or raises MemoryError)",
+                fix=f"rm {src} && kbackend reset",
+            ))
+        else:
+            unknown = True
+            problems.append(Problem(
+                id="file_device", severity="unknown",
+                message=f"{src} is a character device: Keras opens it and parses what it reads until end of "
+                "file (a terminal waits for input); kbackend does not read devices",
+                fix=f"rm {src} && kbackend reset",
+            ))
+    elif st == "block_device":
+        unknown = True
+        problems.append(Problem(
+            id="file_device", severity="unknown",
+            message=f"{src} is a block device: Keras reads and parses all of it on every import; "
+            "kbackend does not read devices",
+            fix=f"rm {src} && kbackend reset",
+        ))
+    elif st == "too_deep" and fs.other:
+        unknown = True
+        problems.append(Problem(
+            id="file_too_deep", severity="unknown",
+            message=f"{src} nests arrays and objects {fs.depth} levels deep and is {fs.other}: Keras silently "
+            "ignores it if its json parser meets the error first, and fails with RecursionError if it meets its "
+            "recursion limit first; kbackend cannot tell which",
             fix="kbackend reset --force",
         ))
+    elif st == "too_deep":
+        fails, why = _depth_verdict(fs, python_version)
+        if fails:
+            err = f"RecursionError: maximum recursion depth exceeded while decoding a JSON {fs.detail} " \
+                  "from a unicode string"
+            fail(err)
+            problems.append(Problem(
+                id="file_too_deep", severity="error",
+                message=f"{src} nests arrays and objects {fs.depth} levels deep: {why}, so `import keras` fails",
+                keras_error=err, fix="kbackend reset --force",
+            ))
+        else:
+            unknown = True
+            problems.append(Problem(
+                id="file_too_deep", severity="unknown",
+                message=f"{src} nests arrays and objects {fs.depth} levels deep: {why}",
+                fix="kbackend reset --force",
+            ))
 
     data = fs.data if st == "ok" and fs.data is not None else None
+    if st == "too_deep" and unknown and fs.data is not None:
+        data = fs.data  # what Keras uses if its parser gets through
     if data is not None:
         file_used = True
         _judge_values(data, rules, src, eff, problems, fail, environ, installed)
+
+    if (st_unread or unknown) and data is None:
+        for k in eff:
+            eff[k] = Value(value=None, origin=f"{ORIGIN_UNKNOWN}: kbackend did not read the file" if st_unread
+                           else f"{ORIGIN_UNKNOWN}: kbackend's parser could not read the file")
 
     # The backend: file < env pin < KERAS_BACKEND (non-empty).
     if not rules.backend_key_used:
@@ -225,7 +387,21 @@ def judge(
                 keras_error=err, fix=install("flax"),
             ))
 
-    _judge_backend(eff["backend"], rules, installed, problems, fail, keras_installed, install)
+    if not eff["backend"].origin.startswith(ORIGIN_UNKNOWN):
+        _judge_backend(eff["backend"], rules, installed, problems, fail, keras_installed, install)
+    if keras_installed:
+        for dist in rules.import_needs:
+            if dist not in installed:
+                err = f"ModuleNotFoundError: No module named '{dist}'"
+                fail(err)
+                undeclared = dist in rules.undeclared_needs
+                problems.append(Problem(
+                    id="keras_dependency_missing", severity="error",
+                    message=f"`import keras` needs `{dist}`, which is not installed"
+                    + (f" (Keras {rules.keras_version} needs it but does not declare it, so pip did not "
+                       "install it)" if undeclared else ""),
+                    keras_error=err, fix=install(dist),
+                ))
 
     if not keras_installed:
         problems.insert(0, Problem(
@@ -234,10 +410,34 @@ def judge(
             fix=install("keras"),
         ))
 
+    imports: bool | None = first_error is None and keras_installed and not blocks
+    if unknown and imports:
+        imports = None
     return Judgement(
-        effective=eff, problems=problems, imports=first_error is None and keras_installed,
+        effective=eff, problems=problems, imports=imports,
         keras_error=first_error, file_used=file_used,
     )
+
+
+def _depth_verdict(fs: FileState, python_version: str | None) -> tuple[bool, str]:
+    """Does Keras's json parser fail on this nesting (True), or can kbackend not tell (False)?"""
+    from packaging.version import InvalidVersion, Version
+
+    py = None
+    try:
+        py = Version(python_version) if python_version else None
+    except InvalidVersion:
+        pass
+    if py is not None and py < Version("3.12"):
+        if fs.depth >= JSON_DEPTH_FAILS_311:
+            return True, (f"Python {python_version}'s json parser recurses once per level and stops at the "
+                          "recursion limit (1000 levels, fewer below the importing code's frames)")
+        return False, (f"Python {python_version}'s json parser stops at 1000 levels less the frames of the code "
+                       "that imports Keras (`python -c 'import keras'` fails from about 950 levels), so "
+                       "whether `import keras` fails depends on where it is imported; kbackend cannot tell")
+    return False, (f"whether Python {python_version or '(version unknown)'}'s json parser gets through depends "
+                   "on its C recursion limit and stack size; kbackend cannot tell, and Keras fails with "
+                   "RecursionError where it does not")
 
 
 def _judge_values(data, rules, src, eff, problems, fail, environ, installed) -> None:
@@ -268,10 +468,10 @@ def _judge_values(data, rules, src, eff, problems, fail, environ, installed) -> 
             ))
         else:
             eff["epsilon"] = Value(value=v, origin=src)
-            if not math.isfinite(v) or v <= 0:
+            if epsilon_nonsense(v):
                 problems.append(Problem(
                     id="epsilon_nonsense", severity="warning", key="epsilon",
-                    message=f"epsilon={v!r} is accepted by Keras but must be a small positive number to guard divisions",
+                    message=epsilon_nonsense_message(repr(v)),
                     fix="kbackend set epsilon 1e-07",
                 ))
     if "backend" in data:
@@ -320,9 +520,10 @@ def _judge_values(data, rules, src, eff, problems, fail, environ, installed) -> 
             ))
         elif k == "nnx_enabled":
             problems.append(Problem(
-                id="legacy_key", severity="legacy", key=k,
-                message=f"`nnx_enabled` is read by Keras 3.11 and later; Keras {rules.keras_version} ignores it",
-                fix="kbackend unset nnx_enabled",
+                id="key_too_new", severity="too_new", key=k,
+                message=f"`nnx_enabled` is not read yet by Keras {rules.keras_version or ''}: Keras 3.11 and "
+                "later read it; this version ignores it".replace("  ", " "),
+                fix="pip install -U 'keras>=3.11'  # or: kbackend unset nnx_enabled",
             ))
         elif k != "backend":
             problems.append(Problem(
@@ -369,12 +570,20 @@ def _judge_backend(val: Value, rules: Rules, installed, problems, fail, keras_in
             message=f"{name!r} is an external backend module; kbackend checks it with `kbackend switch {name}`",
         ))
         return
-    ok, missing = installed_backend(name, installed)
+    ok, missing = installed_backend(name, installed, rules)
     if not ok:
-        err = f"ModuleNotFoundError: No module named '{B.get(name).module if name != 'numpy' else 'jax'}'"
+        base_ok, _ = installed_backend(name, installed)
+        extra = rules.backend_needs.get(name, ())
+        module = B.get(name).module if name != "numpy" else "jax"
+        if base_ok:  # the registry's needs are there: what this Keras version imports besides is not
+            module = next(d for d in extra if d in missing)
+        err = f"ModuleNotFoundError: No module named '{module}'"
         fail(err)
+        why = ""
+        if any(d in missing for d in extra):
+            why = f" (Keras {rules.keras_version}'s {name} backend also imports {', '.join(extra)})"
         problems.append(Problem(
             id="backend_not_installed", severity="error", key="backend",
-            message=f"backend {name!r} (from {where}) is not installed: missing {', '.join(missing)}",
-            keras_error=err, fix=install(name),
+            message=f"backend {name!r} (from {where}) is not installed: missing {', '.join(missing)}{why}",
+            keras_error=err, fix=install_commands(install_what(name, missing, installed), install),
         ))

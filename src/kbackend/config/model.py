@@ -1,8 +1,9 @@
 """The keras.json model (pydantic v2): what kbackend is willing to write.
 
-`KerasConfig` validates a whole document before kbackend writes it. It is
-stricter than Keras where Keras accepts nonsense (epsilon NaN, 0 or negative)
-and as strict as Keras everywhere else; unknown keys are kept as extras.
+`KerasConfig` validates a whole document before kbackend writes it, exactly as
+strictly as Keras reads it: an epsilon Keras accepts but that is nonsense (NaN,
+infinite, 0 or negative) passes here; `set` refuses it unless forced and
+`check` warns (one rule: `judge.epsilon_nonsense`). Unknown keys are kept as extras.
 
 >>> KerasConfig.for_rules(rules_for("3.15.1")).model_validate({"floatx": "float64"}).floatx
 'float64'
@@ -10,10 +11,9 @@ and as strict as Keras everywhere else; unknown keys are kept as extras.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kbackend.config.records import FileState, Problem, Value  # noqa: F401 (re-exported)
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for  # noqa: F401
@@ -40,13 +40,6 @@ class KerasConfig(BaseModel):
     backend: str | None = None
     image_data_format: Literal["channels_last", "channels_first"] | None = None
     nnx_enabled: bool | None = None
-
-    @field_validator("epsilon")
-    @classmethod
-    def _epsilon_positive_finite(cls, v: float | None) -> float | None:
-        if v is not None and (not math.isfinite(v) or v <= 0):
-            raise ValueError(f"epsilon must be a finite positive float. Received: epsilon={v!r}")
-        return v
 
     @model_validator(mode="after")
     def _per_rules(self, info) -> "KerasConfig":

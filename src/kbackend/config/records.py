@@ -134,12 +134,16 @@ class FileState(Record):
     other: Any = None
     is_symlink: bool = False
     size: int | None = None
+    #: how deeply arrays and objects nest (status too_deep).
+    depth: int | None = None
 
 
 FILE_STATUSES = (
     "ok", "missing", "empty", "malformed", "bom", "not_utf8", "not_object",
     "unreadable", "is_directory", "dangling_symlink", "too_large",
+    "too_deep", "symlink_loop", "fifo", "socket", "char_device", "block_device",
 )
-SEVERITIES = ("error", "ignored", "legacy", "warning", "info")
+#: too_new: a key only a later Keras reads (this one ignores it).
+SEVERITIES = ("error", "ignored", "legacy", "too_new", "warning", "info")
 
 __all__ = ["Record", "Model", "Problem", "Value", "FileState", "FILE_STATUSES", "SEVERITIES", "field"]

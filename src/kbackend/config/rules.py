@@ -52,6 +52,12 @@ class Rules:
     nnx: bool = False
     #: keras-mxnet, the awslabs fork that installs itself as keras.
     mxnet_fork: bool = False
+    #: distributions `import keras` imports besides the backend's (checked after it).
+    import_needs: tuple[str, ...] = ()
+    #: those of `import_needs` the Keras wheel does not declare (pip does not install them).
+    undeclared_needs: tuple[str, ...] = ()
+    #: distributions a backend needs on this Keras version besides its registry entry's.
+    backend_needs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def defaults(self) -> dict:
@@ -86,6 +92,21 @@ _LEGACY_DIM = {
 }
 
 
+def _keras3_needs(v: Version) -> dict:
+    """What `import keras` needs on Keras 3 beyond the backend (checked against the real wheels).
+
+    Every Keras 3 imports `packaging` (keras/src/utils/torch_utils.py) at `import keras`;
+    3.0 to 3.3 do not declare it, 3.4 and later do. Keras 3.0.5's numpy backend imports
+    torch (keras/src/backend/numpy/linalg.py imports the torch backend's convert_to_tensor).
+    """
+    needs: dict = {"import_needs": ("packaging",)}
+    if v < Version("3.4"):
+        needs["undeclared_needs"] = ("packaging",)
+    if v.release[:3] == (3, 0, 5):
+        needs["backend_needs"] = {"numpy": ("torch",)}
+    return needs
+
+
 def rules_for(keras_version: str | None, *, dist_name: str = "keras") -> Rules:
     """The rules of the Keras line `keras_version` belongs to."""
     assumed = keras_version is None
@@ -103,6 +124,7 @@ def rules_for(keras_version: str | None, *, dist_name: str = "keras") -> Rules:
             legacy_keys=dict(_LEGACY_DIM),
             env_vars=("KERAS_HOME", "KERAS_BACKEND", "KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH",
                       "KERAS_NNX_ENABLED", "KERAS_TORCH_DEVICE"),
+            **_keras3_needs(v),
         )
     if v >= Version("3.8"):
         nnx = v >= Version("3.11")
@@ -113,9 +135,9 @@ def rules_for(keras_version: str | None, *, dist_name: str = "keras") -> Rules:
             env += ("KERAS_NNX_ENABLED",)
         keys = ("floatx", "epsilon", "backend", "image_data_format") + (("nnx_enabled",) if nnx else ())
         return Rules("3.8-3.13", kv, assumed, K3 + ("openvino",), nnx=nnx, keys=keys,
-                     legacy_keys=dict(_LEGACY_DIM), env_vars=env)
+                     legacy_keys=dict(_LEGACY_DIM), env_vars=env, **_keras3_needs(v))
     if v >= Version("3.0"):
-        return Rules("3.0-3.7", kv, assumed, K3, legacy_keys=dict(_LEGACY_DIM))
+        return Rules("3.0-3.7", kv, assumed, K3, legacy_keys=dict(_LEGACY_DIM), **_keras3_needs(v))
     if v >= Version("2.4"):
         legacy = dict(_LEGACY_DIM)
         return Rules(

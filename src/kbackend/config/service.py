@@ -7,14 +7,17 @@ functions raise `KbackendError` to refuse, leaving the file untouched.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
 from kbackend._record import field, record, replace
 from kbackend.config import store
-from kbackend.config.judge import Judgement, installed_backend, judge
+from kbackend.config.judge import (
+    EPSILON_RULE, ORIGIN_UNKNOWN, Judgement, epsilon_nonsense, epsilon_nonsense_message, install_commands, install_what,
+    installed_backend,
+    judge,
+)
 from kbackend.config.location import Location, locate
 from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
@@ -90,7 +93,7 @@ def _judge(ctx: ConfigContext, fs: FileState | None = None, *, advice: bool = Fa
     """Judge the file; `advice`: word the install commands of its problems (only where they are shown)."""
     fs = fs or store.read_state(ctx.path)
     j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin,
-              advise=advise(ctx) if advice else None)
+              advise=advise(ctx) if advice else None, python_version=ctx.target.version)
     return fs, j
 
 
@@ -115,15 +118,31 @@ def show(ctx: ConfigContext) -> ShowResult:
 
 
 def get(ctx: ConfigContext, key: str) -> Value:
-    _, j = _judge(ctx)
+    fs, j = _judge(ctx)
     if key in j.effective:
-        return j.effective[key]
-    fs = store.read_state(ctx.path)
+        v = j.effective[key]
+        if v.origin.startswith(ORIGIN_UNKNOWN):
+            raise KbackendError(
+                f"kbackend cannot tell the effective `{key}`: {v.origin.split(': ', 1)[1]} "
+                f"({ctx.path}: {fs.status}; kbackend check says why). Received: key={key}",
+                fix="kbackend check",
+            )
+        return v
+    kv = ctx.rules.keras_version or ""
     if fs.data is not None and key in fs.data:
-        return Value(value=fs.data[key], origin=ctx.path + " (not read by Keras)")
+        return Value(value=fs.data[key], origin=f"{ctx.path} (not read by Keras {kv})".replace("  ", " "))
     raise KbackendError(
-        f"Unknown key `{key}`. Keras {ctx.rules.keras_version or ''} reads: {', '.join(ctx.rules.keys)}. Received: key={key}",
+        f"Keras {kv} does not read `{key}`{_why_not_read(ctx.rules, key)}, and {ctx.path} does not hold it. "
+        f"It reads: {', '.join(ctx.rules.keys)}. Received: key={key}".replace("  ", " "),
     )
+
+
+def _why_not_read(rules: Rules, key: str) -> str:
+    if key == "nnx_enabled":
+        return " (Keras 3.11 and later read it)"
+    if key in rules.legacy_keys:
+        return f" ({rules.legacy_keys[key]})"
+    return ""
 
 
 @record
@@ -141,7 +160,7 @@ class CheckResult(Record):
     failures: list[Problem]
 
 
-FAILING = ("error", "ignored", "legacy")
+FAILING = ("error", "ignored", "legacy", "too_new", "unknown")
 
 
 def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
@@ -182,17 +201,21 @@ class WriteResult(Record):
 # ---------------------------------------------------------------------- parsing values
 
 
-def parse_value(key: str, raw: str, rules: Rules) -> Any:
-    """Turn a command-line string into the JSON value Keras expects for `key`."""
+def parse_value(key: str, raw: str, rules: Rules, *, force: bool = False) -> Any:
+    """Turn a command-line string into the JSON value Keras expects for `key`.
+
+    An epsilon Keras accepts but that is nonsense (NaN, infinite, zero or negative:
+    `epsilon_nonsense`, the rule `check` warns by) is refused unless `force`.
+    """
     if key == "epsilon":
         try:
             v = float(raw)
         except ValueError:
             raise KbackendError(f"Invalid `epsilon`. Expected a positive float such as 1e-07. Received: epsilon={raw}")
-        if not math.isfinite(v) or v <= 0:
+        if epsilon_nonsense(v) and not force:
             raise KbackendError(
-                f"Invalid `epsilon`. Expected a finite positive float such as 1e-07 "
-                f"(Keras accepts {raw} but divides by it). Received: epsilon={raw}"
+                f"Refusing epsilon={raw}. {EPSILON_RULE}. Received: epsilon={raw}",
+                fix="kbackend set epsilon 1e-07  # or pass --force to write it anyway",
             )
         return v
     if key == "floatx":
@@ -242,7 +265,9 @@ def _validate_doc(doc: dict, ctx: ConfigContext) -> list[str]:
         return validation_messages(e)
     fs = FileState(path=ctx.path, status="ok", data=doc)
     j = judge(fs, ctx.rules, {}, ctx.installed, keras_installed=True)
-    return [p.message for p in j.problems if p.severity == "error" and p.id != "backend_not_installed"]
+    # What is installed is not the document's fault (switch checks the backend itself).
+    return [p.message for p in j.problems
+            if p.severity == "error" and p.id not in ("backend_not_installed", "keras_dependency_missing")]
 
 
 def _base_doc(old: FileState, ctx: ConfigContext, force: bool) -> tuple[dict, list[str]]:
@@ -254,7 +279,8 @@ def _base_doc(old: FileState, ctx: ConfigContext, force: bool) -> tuple[dict, li
     reason = {
         "empty": "is empty", "malformed": f"is not valid JSON ({old.detail})", "bom": "starts with a UTF-8 BOM",
         "not_utf8": f"is not UTF-8 ({old.detail})", "not_object": "holds JSON that is not an object",
-        "too_large": f"is {old.size} bytes", "is_directory": "is a directory", "unreadable": "cannot be read",
+        "too_large": f"is {old.size} bytes, more than kbackend reads", "is_directory": "is a directory",
+        "unreadable": "cannot be read", "too_deep": f"nests arrays and objects {old.depth} levels deep",
     }.get(old.status, old.status)
     if not force:
         raise KbackendError(
@@ -352,17 +378,16 @@ def set_value(ctx: ConfigContext, key: str, raw: str, *, force: bool = False) ->
     if key == "backend":
         return switch(ctx, raw, force=force)
     if key not in ctx.rules.keys and not force:
-        where = ""
-        if key == "nnx_enabled":
-            where = " (`nnx_enabled` needs Keras 3.11 or later)"
-        elif key in ctx.rules.legacy_keys:
-            where = f" ({ctx.rules.legacy_keys[key]})"
+        where = _why_not_read(ctx.rules, key)
         raise KbackendError(
             f"Keras {ctx.rules.keras_version or ''} does not read `{key}`{where}. It reads: "
             f"{', '.join(ctx.rules.keys)}. Received: key={key}",
         )
-    value = parse_value(key, raw, ctx.rules)
-    return _write(ctx, "set", key, lambda d: d.__setitem__(key, value), force=force)
+    value = parse_value(key, raw, ctx.rules, force=force)
+    warns = []
+    if key == "epsilon" and epsilon_nonsense(value):
+        warns.append("written anyway (--force): " + epsilon_nonsense_message(raw))
+    return _write(ctx, "set", key, lambda d: d.__setitem__(key, value), force=force, extra_warnings=warns)
 
 
 def unset(ctx: ConfigContext, key: str) -> WriteResult:
@@ -409,7 +434,7 @@ def reset(ctx: ConfigContext, *, force: bool = False) -> WriteResult:
             warnings.append("written anyway (--force): " + msg)
             return
         others = [b for b in ctx.rules.backends if b != default and _usable(ctx, b)]
-        fix = f"{py} -m pip install {_pip_name(default)}" + (
+        fix = advise(ctx)(default) + (
             f", or: kbackend reset --force && kbackend switch {others[0]}" if others else "")
         raise KbackendError(msg + ". The file is unchanged.", fix=fix,
                             data={"backend": default, "installed_backends": others})
@@ -418,13 +443,8 @@ def reset(ctx: ConfigContext, *, force: bool = False) -> WriteResult:
     if ctx.keras_version is None:
         res = replace(res, warnings=res.warnings + [
             f"Keras is not installed in {ctx.target.describe()}: nothing there reads keras.json until it is "
-            f"({ctx.target.python} -m pip install keras)"])
+            f"({advise(ctx)('keras')})"])
     return res
-
-
-def _pip_name(name: str) -> str:
-    b = B.get(name)
-    return "jax" if name == "numpy" else (b.pip if b else name)
 
 
 def _backend_missing(ctx: ConfigContext, name: str) -> str | None:
@@ -543,9 +563,9 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
                 raise KbackendError(msg)
             warnings.append("written anyway (--force): " + msg)
     elif ctx.keras_version is not None:
-        ok, missing = installed_backend(name, ctx.installed)
+        ok, missing = installed_backend(name, ctx.installed, ctx.rules)
         if not ok:
-            cmd = advise(ctx)(name)
+            cmd = install_commands(install_what(name, missing, ctx.installed), advise(ctx))
             msg = (f"The `{name}` backend is not installed in {ctx.target.python} (missing: {', '.join(missing)}). "
                    f"Install it with: {cmd}")
             if not force:
@@ -556,7 +576,7 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
         where = ctx.target.describe()
         missing = _backend_missing(ctx, name)
         if missing is not None:
-            cmd = f"{ctx.target.python} -m pip install keras {_pip_name(name)}"
+            cmd = f"{advise(ctx)('keras')} && {advise(ctx)(name)}"
             msg = (f"Keras is not installed in {where}, and neither is the `{name}` backend ({missing}). "
                    f"Install both with: {cmd}")
             if not force:
@@ -564,7 +584,7 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
             warnings.append("written anyway (--force): " + msg)
         else:
             warnings.append(f"Keras is not installed in {where}: nothing there reads keras.json until it is "
-                            f"({ctx.target.python} -m pip install keras)")
+                            f"({advise(ctx)('keras')})")
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)
 

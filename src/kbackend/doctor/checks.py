@@ -13,7 +13,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
-from kbackend.config.judge import installed_backend
+from kbackend.config.judge import install_commands, install_what, installed_backend
+from kbackend.config.rules import rules_for
 from kbackend.install import lower_bound
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
@@ -152,7 +153,7 @@ def check_config(facts: Facts) -> Finding:
         if p.keras_error:
             line += f" (Keras raises {p.keras_error})"
         ev.append(line)
-    fails = [p for p in probs if p.severity in ("error", "ignored", "legacy")]
+    fails = [p for p in probs if p.severity in ("error", "ignored", "legacy", "too_new", "unknown")]
     if fails:
         return _f("config", "error", title, ev, fix=next((p.fix for p in fails if p.fix), None), link=KERAS_CONFIG_DOC)
     warns = [p for p in probs if p.severity == "warning"]
@@ -202,12 +203,13 @@ def check_backend_importable(facts: Facts) -> Finding:
                   [f"{name!r} (from {origin}) is not a backend kbackend knows; see the config check"])
     where = f"{name} (from {origin})"
     bf = facts.backend(name)
-    installed, missing = installed_backend(name, facts.installed)
+    installed, missing = installed_backend(name, facts.installed, rules_for(facts.keras.version))
     if bf is None or not installed:
         return _f("backend-importable", "error", title,
                   [f"backend {where} is not installed in {facts.interpreter.python}: missing {', '.join(missing)}",
                    "`import keras` fails with ModuleNotFoundError"],
-                  fix=_install(facts, name), link=KERAS_INSTALL_DOC)
+                  fix=install_commands(install_what(name, missing, facts.installed), lambda w: _install(facts, w)),
+                  link=KERAS_INSTALL_DOC)
     ver = f"{name} {bf.version}" if bf.version else name
     if bf.status == "not_run":
         return _f("backend-importable", "skip", title, [f"{ver} is installed; its import was not probed"])

@@ -188,12 +188,15 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
     fs = states.get(ctx.path)
     if fs is None:
         fs = states[ctx.path] = store.read_state(ctx.path)
-    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin)
+    j = judge(fs, ctx.rules, ctx.environ, ctx.installed, keras_installed=ctx.keras_version is not None, pin=ctx.pin,
+              python_version=ctx.target.version)
     eff = j.effective.get("backend")
     choice = None
     if eff is not None:
         name = eff.value
-        if not isinstance(name, str):
+        if name is None and eff.origin.startswith("unknown"):
+            choice = BackendChoice(name, eff.origin, None, f"{ctx.path}: {fs.status} (kbackend check says why)")
+        elif not isinstance(name, str):
             choice = BackendChoice(name, eff.origin, False, f"backend {name!r} is not a name")
         else:
             why = backend_problem(ctx, name)

@@ -11,7 +11,8 @@ ORDER = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "im
 
 def _effective_rows(eff) -> list[list[str]]:
     keys = [k for k in ORDER if k in eff] + [k for k in eff if k not in ORDER]
-    return [[k, fmt_value(eff[k].value), (eff[k].origin, {"dim": True})] for k in keys]
+    return [[k, "?" if eff[k].value is None and eff[k].origin.startswith("unknown") else fmt_value(eff[k].value),
+             (eff[k].origin, {"dim": True})] for k in keys]
 
 
 def _problems(problems, stream_err=False) -> None:
@@ -53,6 +54,13 @@ def show(res, *, as_json: bool) -> int:
     if res.keras_error:
         out()
         out_wrapped(f"`import keras` would fail with {res.keras_error}", first=sev("error") + ": ", rest="  ")
+    elif res.imports is False and res.keras_version:
+        out()
+        out_wrapped("`import keras` would never return (see above)", first=sev("error") + ": ", rest="  ")
+    elif res.imports is None and res.keras_version:
+        out()
+        out_wrapped("kbackend cannot tell whether `import keras` succeeds (see above)", first=sev("unknown") + ": ",
+                    rest="  ")
     return 0
 
 

@@ -140,6 +140,8 @@ SEV_STYLE = {
     "error": dict(fg="red", bold=True),
     "ignored": dict(fg="red", bold=True),
     "legacy": dict(fg="yellow"),
+    "too_new": dict(fg="yellow"),
+    "unknown": dict(fg="red", bold=True),
     "warning": dict(fg="yellow"),
     "info": dict(fg="cyan"),
     "ok": dict(fg="green"),
