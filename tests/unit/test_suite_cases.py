@@ -260,3 +260,17 @@ def test_to_tensors_converts_float_arrays_to_the_dtype_and_keeps_the_rest():
 
     out = K.to_tensors(FakeOps, {"x": np.ones(2, np.float32), "i": np.ones(2, np.int32), "axis": 1}, "bfloat16")
     assert out == {"x": ("tensor", "float32", "bfloat16"), "i": ("tensor", "int32", None), "axis": 1}
+
+
+def test_a_known_error_is_told_by_backend_layout_and_message():
+    # TensorFlow's CPU Conv2D without oneDNN (AVX2-only CPUs): channels_first raises; the same text on
+    # another backend or layout, or another error, stays an error.
+    msg = ("UnimplementedError: {{function_node __wrapped__Conv2D_device_/job:localhost/replica:0/task:0/device:CPU:0}}"
+           " The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was given the format: NCHW")
+    assert "channels_last (NHWC)" in K.known_error("tensorflow", "channels_first", msg)
+    back = "InvalidArgumentError: Conv2DCustomBackpropInputOp only supports NHWC. [Op:Conv2DBackpropInput]"
+    assert K.known_error("tensorflow", "channels_first", back)
+    assert K.known_error("tensorflow", "channels_last", msg) is None
+    assert K.known_error("torch", "channels_first", msg) is None
+    assert K.known_error("tensorflow", "channels_first", "ValueError: shapes do not match") is None
+    assert K.known_error("tensorflow", None, msg) is None

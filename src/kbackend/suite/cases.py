@@ -447,6 +447,36 @@ def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, s
     return tuple((b, dtype, KNOWN[key].format(b=b)) for b in backends)
 
 
+#: Known errors a backend raises on this machine only, told by their message: (backend, data format or
+#: "*", text the error contains, reason). TensorFlow's CPU kernels for Conv2D and its gradient take only
+#: NHWC unless oneDNN runs them (its default only on CPUs with AVX-512 VNNI/BF16 or AMX); measured on
+#: an AVX2-only CPU with tensorflow-cpu 2.21: channels_first conv1d/conv2d raise UnimplementedError
+#: (forward) or InvalidArgumentError (transposed), while an AVX-512 machine passed the same cases.
+KNOWN_ERRORS = (
+    ("tensorflow", "channels_first", "only supports the NHWC tensor format on the CPU",
+     "TensorFlow's CPU Conv2D kernel supports only channels_last (NHWC) when oneDNN is off, as on CPUs "
+     "without AVX-512 VNNI/BF16 or AMX; `kbackend doctor` checks it (channels-first-cpu)"),
+    ("tensorflow", "channels_first", "Conv2DCustomBackpropInputOp only supports NHWC",
+     "TensorFlow's CPU Conv2D kernel supports only channels_last (NHWC) when oneDNN is off, as on CPUs "
+     "without AVX-512 VNNI/BF16 or AMX; `kbackend doctor` checks it (channels-first-cpu)"),
+)
+
+
+def known_error(backend: str, data_format: str | None, message: str) -> str | None:
+    """The reason an error is a known limitation of `backend` on this machine, or None.
+
+    >>> known_error("tensorflow", "channels_first", "UnimplementedError: The Conv2D op currently only supports "
+    ...             "the NHWC tensor format on the CPU. The op was given the format: NCHW") is not None
+    True
+    >>> known_error("tensorflow", "channels_last", "only supports the NHWC tensor format on the CPU") is None
+    True
+    """
+    for b, fmt, text, reason in KNOWN_ERRORS:
+        if b == backend and fmt in ("*", data_format) and text in (message or ""):
+            return reason
+    return None
+
+
 #: Known crashes of a backend's process (measured; the versions say where): `Case.crashes` reasons.
 KNOWN_CRASHES = {
     "eigh_ov": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on Keras's eigh graph when its input "
