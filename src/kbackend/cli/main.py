@@ -145,7 +145,14 @@ def _bug_report(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps outcomes to the exit codes of DESIGN.md."""
+    """Entry point: maps outcomes to the exit codes of DESIGN.md; SIGTERM/SIGHUP/SIGINT exit
+    128 + the signal's number, children killed and temporary folders removed (kbackend._signals)."""
+    from kbackend import _signals
+
+    sys.exit(_signals.guarded(_main, argv))
+
+
+def _main(argv: list[str] | None) -> int:
     from kbackend.render import output
 
     try:
@@ -183,4 +190,4 @@ def main(argv: list[str] | None = None) -> None:
             output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
         else:
             output.err(_bug_report(e))
-    sys.exit(code)
+    return code
