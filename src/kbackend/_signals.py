@@ -148,6 +148,8 @@ def guarded(fn: Callable[..., int], *args) -> int:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(f"Terminated by {e.name}.\n")
             sys.stderr.flush()
+    except KeyboardInterrupt:  # the entry point maps it itself; this is for any other caller
+        code = 128 + signal.SIGINT
     finally:
         sess.closing = True
         try:
