@@ -141,7 +141,7 @@ def test_on_a_terminal_the_command_reads_it_and_gets_ctrl_c(box):
     try:
         p = subprocess.Popen([PY, "-m", "kbackend", "run", "--", PY, "-c", READER], env=box.env(),
                              stdin=t.slave, stdout=t.slave, stderr=t.slave, start_new_session=True,
-                             preexec_fn=lambda: _controlling(0))
+                             preexec_fn=lambda: _controlling(0))  # noqa: PLW1509
         box.procs.append(p)
         t.read_until("ready")
         t.write("hello\n")
@@ -164,7 +164,8 @@ def test_ctrl_z_stops_the_job_and_fg_resumes_it_in_a_real_interactive_bash(box, 
     reader.write_text(READER)
     try:
         sh = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], env=env, stdin=t.slave, stdout=t.slave,
-                              stderr=t.slave, start_new_session=True, preexec_fn=lambda: _controlling(0))
+                              stderr=t.slave, start_new_session=True,
+                              preexec_fn=lambda: _controlling(0))  # noqa: PLW1509
         box.procs.append(sh)
         t.read_until(r"PROMPT\$ ")
         t.write(f"{PY} -m kbackend run -- {PY} {reader}\n")
