@@ -12,7 +12,7 @@ child ends and, as a whole, when kbackend exits (`shutdown`), so that what a
 backend leaves there (TensorFlow's autograph files) never piles up.
 
 >>> r = run([sys.executable, "-c", "print(1)"], timeout=10, text=True)  # doctest: +SKIP
->>> r.stdout
+>>> r.stdout  # doctest: +SKIP
 '1\\n'
 """
 

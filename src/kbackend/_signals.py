@@ -21,7 +21,6 @@ import contextlib
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 
 HANDLED = ("SIGTERM", "SIGHUP", "SIGINT")
@@ -77,6 +76,8 @@ _SESSION: Session | None = None
 def deferred():
     """Hold a signal's exception back while the main thread does what must not be cut in two
     (starting a child and recording it, so that it is killed later); raise it right after."""
+    import threading  # already loaded by whoever starts children
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -114,7 +115,8 @@ class Session:
             cleanup()
         os._exit(128 + self.first)
 
-    def install(self) -> None:
+    def install(self) -> bool:
+        """Install the handlers; False where this is not the main thread (Python allows none there)."""
         for name in HANDLED:
             s = getattr(signal, name, None)
             if s is None:
@@ -122,8 +124,12 @@ class Session:
             old = signal.getsignal(s)
             if old == signal.SIG_IGN:
                 continue
+            try:
+                signal.signal(s, self.handler)
+            except ValueError:  # not the main thread
+                return False
             self.old[s] = old
-            signal.signal(s, self.handler)
+        return True
 
     def restore(self) -> None:
         for s, h in self.old.items():
@@ -136,10 +142,9 @@ def guarded(fn: Callable[..., int], *args) -> int:
     """Run `fn(*args)` (a command, returning its exit code) under the signal contract; its exit code."""
     global _SESSION
     sess = Session()
-    main = threading.current_thread() is threading.main_thread()
+    main = sess.install()
     if main:
         _SESSION = sess
-        sess.install()
     code: int
     try:
         code = fn(*args)
