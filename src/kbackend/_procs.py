@@ -309,17 +309,24 @@ FORWARD = ("SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 STRAGGLER_GRACE = 1.0
 
 
-def _terminal() -> int | None:
-    """A descriptor of kbackend's controlling terminal when kbackend is its foreground job."""
+def _terminal() -> tuple[int | None, bool]:
+    """(a descriptor of kbackend's controlling terminal or None, whether kbackend is its foreground job)."""
     if not POSIX:
-        return None
+        return None, False
     for fd in (0, 1, 2):
         try:
-            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
-                return fd
+            if os.isatty(fd):
+                return fd, os.tcgetpgrp(fd) == os.getpgrp()  # ENOTTY: a terminal, not ours
         except OSError:
             continue
-    return None
+    return None, False
+
+
+def _foreground_of(fd: int, pgid: int) -> bool:
+    try:
+        return os.tcgetpgrp(fd) == pgid
+    except OSError:
+        return False
 
 
 def _give_terminal(fd: int, pgid: int) -> None:
@@ -359,8 +366,8 @@ class Foreground:
     kbackend reach the whole group; when the command ends, what it left in its group is ended."""
 
     def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdout: Any = None):
-        self.tty = _terminal()
-        tty = self.tty
+        self.tty, fg = _terminal()
+        tty = self.tty if fg else None
         pre = None
         if tty is not None:
             def pre() -> None:  # in the child, after setpgid: take the terminal before exec (no race)
@@ -393,19 +400,22 @@ class Foreground:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-            if self.tty is not None:
+            if self.tty is not None and _foreground_of(self.tty, c.pid):
                 _give_terminal(self.tty, os.getpgrp())
             rc = c.close()
         return rc
 
     def _stopped(self) -> None:
-        """The command stopped (Ctrl-Z): stop kbackend too, as a shell's job; go on when continued."""
+        """The command stopped (Ctrl-Z, or it read the terminal from the background): stop kbackend
+        too, as the shell's job it is; when continued (`fg`, `bg`), continue the command."""
         tty = self.tty
-        _give_terminal(tty, os.getpgrp())
-        os.kill(os.getpid(), signal.SIGTSTP)
-        # continued (fg or bg): the terminal goes back to the command when we have it
-        if os.tcgetpgrp(tty) == os.getpgrp():
+        if _foreground_of(tty, self.child.pid):
+            _give_terminal(tty, os.getpgrp())
+        os.kill(os.getpid(), signal.SIGTSTP)  # discarded where no shell could continue us
+        if _foreground_of(tty, os.getpgrp()):
             _give_terminal(tty, self.child.pid)
+        else:
+            time.sleep(0.1)  # in the background: it may stop again at once; do not spin
         self.child.signal_group(signal.SIGCONT)
 
     def _end_stragglers(self) -> None:

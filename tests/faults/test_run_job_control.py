@@ -189,3 +189,36 @@ def test_ctrl_z_stops_the_job_and_fg_resumes_it_in_a_real_interactive_bash(box, 
         assert survivors(box.mark) == []
     finally:
         t.close()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_started_in_the_background_it_stops_on_reading_the_terminal_and_fg_gives_it_the_terminal(box, tmp_path):
+    t = Pty()
+    env = box.env(PS1="PROMPT$ ", HISTFILE=os.devnull, TERM="dumb")
+    reader = tmp_path / "reader.py"
+    reader.write_text(READER)
+    try:
+        sh = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], env=env, stdin=t.slave, stdout=t.slave,
+                              stderr=t.slave, start_new_session=True,
+                              preexec_fn=lambda: _controlling(0))  # noqa: PLW1509
+        box.procs.append(sh)
+        t.read_until(r"PROMPT\$ ")
+        t.write("set -b\n")  # report a job's change of state at once
+        t.read_until(r"PROMPT\$ ")
+        t.write(f"{PY} -m kbackend run -- {PY} {reader} &\n")
+        t.read_until("ready")
+        t.read_until(r"Stopped")  # it read the terminal from the background: SIGTTIN, and kbackend stopped too
+        t.write("fg\n")
+        time.sleep(0.5)
+        t.write("there\n")
+        assert "got:there foreground:True" in t.read_until(r"foreground:\w+")
+        t.read_until("tick1")
+        t.write("\x03")
+        t.read_until(r"PROMPT\$ ")
+        t.write("echo status=$?\n")
+        assert "status=130" in t.read_until(r"status=\d+")
+        t.write("exit\n")
+        sh.wait(timeout=30)
+        assert survivors(box.mark) == []
+    finally:
+        t.close()
