@@ -333,3 +333,62 @@ def test_a_worker_timeout_kills_its_group_even_what_ignores_sigterm(box, tmp_pat
     p.stdin.close()
     assert p.wait(timeout=30) == 0
     assert box.tmp_left() == []
+
+
+# ---------------------------------------------------------------- every other place that starts a child
+
+HANG = '#!/bin/sh\nsleep 1000 &\nexec sleep 1000\n'
+#: answers at once, as the real tool would, but leaves a process behind holding its output
+ANSWER_AND_LEAVE = '#!/bin/sh\nsleep 1000 &\n{answer}\n'
+
+CALLS = {
+    "nvidia-smi hangs": (HANG, """
+        from kbackend.gpu.smi import run_smi
+        print(json.dumps({"smi": repr(run_smi(FAKE, dict(os.environ), timeout=1))}))
+        """, "no answer within 1 s"),
+    "nvidia-smi answers and leaves a process": (ANSWER_AND_LEAVE.format(answer="echo 'No devices were found'; exit 6"), """
+        from kbackend.gpu.smi import run_smi
+        print(json.dumps({"smi": repr(run_smi(FAKE, dict(os.environ), timeout=60))}))
+        """, "no_devices"),
+    "conda hangs": (HANG, """
+        import subprocess
+        from kbackend.envs.discover import conda_from_exe
+        try:
+            conda_from_exe(FAKE, dict(os.environ), timeout=1)
+        except subprocess.TimeoutExpired:
+            print(json.dumps({"timeout": True}))
+        """, '"timeout": true'),
+    "conda answers and leaves a process": (ANSWER_AND_LEAVE.format(answer="echo '{\"envs\": []}'"), """
+        from kbackend.envs.discover import conda_from_exe
+        print(json.dumps({"envs": conda_from_exe(FAKE, dict(os.environ), timeout=60)}))
+        """, '"envs": []'),
+    "ldconfig answers and leaves a process": (ANSWER_AND_LEAVE.format(answer="echo '0 libs found'"), """
+        from kbackend.gpu.locate import SystemPaths, run_ldconfig
+        errors = []
+        print(json.dumps({"libs": run_ldconfig(SystemPaths(ldconfig=FAKE), errors), "errors": errors}))
+        """, '"errors": []'),
+}
+
+
+@pytest.mark.parametrize("case", list(CALLS))
+def test_every_child_is_killed_with_its_group_when_the_call_returns(box, tmp_path, case):
+    """The call returns (answered, failed or timed out) and nothing the child started is left, while
+    the caller is still running: it is not kbackend's exit that cleans up."""
+    script, call, expected = CALLS[case]
+    fake = tmp_path / "fake-tool"
+    fake.write_text(script)
+    fake.chmod(0o755)
+    code = "import json, os, sys\nFAKE = %r\n" % str(fake) + textwrap.dedent(call) + "sys.stdin.readline()\n"
+    p = subprocess.Popen([sys.executable, "-c", code], env=box.env(), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    box.procs.append(p)
+    line = p.stdout.readline()
+    assert line, p.stderr.read()
+    # an answer is taken when the tool ends, not when the process it left closes the pipe (a timeout)
+    assert expected in line
+    assert survivors(box.mark, exclude=(p.pid,)) == [], line
+    # the per-run folder is there while the caller runs, and holds nothing of the finished child
+    assert all(Path(x).parts[0].startswith("kbackend-") and len(Path(x).parts) == 1 for x in box.tmp_left())
+    p.stdin.close()
+    assert p.wait(timeout=30) == 0
+    assert box.tmp_left() == []
