@@ -217,7 +217,7 @@ def test_envs_with_hanging_interpreters_leaves_none_of_them(box, tmp_path):
 # ---------------------------------------------------------------- item 13: verify and workers
 
 def _worker_running(box: Box, p: subprocess.Popen) -> bool:
-    return any("suite_worker.py" in line for line in marked(box.mark, exclude=(p.pid,)))
+    return any("_boot.py" in line for line in marked(box.mark, exclude=(p.pid,)))
 
 
 @pytest.mark.parametrize("sig", SIGNALS)
@@ -228,6 +228,23 @@ def test_verify_signalled_mid_run_leaves_no_worker_and_no_temp_folder(box, sig):
     p.send_signal(sig)
     code, out = finish(p)
     assert code == EXIT[sig], out
+    assert survivors(box.mark) == []
+    assert box.tmp_left() == []
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["bench", "--backend", "numpy", "--quick"], id="bench"),
+    pytest.param(["doctor", "--refresh"], id="doctor"),
+    pytest.param(["--json", "verify", "--backend", "numpy", "--backend", "jax"], id="verify-json-two-backends"),
+])
+def test_other_commands_terminated_mid_run_leave_nothing(box, argv):
+    p = box.kbackend(*argv)
+    wait_for(lambda: _worker_running(box, p), proc=p, what="a worker started")
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    code, out = finish(p)
+    assert code == 143, out
     assert survivors(box.mark) == []
     assert box.tmp_left() == []
     assert "Traceback" not in out
