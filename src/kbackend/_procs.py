@@ -49,8 +49,7 @@ _closing = False
 _root: str | None = None
 
 
-class Closing(BaseException):
-    """kbackend is exiting (a signal, or its end): no new child, no new temporary folder."""
+Closing = _signals.Closing
 
 
 # ------------------------------------------------------------------ the per-run folder

@@ -2,7 +2,8 @@
 
 While a command runs, SIGTERM and SIGHUP raise `Terminated` in the main thread
 and SIGINT raises KeyboardInterrupt, each after stopping any new child from
-starting, so that `finally` blocks run and the exception reaches the entry point,
+starting and killing the running ones (with their process groups), so that
+`finally` blocks run and the exception reaches the entry point,
 which exits 128 + the signal's number (143, 129, 130). Whatever way the command
 ends, every child's process group is killed and kbackend's temporary folder
 removed before the exit. A second signal during that clean-up is only noted; one
@@ -42,6 +43,10 @@ class Terminated(BaseException):
         return signame(self.signum)
 
 
+class Closing(BaseException):
+    """kbackend is exiting (a signal, or its end): no new child, no new temporary folder."""
+
+
 def signame(n: int) -> str:
     try:
         return signal.Signals(n).name
@@ -54,10 +59,13 @@ def _procs():
     return sys.modules.get("kbackend._procs")
 
 
-def _begin_closing() -> None:
+def _stop_children() -> None:
+    """No new child from now on, and every running one killed with its group at once: a thread
+    waiting for a child (the GPU probe beside doctor's backend probes) must not hold up the exit."""
     m = _procs()
     if m is not None:
         m.begin_closing()
+        m.kill_all()
 
 
 def cleanup() -> None:
@@ -106,7 +114,7 @@ class Session:
                 _DEFER["pending"] = signum
                 return
             self.first = signum
-            _begin_closing()
+            _stop_children()
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             raise Terminated(signum)
@@ -155,6 +163,8 @@ def guarded(fn: Callable[..., int], *args) -> int:
             sys.stderr.flush()
     except KeyboardInterrupt:  # the entry point maps it itself; this is for any other caller
         code = 128 + signal.SIGINT
+    except Closing:  # a worker thread refused to start a child after the signal; the signal decides
+        code = 128 + (sess.first or signal.SIGTERM)
     finally:
         sess.closing = True
         try:

@@ -409,3 +409,52 @@ def test_every_child_is_killed_with_its_group_when_the_call_returns(box, tmp_pat
     p.stdin.close()
     assert p.wait(timeout=30) == 0
     assert box.tmp_left() == []
+
+
+@pytest.mark.parametrize("argv", [pytest.param(["doctor", "--check", "gpu-driver"], id="gpu-check"),
+                                  pytest.param(["doctor", "--refresh"], id="all-checks")])
+def test_sigterm_while_doctor_waits_for_a_hung_nvidia_smi(box, tmp_path, argv):
+    """kbackend exits at once, not after nvidia-smi's 10 s timeout, and leaves nothing of it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(f'#!/bin/sh\nsleep 1000 &\necho > "{box.ready}/$$"\nexec sleep 1000\n')
+    smi.chmod(0o755)
+    p = box.kbackend(*argv, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    wait_for(lambda: box.started() >= 1, proc=p, what="nvidia-smi started")
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    code, out = finish(p)
+    assert code == 143, out
+    assert time.monotonic() - t0 < 8  # not after nvidia-smi's 10 s timeout
+    assert survivors(box.mark) == []
+    assert box.tmp_left() == []
+
+
+THREADED = textwrap.dedent(
+    """
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from kbackend import _procs, _signals
+
+    def command():
+        # doctor's shape: a child waited for in a pool thread, the pool's exit waiting for the thread
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(_procs.run, [sys.argv[1]], timeout=600).result() and 0
+
+    sys.exit(_signals.guarded(command))
+    """
+)
+
+
+def test_a_signal_kills_a_child_that_a_thread_waits_for_before_unwinding(box, tmp_path):
+    """Unwinding waits for the pool's thread, which waits for its child: the signal itself must
+    kill the child, or kbackend would wait for the child's timeout."""
+    fake = box.hang_script("tool")
+    p = box.start([sys.executable, "-c", THREADED, str(fake)])
+    wait_for(lambda: box.started() == 1, proc=p, what="the tool started")
+    p.send_signal(signal.SIGTERM)
+    code, out = finish(p, timeout=60)
+    assert code == 143, out
+    assert survivors(box.mark) == []
+    assert box.tmp_left() == []
