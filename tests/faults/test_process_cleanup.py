@@ -395,7 +395,7 @@ def test_every_child_is_killed_with_its_group_when_the_call_returns(box, tmp_pat
     fake = tmp_path / "fake-tool"
     fake.write_text(script)
     fake.chmod(0o755)
-    code = "import json, os, sys\nFAKE = %r\n" % str(fake) + textwrap.dedent(call) + "sys.stdin.readline()\n"
+    code = f"import json, os, sys\nFAKE = {str(fake)!r}\n" + textwrap.dedent(call) + "sys.stdin.readline()\n"
     p = subprocess.Popen([sys.executable, "-c", code], env=box.env(), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     box.procs.append(p)
