@@ -359,14 +359,29 @@ def group_members(pgid: int) -> list[int] | None:
     return out
 
 
+def _alone_in_group() -> bool:
+    """Is kbackend the only process of its process group (not one stage of a pipeline)?"""
+    members = group_members(os.getpgrp())
+    return members is None or members == [os.getpid()]
+
+
 class Foreground:
-    """The command of `kbackend run`: in a process group of its own that gets the terminal, as a
-    shell's job does (Ctrl-C, Ctrl-Z and reading the terminal work as usual); signals sent to
-    kbackend reach the whole group; when the command ends, what it left in its group is ended."""
+    """The command of `kbackend run`, in a process group of its own, run as a shell runs a job.
+
+    When kbackend is alone in the terminal's foreground group (the usual `kbackend run -- CMD`),
+    the command's group gets the terminal: it reads input, Ctrl-C and Ctrl-Z reach it; when it
+    stops, kbackend stops too (the shell sees its job stop) and `fg`/`bg` continue it. In a
+    pipeline (`kbackend run -- CMD | tee log`) the terminal stays with the pipeline: Ctrl-C and
+    Ctrl-Z reach kbackend, which passes them on. Signals sent to kbackend reach the command's whole
+    group; when the command ends, what it left running in its group is ended.
+    """
 
     def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdout: Any = None):
         self.tty, fg = _terminal()
-        tty = self.tty if fg else None
+        alone = self.tty is not None and _alone_in_group()
+        #: kbackend stands in for the command as the shell's job: it follows the command's stops.
+        self.job = alone
+        tty = self.tty if fg and alone else None
         pre = None
         if tty is not None:
             def pre() -> None:  # in the child, after setpgid: take the terminal before exec (no race)
@@ -380,14 +395,26 @@ class Foreground:
         """Wait for the command (passing signals on); its return code (-N: killed by signal N)."""
         c = self.child
         old: dict[int, Any] = {}
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            for name in FORWARD:
-                s = getattr(signal, name, None)
-                if s is not None and signal.getsignal(s) != signal.SIG_IGN:
-                    old[s] = signal.signal(s, lambda n, f: c.signal_group(n))
+
+        def on_tstp(n, f) -> None:  # Ctrl-Z reached kbackend (a pipeline), or someone sent it
+            c.signal_group(signal.SIGTSTP)
+            self._stop_self()
+
+        def on_cont(n, f) -> None:  # `fg`/`bg` of kbackend's job; as the job, _stopped continues it
+            if not self.job:
+                c.signal_group(signal.SIGCONT)
+
+        handlers = {getattr(signal, name): (lambda n, f: c.signal_group(n)) for name in FORWARD
+                    if hasattr(signal, name)}
+        if self.tty is not None:
+            handlers[signal.SIGTSTP] = on_tstp
+            handlers[signal.SIGCONT] = on_cont
+        if threading.current_thread() is threading.main_thread():
+            for s, h in handlers.items():
+                if signal.getsignal(s) != signal.SIG_IGN:
+                    old[s] = signal.signal(s, h)
         try:
-            flags = os.WEXITED | os.WNOWAIT | (os.WSTOPPED if self.tty is not None else 0)
+            flags = os.WEXITED | os.WNOWAIT | (os.WSTOPPED if self.job else 0)
             while True:
                 info = os.waitid(os.P_PID, c.pid, flags)
                 if info is None or info.si_code not in (os.CLD_STOPPED, os.CLD_TRAPPED):
@@ -404,13 +431,23 @@ class Foreground:
             rc = c.close()
         return rc
 
+    @staticmethod
+    def _stop_self() -> None:
+        """Stop kbackend as Ctrl-Z would (discarded where no shell could continue it)."""
+        h = signal.getsignal(signal.SIGTSTP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        try:
+            os.kill(os.getpid(), signal.SIGTSTP)
+        finally:
+            signal.signal(signal.SIGTSTP, h)
+
     def _stopped(self) -> None:
         """The command stopped (Ctrl-Z, or it read the terminal from the background): stop kbackend
         too, as the shell's job it is; when continued (`fg`, `bg`), continue the command."""
         tty = self.tty
         if _foreground_of(tty, self.child.pid):
             _give_terminal(tty, os.getpgrp())
-        os.kill(os.getpid(), signal.SIGTSTP)  # discarded where no shell could continue us
+        self._stop_self()
         if _foreground_of(tty, os.getpgrp()):
             _give_terminal(tty, self.child.pid)
         else:

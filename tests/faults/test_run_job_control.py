@@ -222,3 +222,48 @@ def test_started_in_the_background_it_stops_on_reading_the_terminal_and_fg_gives
         assert survivors(box.mark) == []
     finally:
         t.close()
+
+
+TICKER = textwrap.dedent(
+    """
+    import time
+    for i in range(1000):
+        print("tick%d" % i, flush=True)
+        time.sleep(0.2)
+    """
+)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_in_a_pipeline_ctrl_z_fg_and_ctrl_c_work_and_the_terminal_stays_with_the_pipeline(box, tmp_path):
+    """`kbackend run -- CMD | cat`: kbackend shares its job with `cat`, so it keeps the terminal and
+    passes Ctrl-Z, the continue of `fg` and Ctrl-C on to the command."""
+    t = Pty()
+    env = box.env(PS1="PROMPT$ ", HISTFILE=os.devnull, TERM="dumb")
+    ticker = tmp_path / "ticker.py"
+    ticker.write_text(TICKER)
+    try:
+        sh = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], env=env, stdin=t.slave, stdout=t.slave,
+                              stderr=t.slave, start_new_session=True,
+                              preexec_fn=lambda: _controlling(0))  # noqa: PLW1509
+        box.procs.append(sh)
+        t.read_until(r"PROMPT\$ ")
+        t.write(f"{PY} -m kbackend run -- {PY} {ticker} | cat\n")
+        t.read_until("tick2")
+        t.write("\x1a")  # Ctrl-Z: the whole pipeline, the command included, stops
+        t.read_until(r"Stopped")
+        t.read_until(r"PROMPT\$ ")
+        t.write("echo alive\n")
+        t.read_until("alive")
+        t.write("fg\n")
+        t.read_until(r"tick\d+")  # ticking again
+        t.read_until(r"tick\d+")
+        t.write("\x03")
+        t.read_until(r"PROMPT\$ ")
+        t.write("echo status=${PIPESTATUS[0]}\n")
+        assert "status=130" in t.read_until(r"status=\d+")
+        t.write("exit\n")
+        sh.wait(timeout=30)
+        assert survivors(box.mark) == []
+    finally:
+        t.close()

@@ -8,7 +8,8 @@ reports it: 127 when it is not found, 126 when it cannot be executed, 128+N when
 a signal N killed it. The temporary directory is removed however the command ends.
 
 The command runs in a process group of its own that gets the terminal, as a shell
-runs a job: Ctrl-C, Ctrl-Z and reading the terminal work as usual; SIGTERM, SIGHUP
+runs a job: Ctrl-C, Ctrl-Z and reading the terminal work as usual (in a pipeline the
+terminal stays with the pipeline and kbackend passes them on); SIGTERM, SIGHUP
 (and SIGINT, SIGQUIT, SIGUSR1/2) sent to kbackend are passed on to that group; what
 the command leaves running in it is ended when it ends (SIGTERM, SIGKILL 1 s later).
 """
