@@ -68,12 +68,15 @@ def _stop_children() -> None:
         m.kill_all()
 
 
-def cleanup() -> None:
-    """Kill every child's group and remove the temporary folder (and allow children again after)."""
+def cleanup(*, reopen: bool = False) -> None:
+    """Kill every child's group and remove the temporary folder; `reopen`: allow children again
+    after (another command in this process, as in tests). After a signal the process is on its
+    way out: a worker thread still winding down must not start a child, so it stays closed."""
     m = _procs()
     if m is not None:
         m.shutdown()
-        m.reopen()
+        if reopen:
+            m.reopen()
 
 
 _DEFER = {"depth": 0, "pending": None}
@@ -168,7 +171,7 @@ def guarded(fn: Callable[..., int], *args) -> int:
     finally:
         sess.closing = True
         try:
-            cleanup()
+            cleanup(reopen=sess.first is None)
         finally:
             if main:
                 sess.restore()

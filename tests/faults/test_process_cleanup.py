@@ -458,3 +458,33 @@ def test_a_signal_kills_a_child_that_a_thread_waits_for_before_unwinding(box, tm
     assert code == 143, out
     assert survivors(box.mark) == []
     assert box.tmp_left() == []
+
+
+RESTARTER = textwrap.dedent(
+    """
+    import sys, time
+    from kbackend import _procs, _signals
+    from kbackend.workers.runner import run_parallel
+
+    def drive(i):
+        while True:  # verify's restart after a crash: a new child, a moment later
+            _procs.run([sys.argv[1]], timeout=600)
+            time.sleep(1)
+
+    sys.exit(_signals.guarded(lambda: run_parallel(drive, [0]) or 0))
+    """
+)
+
+
+def test_a_thread_restarting_its_child_after_the_signal_starts_none(box):
+    """After a signal, a worker thread still winding down must not start a child (nor a new
+    temporary folder): the process would wait for it at exit and leave it behind."""
+    fake = box.hang_script("tool")
+    p = box.start([sys.executable, "-c", RESTARTER, str(fake)])
+    wait_for(lambda: box.started() == 1, proc=p, what="the tool started")
+    p.send_signal(signal.SIGTERM)
+    code, out = finish(p, timeout=60)
+    assert code == 143, out
+    assert box.started() == 1  # no second start
+    assert survivors(box.mark) == []
+    assert box.tmp_left() == []
