@@ -284,6 +284,11 @@ def run(argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, 
     raises `subprocess.TimeoutExpired` after killing the group, and OSError when it cannot start.
     """
     del capture_output  # always captured
+    if not POSIX:  # no process groups, and selectors do not take pipes: subprocess's own
+        return subprocess.run(list(argv), timeout=timeout, env=None if env is None else dict(env), cwd=cwd,
+                              stdin=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                              text=text, encoding=encoding, errors=errors, check=False)
     child = Child(argv, env=env, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
                   stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, tmp=tmp)
     try:
@@ -394,6 +399,11 @@ class Foreground:
     def wait(self) -> int:
         """Wait for the command (passing signals on); its return code (-N: killed by signal N)."""
         c = self.child
+        if not POSIX:
+            try:
+                return c.proc.wait()
+            finally:
+                c.close()
         old: dict[int, Any] = {}
 
         def on_tstp(n, f) -> None:  # Ctrl-Z reached kbackend (a pipeline), or someone sent it
