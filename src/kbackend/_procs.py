@@ -301,7 +301,9 @@ def run(argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, 
         o = _decode(out, encoding, errors)
         e = None if merge_stderr else _decode(err, encoding, errors)
     if timed_out:
-        raise subprocess.TimeoutExpired(list(argv), timeout or 0, output=o, stderr=e)
+        exc = subprocess.TimeoutExpired(list(argv), timeout or 0, output=o, stderr=e)
+        exc.returncode = rc  # how the killed child ended (-15, or -9 after the grace)
+        raise exc
     return subprocess.CompletedProcess(list(argv), rc, o, e)
 
 

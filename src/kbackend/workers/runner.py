@@ -110,7 +110,8 @@ def run_worker(
             # Its own session and a TMPDIR of kbackend's; its whole group is killed however it ends.
             proc = _procs.run(argv, timeout=timeout, env=child_env(env), cwd=cwd, merge_stderr=True)
         except subprocess.TimeoutExpired as e:
-            return ChildResult("timeout", error=f"no result after {timeout:g} s; killed", returncode=None,
+            return ChildResult("timeout", error=f"no result after {timeout:g} s; killed",
+                               returncode=getattr(e, "returncode", None),
                                elapsed_s=time.monotonic() - t0, log=_tail(e.output or b""))
         except OSError as e:
             return ChildResult("crashed", error=f"cannot start {python}: {e.strerror or e}",
