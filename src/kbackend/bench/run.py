@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from typing import Callable, Sequence
 
+from kbackend import _procs
 from kbackend import backends as B
 from kbackend._record import field, record, replace
 from kbackend.bench import roofline, stats
@@ -212,7 +212,7 @@ def _lines(path: str) -> list[str]:
 def _child(python: str, inp: dict, env: dict, timeout: float, backend: str, process: int, total: int,
            on_progress) -> tuple[ChildResult, list[str]]:
     """Run one child; returns its result and its progress lines (they name the item it died on)."""
-    with tempfile.TemporaryDirectory(prefix="kbackend-bench-") as tmp:
+    with _procs.temp_dir("bench-") as tmp:
         inp = dict(inp, progress=os.path.join(tmp, "progress"))
         stop = threading.Event()
         watcher = None
@@ -295,7 +295,7 @@ def run_interleaved(python: str, plans: Sequence[Plan], *, on_progress: Callable
         raise ValueError("interleaved plans must use the same thread count")
     t0 = time.monotonic()
     threads = plans[0].threads
-    keras_home = tempfile.mkdtemp(prefix="kbackend-bench-keras-")
+    keras_home = _procs.mkdtemp("bench-keras-")
     try:
         base_env = thread_env(threads, environ)
         base_env["KERAS_HOME"] = keras_home  # Keras writes keras.json on import: never the user's

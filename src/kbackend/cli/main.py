@@ -187,7 +187,9 @@ def _stdout_closed() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps outcomes to the exit codes of DESIGN.md (README: Exit codes)."""
+    """Entry point: maps outcomes to the exit codes of DESIGN.md (README: Exit codes); SIGTERM/SIGHUP/SIGINT
+    exit 128 + the signal's number, children killed and temporary folders removed (kbackend._signals)."""
+    from kbackend import _signals
     from kbackend.render import output
 
     if sys.stdout is None:  # started with fd 1 closed (`>&-`): refuse before doing anything
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     if sys.stderr is not None:  # a stderr whose reader left (`2>&1 | true`) is silence too
         eguard = sys.stderr = output.GuardedStream(sys.stderr)
     try:
-        code = _main(argv)
+        code = _signals.guarded(_main, argv)
         guard.flush()
         if guard.error is not None and code in (0, 1, 2):
             e = guard.error

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kbackend import _procs
 from kbackend.config.records import Model as Frozen
 from kbackend.config.service import CheckResult, ConfigContext, check as config_check
 from kbackend.doctor import probe as P
@@ -188,7 +188,7 @@ def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict
         child_env: dict[str, str | None] = {}
         if "XLA_PYTHON_CLIENT_PREALLOCATE" not in env:
             child_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # probing must not grab 75 % of a GPU
-        with tempfile.TemporaryDirectory(prefix="kbackend-keras-home-") as spare_home:
+        with _procs.temp_dir("keras-home-") as spare_home:
             if ctx.rules.keras_home_env:
                 # The child reads the same keras.json as kbackend; when there is none, Keras would
                 # write one as a side effect: give it a scratch directory instead.

@@ -148,8 +148,10 @@ def conda_exe(environ: Mapping[str, str]) -> str | None:
 
 def conda_from_exe(exe: str, environ: Mapping[str, str], *, timeout: float = 30) -> list[Candidate]:
     """`conda env list --json`; raises OSError/ValueError/TimeoutExpired when conda fails."""
-    proc = subprocess.run([exe, "env", "list", "--json"], capture_output=True, text=True, timeout=timeout,
-                          env=dict(environ), stdin=subprocess.DEVNULL)
+    from kbackend import _procs
+
+    proc = _procs.run([exe, "env", "list", "--json"], capture_output=True, text=True, timeout=timeout,
+                      env=dict(environ), stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise ValueError(f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}")
     envs = json.loads(proc.stdout).get("envs")

@@ -6,6 +6,12 @@ overrides, and whose `datasets` and `models` are symlinks to the user's caches s
 that nothing is downloaded twice. The exit status is the command's, as a shell
 reports it: 127 when it is not found, 126 when it cannot be executed, 128+N when
 a signal N killed it. The temporary directory is removed however the command ends.
+
+The command runs in a process group of its own that gets the terminal, as a shell
+runs a job: Ctrl-C, Ctrl-Z and reading the terminal work as usual (in a pipeline the
+terminal stays with the pipeline and kbackend passes them on); SIGTERM, SIGHUP
+(and SIGINT, SIGQUIT, SIGUSR1/2) sent to kbackend are passed on to that group; what
+the command leaves running in it is ended when it ends (SIGTERM, SIGKILL 1 s later).
 """
 
 from __future__ import annotations
@@ -15,11 +21,9 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 from typing import Any, Iterator, Mapping
 
+from kbackend import _procs
 from kbackend._record import field, record
 from kbackend.config import store
 from kbackend.config.records import Record
@@ -118,7 +122,7 @@ def temp_keras_home(path: str, rules, overrides: Mapping[str, Any], *,
     doc, warning = base_document(path, rules)
     doc.update(overrides)
     warnings = [warning] if warning else []
-    tmp = tempfile.mkdtemp(prefix="kbackend-run-")
+    tmp = _procs.mkdtemp("run-")
     try:
         with open(os.path.join(tmp, "keras.json"), "w", encoding="utf-8") as f:
             f.write(json.dumps(doc, indent=4))
@@ -160,57 +164,14 @@ def execute(p: RunPlan, ctx, *, stdout=None, environ: Mapping[str, str] | None =
             env["KERAS_HOME"] = home
         common = dict(argv=p.argv, backend=p.backend, overrides=p.overrides, keras_home=home)
         try:
-            proc = subprocess.Popen(p.argv, env=env, stdout=stdout)
+            fg = _procs.Foreground(p.argv, env=env, stdout=stdout)
         except FileNotFoundError:
             return RunResult(exit_code=EXIT_NOT_FOUND, error=f"{p.argv[0]}: command not found", warnings=warnings,
                              **common)
         except OSError as e:
             return RunResult(exit_code=EXIT_NOT_EXECUTABLE, error=f"{p.argv[0]}: {e.strerror or e}",
                              warnings=warnings, **common)
-        rc = _wait_forwarding(proc)
+        rc = fg.wait()
     if rc < 0:
         return RunResult(exit_code=128 - rc, signal=_signame(-rc), warnings=warnings, **common)
     return RunResult(exit_code=rc, warnings=warnings, **common)
-
-
-_FORWARD = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-
-
-def _wait_forwarding(proc: subprocess.Popen) -> int:
-    """Wait for the child, like a shell: Ctrl-C reaches it through the terminal, not through us;
-    signals sent to kbackend alone are passed on to it."""
-    old: dict[int, Any] = {}
-
-    def forward(signum, frame):  # noqa: ARG001
-        with contextlib.suppress(OSError):
-            proc.send_signal(signum)
-
-    if _main_thread():
-        old[signal.SIGINT] = signal.signal(signal.SIGINT, forward if not _same_pgrp_tty() else signal.SIG_IGN)
-        for name in _FORWARD:
-            s = getattr(signal, name, None)
-            if s is not None:
-                old[s] = signal.signal(s, forward)
-    try:
-        while True:
-            try:
-                return proc.wait()
-            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                continue
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _same_pgrp_tty() -> bool:
-    """Is kbackend in the terminal's foreground process group (so the child gets Ctrl-C itself)?"""
-    try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except (OSError, ValueError, AttributeError):
-        return False

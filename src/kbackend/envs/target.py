@@ -120,7 +120,9 @@ def query(path: str, origin: str, *, timeout: float = 20) -> Target:
     env["PYTHONSAFEPATH"] = "1"
     env.pop("PYTHONHOME", None)
     try:
-        proc = subprocess.run(
+        from kbackend import _procs  # its own process group, killed with all it started
+
+        proc = _procs.run(
             [path, "-c", _QUERY], capture_output=True, text=True, errors="replace", timeout=timeout, env=env,
             cwd=os.path.dirname(os.path.abspath(path)) or "/", stdin=subprocess.DEVNULL,
         )

@@ -122,7 +122,9 @@ def run_ldconfig(paths: SystemPaths, errors: list[str]) -> list[tuple[str, str]]
     if exe is None:
         return []
     try:
-        p = subprocess.run([exe, "-p"], capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL)
+        from kbackend import _procs
+
+        p = _procs.run([exe, "-p"], capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
         errors.append(f"ldconfig -p failed: {e}")
         return []

@@ -79,8 +79,10 @@ def classify(out: str, rc: int | None) -> tuple[str, str | None]:
 def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> tuple[str, int | None, str | None]:
     """(stdout + stderr, exit status, failure to run) of one nvidia-smi call."""
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=dict(env),
-                           stdin=subprocess.DEVNULL, errors="replace")
+        from kbackend import _procs
+
+        p = _procs.run(argv, capture_output=True, text=True, timeout=timeout, env=dict(env),
+                       stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired:
         return "", None, f"no answer within {timeout:g} s"
     except OSError as e:

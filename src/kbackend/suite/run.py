@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Callable, Iterable
 
+from kbackend import _procs
 from kbackend import backends as B
 from kbackend._record import field, record
 from kbackend.envs import installed as inst
@@ -297,7 +297,7 @@ def run_verify(
     runs: dict[str, dict] = {b: {"status": "ok", "restarts": 0, "done": [], "child": None}
                              for b in backends}
     order = sorted(backends, key=lambda b: START_ORDER.index(b) if b in START_ORDER else len(START_ORDER))
-    with tempfile.TemporaryDirectory(prefix="kbackend-verify-") as tmp:
+    with _procs.temp_dir("verify-") as tmp:
         journals = {b: os.path.join(tmp, f"{b}.jsonl") for b in order}
         with _Watcher(list(journals.values()), progress) as watch:
 

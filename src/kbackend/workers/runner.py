@@ -16,8 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Sequence
@@ -31,17 +29,12 @@ LOG_LIMIT = 20_000
 
 STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output")
 
-#: children running now, so that an interrupt in the parent kills them all at once.
-_LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
-
 
 def kill_all() -> None:
-    """Kill every child still running (on Ctrl-C or any exception in the parent)."""
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for p in procs:
-        _kill(p)
+    """Kill every child still running, with its whole process group (Ctrl-C, any exception)."""
+    from kbackend import _procs
+
+    _procs.kill_all()
 
 
 @record
@@ -94,16 +87,6 @@ def _tail(b: bytes) -> str:
     return s[-LOG_LIMIT:]
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        try:
-            proc.kill()
-        except OSError:
-            pass
-
-
 def run_worker(
     python: str,
     worker: str,
@@ -114,39 +97,26 @@ def run_worker(
     cwd: str | None = None,
 ) -> ChildResult:
     """Run one worker to completion; never raises for anything the child does."""
+    from kbackend import _procs
+
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kbackend-") as tmp:
+    with _procs.temp_dir("worker-") as tmp:
         inp_path = os.path.join(tmp, "input.json")
         out_path = os.path.join(tmp, "result.json")
         with open(inp_path, "w") as f:
             json.dump(inp, f)
         argv = [python, BOOT, worker_path(worker), inp_path, out_path]
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=child_env(env), cwd=cwd, start_new_session=True,
-            )
+            # Its own session and a TMPDIR of kbackend's; its whole group is killed however it ends.
+            proc = _procs.run(argv, timeout=timeout, env=child_env(env), cwd=cwd, merge_stderr=True)
+        except subprocess.TimeoutExpired as e:
+            return ChildResult("timeout", error=f"no result after {timeout:g} s; killed",
+                               returncode=getattr(e, "returncode", None),
+                               elapsed_s=time.monotonic() - t0, log=_tail(e.output or b""))
         except OSError as e:
             return ChildResult("crashed", error=f"cannot start {python}: {e.strerror or e}",
                                elapsed_s=time.monotonic() - t0)
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out, _ = proc.communicate()
-            return ChildResult("timeout", error=f"no result after {timeout:g} s; killed", returncode=proc.returncode,
-                               elapsed_s=time.monotonic() - t0, log=_tail(out or b""))
-        except BaseException:
-            _kill(proc)
-            proc.wait()
-            raise
-        finally:
-            if proc.poll() is None:
-                _kill(proc)
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
+        out = proc.stdout
         elapsed = time.monotonic() - t0
         log = _tail(out or b"")
         rc = proc.returncode
