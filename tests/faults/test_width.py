@@ -13,6 +13,7 @@ value, `shell-env` prints shell code.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -333,3 +334,42 @@ def test_any_columns_value_renders(run_cli, deep_home, monkeypatch, columns):
         assert out.strip()
         if not columns.isdigit() or int(columns) == 0:
             assert out == out80  # not a width: 80 when not a terminal
+
+
+def test_an_error_wraps_on_a_terminal_and_stays_one_line_in_a_log(tmp_path):
+    """`kbackend switch jaxx`'s error (about 120 columns) on a real 80-column terminal: wrapped, the
+    fix line kept whole; through a pipe: one line, as a log would grep it."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    argv = [sys.executable, "-m", "kbackend", "switch", "jaxx"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env={**env, "NO_COLOR": "1"},
+                         close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert p.wait(timeout=60) == 1
+    lines = b"".join(chunks).decode().replace("\r", "").splitlines()
+    assert lines[0].startswith("error: `jaxx` is not a backend") and len(lines) >= 3, lines
+    assert all(cell_len(ln) <= 80 for ln in lines if not ln.startswith("fix: ")), lines
+    assert "fix: kbackend switch jax" in lines
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert piped.returncode == 1
+    err = piped.stderr.splitlines()
+    assert err[0].startswith("error: `jaxx` is not a backend") and "Did you mean `jax`?" in err[0]
+    assert err[1] == "fix: kbackend switch jax"

@@ -133,6 +133,13 @@ def _set_json(v):
         STATE.json = True
 
 
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _bug_report(exc: BaseException) -> str:
     import platform
 
@@ -246,7 +253,13 @@ def _main(argv: list[str] | None) -> int:
             output.emit_json(STATE.command or "kbackend", code,
                              {"error": {"message": e.message, "fix": e.fix, **e.data}})
         else:
-            output.err(output.style("error: ", fg="red", bold=True, stream=sys.stderr) + e.message)
+            # On a terminal the message wraps to its width; in a log or a pipe it stays one line to grep.
+            # The fix is a command line, kept whole so it can be pasted.
+            label = output.style("error: ", fg="red", bold=True, stream=sys.stderr)
+            if _isatty(sys.stderr):
+                output.err_wrapped(e.message, first=label, rest="  ")
+            else:
+                output.err(label + e.message)
             if e.fix:
                 output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
     except KeyboardInterrupt:
