@@ -15,7 +15,7 @@ MODULES = [
     "kbackend.config.judge",
     "kbackend.config.model",
     "kbackend.config.records",
-    "kbackend.config.service",
+    "kbackend.services.config",
     "kbackend.envs.installed",
     "kbackend.envs.backend_fit",
     "kbackend.suite.run",

@@ -126,7 +126,7 @@ def shell_env(backend, shell, unset):
         ctx = STATE.config()
         why = refusal(ctx, backend)
         if why:
-            from kbackend.config.service import backend_fix
+            from kbackend.services.config import backend_fix
 
             raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend shell-env {}"),
                                 data={"backend": backend, "accepted": list(ctx.rules.backends)})

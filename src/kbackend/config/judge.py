@@ -144,7 +144,7 @@ def judge(
 
     `pin` is an environment pin `(backend, origin)` (precedence: file < pin < env).
     `advise` words the command that installs a backend, "keras" or a distribution
-    (`config.service.advise`); None: problems carry no install command (nothing shows them).
+    (`services.config.advise`); None: problems carry no install command (nothing shows them).
     `python_version` is the target interpreter's (how deep a JSON document it parses).
     """
     def install(what: str) -> str | None:

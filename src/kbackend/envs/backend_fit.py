@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
 from kbackend.config.judge import installed_backend
-from kbackend.config.service import python_refusal, refuse_backend  # noqa: F401 (re-exported)
+from kbackend.services.config import python_refusal, refuse_backend  # noqa: F401 (re-exported)
 from kbackend.install import NO_GPU, GpuHint, install_command  # noqa: F401 (NO_GPU: the doctests)
 
 
@@ -56,7 +56,7 @@ def not_installed(name: str, installed: Mapping[str, str], python: str) -> str |
 
 
 def refusal(ctx, name: str) -> str | None:
-    """Why this environment's Keras does not accept the name at all, or None (see config.service)."""
+    """Why this environment's Keras does not accept the name at all, or None (see services.config)."""
     return refuse_backend(ctx, name)
 
 
@@ -64,7 +64,7 @@ def backend_problem(ctx, name: str) -> str | None:
     """The first reason `name` cannot work in the context's environment, or None.
 
     External module paths (Keras 2.2-2.3) are not judged here: they need a child
-    (`config.service.check_external_backend`).
+    (`services.config.check_external_backend`).
     """
     why = refusal(ctx, name)
     if why or B.get(name) is None:

@@ -54,7 +54,7 @@ def _write_error(path: str, e: OSError, backend: str | None) -> KbackendError:
 
 def _validate(ctx, name: str, force: bool) -> list[str]:
     from kbackend import backends as B
-    from kbackend.config.service import check_external_backend
+    from kbackend.services.config import check_external_backend
     from kbackend.envs.backend_fit import refusal
 
     why = backend_problem(ctx, name)

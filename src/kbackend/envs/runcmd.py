@@ -65,7 +65,7 @@ class RunResult(Record):
 
 def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, str | None] | None = None) -> RunPlan:
     """Validate everything before anything runs; raises KbackendError (exit 1), UsageError (2) with no command."""
-    from kbackend.config.service import parse_value
+    from kbackend.services.config import parse_value
     from kbackend.envs.backend_fit import backend_problem, refusal
 
     if not argv:
@@ -90,7 +90,7 @@ def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, 
     if backend is not None:
         why = refusal(ctx, backend)
         if why:
-            from kbackend.config.service import backend_fix
+            from kbackend.services.config import backend_fix
 
             raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend run --backend {} -- ..."),
                                 data={"backend": backend, "accepted": list(ctx.rules.backends)})

@@ -172,7 +172,7 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
              allow_query: bool = True) -> EnvInfo:
     from kbackend.config import store
     from kbackend.config.judge import judge
-    from kbackend.config.service import make_context
+    from kbackend.services.config import make_context
     from kbackend.envs.backend_fit import backend_problem
     from kbackend.envs.pin import read_pin
 
