@@ -17,7 +17,7 @@ MODULES = [
     "kbackend.config.records",
     "kbackend.services.config",
     "kbackend.envs.installed",
-    "kbackend.envs.backend_fit",
+    "kbackend.services.acceptance",
     "kbackend.suite.run",
     "kbackend.names",
     "kbackend.envs.target",

@@ -157,7 +157,7 @@ def switch(backend, force, scope, unset_pin):
     from kbackend.services import config as service
 
     if scope == "env":
-        from kbackend.envs import pinning
+        from kbackend.services import pinning
 
         res = pinning.switch_env(STATE.config(), backend, unset=unset_pin, force=force)
         return _r().pin(res, as_json=STATE.json)
