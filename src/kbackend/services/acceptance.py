@@ -59,7 +59,7 @@ class Verdict:
     #: the registry entry the name resolved to (None: an external module path, or not a backend).
     entry: Any = None
     reason: str | None = None
-    #: for people, starting with a capital; None when ok.
+    #: for people, a sentence (a distribution name keeps its case); None when ok.
     message: str | None = None
     #: the one command line that installs what is missing, if that is the remedy.
     install: str | None = None
@@ -133,7 +133,7 @@ def resolve(ctx, name: str, *, external: bool = False,
                                f"(missing: {', '.join(missing)}). Install it with: {cmd}")
     old = too_old(name, ctx.keras_version, ctx.installed, ctx.target.python, entry=entry)
     if old:
-        return Verdict(status=PROBLEM, reason=TOO_OLD, message=_cap(old), **common)
+        return Verdict(status=PROBLEM, reason=TOO_OLD, message=old, **common)  # it starts with a distribution name
     return Verdict(status=OK, **common)
 
 
