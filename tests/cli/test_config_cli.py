@@ -252,7 +252,7 @@ def test_python_option_bad_interpreter(run_cli, tmp_path):
 
 
 def test_internal_error_exit_3(run_cli, monkeypatch):
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     monkeypatch.setattr(service, "show", lambda ctx: 1 / 0)
     code, _, err = run_cli("show")

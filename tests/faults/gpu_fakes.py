@@ -126,7 +126,7 @@ def fake_python(tmp_path: Path, sys_path: list[str]) -> Path:
 
 def make_facts(gpu, *, backends=(), installed=None, environ=None):
     """Doctor Facts holding `gpu`, with the Keras and config parts filled with neutral values."""
-    from kbackend.config.service import CheckResult
+    from kbackend.services.config import CheckResult
     from kbackend.doctor.facts import Facts, InterpreterFacts, KerasFacts
 
     config = CheckResult(ok=True, config_path="/nonexistent/keras.json", file_status="missing", keras_version=None,

@@ -20,7 +20,7 @@ from test_envs_support import XY, clean_discovery, fake_dist, make_venv, py  # n
 
 from kbackend.envs import discover as D  # noqa: E402
 from kbackend.envs import installed  # noqa: E402
-from kbackend.envs import survey  # noqa: E402
+from kbackend.services import survey  # noqa: E402
 from kbackend.envs.target import query  # noqa: E402
 
 _STDLIB = re.compile(r"[/\\]lib(64)?[/\\](python|pypy)\d+\.\d+[a-z]*([/\\]|$)")

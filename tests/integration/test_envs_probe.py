@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_envs_support import clean_discovery, fake_dist, make_venv, py, site_of  # noqa: E402
 
-from kbackend.envs import survey  # noqa: E402
+from kbackend.services import survey  # noqa: E402
 
 
 @pytest.mark.integration

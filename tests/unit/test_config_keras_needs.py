@@ -68,7 +68,7 @@ def test_keras_305_numpy_without_jax_names_jax_first():
 
 def test_switch_refuses_numpy_on_305_without_torch(tmp_path):
     from kbackend.config.location import Location
-    from kbackend.config.service import ConfigContext, switch
+    from kbackend.services.config import ConfigContext, switch
     from kbackend.envs.target import Target
     from kbackend.errors import KbackendError
 
@@ -103,7 +103,7 @@ def test_legacy_keys_still_legacy():
 def test_a_missing_dependency_does_not_block_writing_a_valid_document(tmp_path):
     """`import keras` failing for want of packaging is not the file's fault: set still writes."""
     from kbackend.config.location import Location
-    from kbackend.config.service import ConfigContext, set_value
+    from kbackend.services.config import ConfigContext, set_value
     from kbackend.envs.target import Target
 
     t = Target("/venv/bin/python", "3.11.7", (), "/venv", "option", False)

@@ -1,7 +1,7 @@
 """Each doctor check of Keras, keras.json and the backends: a case where it fires, one where it passes.
 
 Facts are built from the real config layer (a keras.json on disk judged by
-`kbackend.config.service.check`), with the probe results given as data.
+`kbackend.services.config.check`), with the probe results given as data.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from kbackend.config.location import locate
 from kbackend.config.rules import rules_for
-from kbackend.config.service import ConfigContext, check as config_check
+from kbackend.services.config import ConfigContext, check as config_check
 from kbackend.doctor import checks as C
 from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFacts
 from kbackend.doctor.probe import backend_dists, backend_version, relevant_environ

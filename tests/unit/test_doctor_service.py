@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from kbackend.config.service import make_context
+from kbackend.services.config import make_context
 from kbackend.doctor import service as S
 from kbackend.doctor.check import Check
 from kbackend.doctor.checks import CHECKS

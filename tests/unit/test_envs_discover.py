@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from test_envs_support import VERSION, XY, clean_discovery, fake_dist, fake_env  # noqa: E402
 
 from kbackend.envs import discover as D  # noqa: E402
-from kbackend.envs import survey  # noqa: E402
+from kbackend.services import survey  # noqa: E402
 
 
 def _by_prefix(res):

@@ -1,4 +1,4 @@
-"""Config commands: parse, call one function of config.service, render.
+"""Config commands: parse, call one function of services.config, render.
 
 Heavy modules are imported inside the commands so that completion stays fast.
 """
@@ -77,7 +77,7 @@ def show():
       kbackend show
       KERAS_BACKEND=torch kbackend show --json
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     res = service.show(STATE.config())
     return _r().show(res, as_json=STATE.json)
@@ -93,7 +93,7 @@ def get(key):
     Example:
       kbackend get backend
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     v = service.get(STATE.config(), key)
     return _r().get(key, v, as_json=STATE.json)
@@ -116,7 +116,7 @@ def set_(key, value, force):
     An epsilon Keras accepts but that guards no division (NaN, infinite, zero,
     negative) is refused unless --force.
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     res = service.set_value(STATE.config(), key, value, force=force)
     return _r().write(res, "set", as_json=STATE.json)
@@ -132,7 +132,7 @@ def unset(key):
     Example:
       kbackend unset image_dim_ordering
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     res = service.unset(STATE.config(), key)
     return _r().write(res, "unset", as_json=STATE.json)
@@ -154,10 +154,10 @@ def switch(backend, force, scope, unset_pin):
       kbackend switch torch --scope env     # only this environment
       kbackend --python ~/legacy/bin/python switch cntk
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     if scope == "env":
-        from kbackend.envs import pinning
+        from kbackend.services import pinning
 
         res = pinning.switch_env(STATE.config(), backend, unset=unset_pin, force=force)
         return _r().pin(res, as_json=STATE.json)
@@ -184,7 +184,7 @@ def check(strict):
     Example:
       kbackend check && python train.py
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     res = service.check(STATE.config(), strict=strict)
     return _r().check(res, as_json=STATE.json)
@@ -217,7 +217,7 @@ def reset(force):
     Example:
       kbackend reset
     """
-    from kbackend.config import service
+    from kbackend.services import config as service
 
     res = service.reset(STATE.config(), force=force)
     return _r().write(res, "reset", as_json=STATE.json)

@@ -42,7 +42,7 @@ def envs(paths, probe):
       kbackend envs --path ~/legacy-env --probe
       kbackend envs --json | jq '.environments[] | {prefix, backend}'
     """
-    from kbackend.envs import survey
+    from kbackend.services import survey
     from kbackend.envs.target import TargetError
 
     try:
@@ -83,7 +83,7 @@ def run(backend, floatx, epsilon, image_data_format, cmd):
       kbackend run --backend jax -- python train.py
       kbackend run --backend torch --floatx float64 -- pytest tests/
     """
-    from kbackend.envs import runcmd
+    from kbackend.services import run as runcmd
 
     if not cmd:  # before the target is resolved: a usage error, whatever the environment
         from kbackend.errors import UsageError
@@ -121,18 +121,13 @@ def shell_env(backend, shell, unset):
     sh = shell or shellenv.detect_shell(os.environ)
     warnings = []
     if backend:
-        from kbackend.envs.backend_fit import backend_problem, refusal
+        from kbackend.services.acceptance import resolve
 
-        ctx = STATE.config()
-        why = refusal(ctx, backend)
-        if why:
-            from kbackend.config.service import backend_fix
-
-            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend shell-env {}"),
-                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
-        problem = backend_problem(ctx, backend)
-        if problem:
-            warnings.append(problem)
+        v = resolve(STATE.config(), backend)
+        if v.keras_refuses:
+            raise KbackendError(v.message, fix=v.fix("kbackend shell-env {}"), data=v.data)
+        if not v.ok:
+            warnings.append(v.message)
     else:
         try:
             ctx = STATE.config()

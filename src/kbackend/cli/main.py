@@ -53,7 +53,7 @@ class AppState:
         return self._target
 
     def config(self):
-        from kbackend.config.service import make_context
+        from kbackend.services.config import make_context
         from kbackend.envs.pin import read_pin
 
         return make_context(self.target(), keras_home=self.keras_home, pin_reader=read_pin)

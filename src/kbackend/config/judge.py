@@ -90,12 +90,14 @@ def _membership_error(rules: Rules, field: str, allowed: tuple[str, ...], value:
     return "AssertionError"
 
 
-def installed_backend(name: str, installed: Mapping[str, str], rules: Rules | None = None) -> tuple[bool, list[str]]:
+def installed_backend(name: str, installed: Mapping[str, str], rules: Rules | None = None, *,
+                      entry: B.Backend | None = None) -> tuple[bool, list[str]]:
     """Is the backend's package installed? Returns (ok, missing distributions).
 
     `rules` adds what the backend needs on that Keras version only (3.0.5's numpy needs torch).
+    `entry`: the registry entry `name` already resolved to (not looked up again).
     """
-    b = B.get(name)
+    b = entry if entry is not None else B.get(name)
     if b is None:
         return False, [name]
     missing = []
@@ -107,7 +109,8 @@ def installed_backend(name: str, installed: Mapping[str, str], rules: Rules | No
     return not missing, missing
 
 
-def install_what(name: str, missing: list[str], installed: Mapping[str, str]) -> list[str]:
+def install_what(name: str, missing: list[str], installed: Mapping[str, str], *,
+                 entry: B.Backend | None = None) -> list[str]:
     """What to install for backend `name`: the backend itself and what this Keras version's backend imports besides.
 
     >>> install_what("numpy", ["torch"], {"jax": "0.7", "jaxlib": "0.7", "numpy": "2.1"})
@@ -117,8 +120,8 @@ def install_what(name: str, missing: list[str], installed: Mapping[str, str]) ->
     >>> install_what("torch", ["torch"], {})
     ['torch']
     """
-    b = B.get(name)
-    base_ok, base_missing = installed_backend(name, installed)
+    b = entry if entry is not None else B.get(name)
+    base_ok, base_missing = installed_backend(name, installed, entry=b)
     extra = [m for m in missing if m not in base_missing and (b is None or m not in b.dists)]
     return extra if base_ok else [name] + extra
 
@@ -144,7 +147,7 @@ def judge(
 
     `pin` is an environment pin `(backend, origin)` (precedence: file < pin < env).
     `advise` words the command that installs a backend, "keras" or a distribution
-    (`config.service.advise`); None: problems carry no install command (nothing shows them).
+    (`services.config.advise`); None: problems carry no install command (nothing shows them).
     `python_version` is the target interpreter's (how deep a JSON document it parses).
     """
     def install(what: str) -> str | None:

@@ -13,12 +13,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
-from kbackend.config.judge import install_commands, install_what, installed_backend
 from kbackend.config.rules import rules_for
-from kbackend.install import lower_bound
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
 from kbackend.doctor.model import Finding, Status
+from kbackend.install import lower_bound
+from kbackend.services.acceptance import not_installed
 
 __all__ = ["CHECKS", "Check", "tf_keras_minimum"]
 
@@ -203,13 +203,14 @@ def check_backend_importable(facts: Facts) -> Finding:
                   [f"{name!r} (from {origin}) is not a backend kbackend knows; see the config check"])
     where = f"{name} (from {origin})"
     bf = facts.backend(name)
-    installed, missing = installed_backend(name, facts.installed, rules_for(facts.keras.version))
-    if bf is None or not installed:
+    gap = not_installed(name, facts.installed, rules_for(facts.keras.version), lambda w: _install(facts, w),
+                        entry=b)
+    if bf is None or gap is not None:
+        missing, cmd = gap or ([], None)  # installed, but the probe has no word on it
         return _f("backend-importable", "error", title,
                   [f"backend {where} is not installed in {facts.interpreter.python}: missing {', '.join(missing)}",
                    "`import keras` fails with ModuleNotFoundError"],
-                  fix=install_commands(install_what(name, missing, facts.installed), lambda w: _install(facts, w)),
-                  link=KERAS_INSTALL_DOC)
+                  fix=cmd, link=KERAS_INSTALL_DOC)
     ver = f"{name} {bf.version}" if bf.version else name
     if bf.status == "not_run":
         return _f("backend-importable", "skip", title, [f"{ver} is installed; its import was not probed"])

@@ -11,7 +11,7 @@ only read it, and `doctor --json` prints it under `facts`.
 from __future__ import annotations
 
 from kbackend.config.records import Model as Frozen
-from kbackend.config.service import CheckResult
+from kbackend.services.config import CheckResult
 from kbackend.gpu.model import GpuFacts
 
 #: the statuses of a backend probe: the runner's, plus `not_run` (not installed / not asked).

@@ -17,7 +17,7 @@ from typing import Any
 
 from kbackend import _procs
 from kbackend.config.records import Model as Frozen
-from kbackend.config.service import CheckResult, ConfigContext, check as config_check
+from kbackend.services.config import CheckResult, ConfigContext, check as config_check
 from kbackend.doctor import probe as P
 from kbackend.doctor.cache import ProbeCache, driver_fingerprint, probe_key, sys_path_fingerprint
 from kbackend.doctor.check import Check

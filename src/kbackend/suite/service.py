@@ -46,7 +46,7 @@ def select(all_cases: list[CaseInfo], ops: Iterable[str] = (), categories: Itera
 def _floatx(ctx) -> str:
     """The current floatx (keras.json and its rules), float32 when it cannot be read."""
     try:
-        from kbackend.config import service as cs
+        from kbackend.services import config as cs
 
         v = cs.show(ctx).effective.get("floatx")
         value = getattr(v, "value", None)

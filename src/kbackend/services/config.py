@@ -14,9 +14,7 @@ from kbackend import backends as B
 from kbackend._record import field, record, replace
 from kbackend.config import store
 from kbackend.config.judge import (
-    EPSILON_RULE, ORIGIN_UNKNOWN, Judgement, epsilon_nonsense, epsilon_nonsense_message, install_commands, install_what,
-    installed_backend,
-    judge,
+    EPSILON_RULE, ORIGIN_UNKNOWN, Judgement, epsilon_nonsense, epsilon_nonsense_message, installed_backend, judge,
 )
 from kbackend.config.location import Location, locate
 from kbackend.config.records import FileState, Problem, Record, Value
@@ -24,6 +22,7 @@ from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
 from kbackend.errors import KbackendError
+from kbackend.services.acceptance import PROBLEM, REFUSAL, advise, resolve
 
 #: every key any Keras line reads (for completion and `set`'s choices).
 ALL_KEYS = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
@@ -77,16 +76,6 @@ class ShowResult(Record):
     file_used: bool
     problems: list[Problem]
     file: dict[str, Any] | None = None
-
-
-def advise(ctx: ConfigContext, **kw: Any) -> Callable[[str], str]:
-    """The install command for a backend, "keras" or a distribution in the context's target (kbackend.install)."""
-    def command(what: str) -> str:
-        from kbackend.install import install_command
-
-        return install_command(what, ctx.target.python, keras_version=ctx.keras_version, **kw)
-
-    return command
 
 
 def _judge(ctx: ConfigContext, fs: FileState | None = None, *, advice: bool = False) -> tuple[FileState, Judgement]:
@@ -457,146 +446,22 @@ def _backend_missing(ctx: ConfigContext, name: str) -> str | None:
 
 def _usable(ctx: ConfigContext, name: str) -> bool:
     """A known backend this Keras accepts, installable on this Python, and installed in the target."""
-    return (B.get(name) is not None and refuse_backend(ctx, name) is None
-            and python_refusal(name, ctx.target.version) is None and _backend_missing(ctx, name) is None)
+    v = resolve(ctx, name)
+    return v.entry is not None and v.status != REFUSAL
 
 
 # ---------------------------------------------------------------------- switch
 
 
-def refuse_backend(ctx: ConfigContext, name: str) -> str | None:
-    """Why this Keras cannot use `name`, or None when it can."""
-    rules = ctx.rules
-    kv = ctx.keras_version or f"{rules.keras_version or 'newest'}"
-    accepted = ", ".join(rules.backends) + (", or a module path (my_package.my_backend)" if rules.external_backends else "")
-    if rules.accepts_backend(name):
-        b = B.get(name)
-        if b is not None and rules.external_backends and ctx.keras_version and not _accepted(b, ctx.keras_version):
-            # Keras 2.2-2.3 take any module path: a Keras 3 name would be imported as an external module.
-            return (f"Keras {ctx.keras_version} does not accept the `{name}` backend (it needs Keras {b.keras}): it "
-                    f"would import `{name}` as an external backend module and fail with `ValueError: Invalid backend. "
-                    f"Missing required entry : placeholder`. This Keras accepts: {accepted}")
-        return None
-    s = name.strip().lower()
-    if s != name and rules.accepts_backend(s):
-        return (f"Keras does not strip or lower-case backend names: it would fail with "
-                f"`ValueError: Unable to import backend : {name}`. Did you mean `{s}`?")
-    if not rules.backend_key_used:
-        return (f"Keras {kv} is TensorFlow-only and ignores the `backend` key, so `{name}` would have no effect. "
-                f"To use JAX or PyTorch, install Keras 3: {advise(ctx, upgrade=True)('keras')}")
-    b = B.get(s)
-    if b is not None and b.legacy_note:
-        return (
-            f"Keras {kv} cannot use the `{s}` backend. {b.legacy_note}. It needs a separate legacy "
-            f"environment with {b.needs_text}; then run "
-            f"`kbackend --python /path/to/that/env/bin/python switch {s}` (see `kbackend envs`). "
-            f"This Keras accepts: {accepted}."
-        )
-    if b is not None:
-        return (f"Keras {kv} does not accept the `{s}` backend (it needs Keras {b.keras}). "
-                f"This Keras accepts: {accepted}. Upgrade Keras: "
-                f"{advise(ctx, upgrade=True, at_least=_lower_bound(b.keras))('keras')}")
-    from kbackend.names import did_you_mean
-
-    return f"`{name}` is not a backend Keras {kv} accepts. It accepts: {accepted}.{did_you_mean(name, rules.backends)}"
-
-
-def backend_fix(ctx: ConfigContext, name: str, template: str) -> str:
-    """The command line with the backend this Keras accepts that `name` most likely meant (all of them if none)."""
-    from kbackend.names import closest
-
-    hit = closest(name, ctx.rules.backends)
-    return template.format(hit) if hit is not None else template.format(" | ".join(ctx.rules.backends))
-
-
-def _lower_bound(spec: str) -> str | None:
-    from kbackend.install import lower_bound
-
-    return lower_bound(spec)
-
-
-def _accepted(b, keras_version: str) -> bool:
-    from packaging.version import InvalidVersion
-
-    try:
-        return b.accepted_by(keras_version)
-    except InvalidVersion:
-        return True
-
-
-def python_refusal(name: str, python_version: str | None) -> str | None:
-    """Why `name`'s package cannot be installed on this Python, or None.
-
-    >>> python_refusal("cntk", "3.6.15") is None
-    True
-    """
-    from packaging.version import InvalidVersion, Version
-
-    b = B.get(name)
-    if b is None or not b.python or not python_version:
-        return None
-    try:
-        if Version(python_version) in B.spec(b.python):
-            return None
-    except InvalidVersion:
-        return None
-    need = b.needs_text or f"a Python {b.python} environment"
-    return (f"the `{name}` backend cannot be installed on Python {python_version} "
-            f"({b.legacy_note or 'it needs Python ' + b.python}). Use a separate environment with {need}, "
-            f"then: kbackend --python /path/to/that/env/bin/python switch {name}")
-
-
 def switch(ctx: ConfigContext, name: str, *, force: bool = False,
            external_check: Callable[[ConfigContext, str], list[str]] | None = None) -> WriteResult:
-    why = refuse_backend(ctx, name) or python_refusal(name, ctx.target.version)
+    v = resolve(ctx, name, external=True, external_check=external_check)
     warnings: list[str] = []
-    if why:
+    if v.status == REFUSAL:
         if not force:
-            fix = backend_fix(ctx, name, "kbackend switch {}")
-            raise KbackendError(why, fix=fix, data={"backend": name, "accepted": list(ctx.rules.backends)})
-        warnings.append("written anyway (--force): " + why)
-    elif B.get(name) is None and ctx.rules.external_backends:
-        missing = (external_check or check_external_backend)(ctx, name)
-        if missing:
-            msg = f"External backend `{name}` cannot be used: " + "; ".join(missing)
-            if not force:
-                raise KbackendError(msg)
-            warnings.append("written anyway (--force): " + msg)
-    elif ctx.keras_version is not None:
-        ok, missing = installed_backend(name, ctx.installed, ctx.rules)
-        if not ok:
-            cmd = install_commands(install_what(name, missing, ctx.installed), advise(ctx))
-            msg = (f"The `{name}` backend is not installed in {ctx.target.python} (missing: {', '.join(missing)}). "
-                   f"Install it with: {cmd}")
-            if not force:
-                raise KbackendError(msg, fix=cmd)
-            warnings.append("written anyway (--force): " + msg)
-    else:
-        # No Keras in the target: the rules assumed are the newest Keras's, and the backend is judged the same.
-        where = ctx.target.describe()
-        missing = _backend_missing(ctx, name)
-        if missing is not None:
-            cmd = f"{advise(ctx)('keras')} && {advise(ctx)(name)}"
-            msg = (f"Keras is not installed in {where}, and neither is the `{name}` backend ({missing}). "
-                   f"Install both with: {cmd}")
-            if not force:
-                raise KbackendError(msg, fix=cmd, data={"backend": name, "keras_installed": False})
-            warnings.append("written anyway (--force): " + msg)
-        else:
-            warnings.append(f"Keras is not installed in {where}: nothing there reads keras.json until it is "
-                            f"({advise(ctx)('keras')})")
+            raise KbackendError(v.message, fix=v.fix("kbackend switch {}"), data=v.data)
+        warnings.append("written anyway (--force): " + v.message)
+    elif v.status == PROBLEM:
+        warnings.append(v.message)
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)
-
-
-def check_external_backend(ctx: ConfigContext, module: str) -> list[str]:
-    """Keras 2.2-2.3 external backend: import it in the target and look for the required entries."""
-    from kbackend.workers import runner
-
-    res = runner.run_worker(ctx.target.python, "external_backend.py", {"module": module}, timeout=60)
-    if res.status != "ok":
-        return [f"the check could not run ({res.status}: {res.error or ''})".strip()]
-    data = res.data
-    if not data.get("imported"):
-        return [f"it does not import in {ctx.target.python}: {data.get('error')} (Keras: ValueError: Unable to import backend : {module})"]
-    return [f"it lacks `{e}` (Keras: ValueError: Invalid backend. Missing required entry : {e})" for e in data.get("missing", [])]

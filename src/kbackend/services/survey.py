@@ -4,7 +4,7 @@ Metadata only, in parallel: each environment's layout is read from its files
 (`discover.read_layout`); an interpreter is started only when the layout is not
 one kbackend knows. Then the same judgement as `kbackend show` gives the
 effective backend (keras.json < environment pin < KERAS_BACKEND) and
-`backend_fit` says whether it can run there. `probe=True` adds the import probe
+`services.acceptance` says whether it can run there. `probe=True` adds the import probe
 (`workers/probe_backend.py`) of each usable effective backend, in a child of
 that environment's interpreter, with a temporary copy of the user's keras.json
 so that Keras writes nothing into the user's home.
@@ -172,8 +172,8 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
              allow_query: bool = True) -> EnvInfo:
     from kbackend.config import store
     from kbackend.config.judge import judge
-    from kbackend.config.service import make_context
-    from kbackend.envs.backend_fit import backend_problem
+    from kbackend.services.config import make_context
+    from kbackend.services.acceptance import EXTERNAL_UNCHECKED, resolve
     from kbackend.envs.pin import read_pin
 
     t, broken, facts_from = _resolve(e, environ, allow_query)
@@ -199,10 +199,10 @@ def _inspect(e: _Entry, environ: Mapping[str, str], keras_home: str | None, stat
         elif not isinstance(name, str):
             choice = BackendChoice(name, eff.origin, False, f"backend {name!r} is not a name")
         else:
-            why = backend_problem(ctx, name)
-            unknown = why is None and B.get(name) is None
-            reason = "an external backend module: `kbackend --python ... switch` checks it" if unknown else why
-            choice = BackendChoice(name, eff.origin, None if unknown else why is None, reason)
+            v = resolve(ctx, name)
+            unknown = v.reason == EXTERNAL_UNCHECKED
+            reason = "an external backend module: `kbackend --python ... switch` checks it" if unknown else v.message
+            choice = BackendChoice(name, eff.origin, None if unknown else v.ok, reason)
     return EnvInfo(
         prefix=t.prefix, python=t.python, python_version=t.version or None, kinds=e.kinds, sources=e.sources,
         status="ok", facts_from=facts_from, keras_version=ctx.keras_version,
@@ -293,7 +293,7 @@ def _outcome(name: str, r) -> ProbeOutcome:
 def _probe_home(info: EnvInfo):
     """A temporary KERAS_HOME holding the user's keras.json, so importing Keras writes nothing."""
     from kbackend.config.rules import rules_for
-    from kbackend.envs.runcmd import temp_keras_home
+    from kbackend.services.run import temp_keras_home
 
     with temp_keras_home(info.config_path, rules_for(info.keras_version), {}, link_caches=False) as (home, _w):
         yield home

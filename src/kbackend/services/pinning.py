@@ -18,7 +18,6 @@ import tempfile
 from kbackend._record import field, record
 from kbackend.config.records import Record
 from kbackend.envs import pin as pinfile
-from kbackend.envs.backend_fit import backend_problem
 from kbackend.errors import KbackendError, UsageError
 
 
@@ -53,21 +52,15 @@ def _write_error(path: str, e: OSError, backend: str | None) -> KbackendError:
 
 
 def _validate(ctx, name: str, force: bool) -> list[str]:
-    from kbackend import backends as B
-    from kbackend.config.service import check_external_backend
-    from kbackend.envs.backend_fit import refusal
+    from kbackend.services.acceptance import resolve
 
-    why = backend_problem(ctx, name)
-    if why is None and B.get(name) is None and ctx.rules.external_backends:
-        missing = check_external_backend(ctx, name)
-        why = f"External backend `{name}` cannot be used: " + "; ".join(missing) if missing else None
-    if why is None:
+    v = resolve(ctx, name, external=True)
+    if v.ok:
         return []
     if not force:
-        fix = None if refusal(ctx, name) else "pass --force to pin it anyway"
-        raise KbackendError(why[0].upper() + why[1:], data={"backend": name, "accepted": list(ctx.rules.backends)},
-                            fix=fix)
-    return ["pinned anyway (--force): " + why]
+        raise KbackendError(v.message, data={"backend": name, "accepted": list(ctx.rules.backends)},
+                            fix=None if v.keras_refuses else "pass --force to pin it anyway")
+    return ["pinned anyway (--force): " + v.message]
 
 
 def switch_env(ctx, backend: str | None, *, unset: bool = False, force: bool = False) -> PinResult:

@@ -65,8 +65,8 @@ class RunResult(Record):
 
 def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, str | None] | None = None) -> RunPlan:
     """Validate everything before anything runs; raises KbackendError (exit 1), UsageError (2) with no command."""
-    from kbackend.config.service import parse_value
-    from kbackend.envs.backend_fit import backend_problem, refusal
+    from kbackend.services.acceptance import resolve
+    from kbackend.services.config import parse_value
 
     if not argv:
         raise UsageError("Missing command. Usage: kbackend run [OPTIONS] -- CMD [ARGS]...",
@@ -88,15 +88,11 @@ def plan(ctx, argv: list[str], *, backend: str | None = None, raw: Mapping[str, 
             fix="kbackend set KEY VALUE (changes the file), or use --backend only",
         )
     if backend is not None:
-        why = refusal(ctx, backend)
-        if why:
-            from kbackend.config.service import backend_fix
-
-            raise KbackendError(why, fix=backend_fix(ctx, backend, "kbackend run --backend {} -- ..."),
-                                data={"backend": backend, "accepted": list(ctx.rules.backends)})
-        problem = backend_problem(ctx, backend)
-        if problem:
-            warnings.append(problem + " (running anyway: the command may use another interpreter)")
+        v = resolve(ctx, backend)
+        if v.keras_refuses:
+            raise KbackendError(v.message, fix=v.fix("kbackend run --backend {} -- ..."), data=v.data)
+        if v.status != "ok":
+            warnings.append(v.message + " (running anyway: the command may use another interpreter)")
     return RunPlan(argv=list(argv), backend=backend, overrides=overrides, base_config=ctx.path, warnings=warnings)
 
 

@@ -1,0 +1,1 @@
+"""Services: what combines config, environments and child processes (above config/ and envs/)."""
