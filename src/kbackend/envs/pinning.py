@@ -15,8 +15,7 @@ import errno
 import os
 import tempfile
 
-from kbackend._record import field, record
-from kbackend.config.records import Record
+from kbackend._record import Record, field, record
 from kbackend.envs import pin as pinfile
 from kbackend.envs.backend_fit import backend_problem
 from kbackend.errors import KbackendError, UsageError

@@ -17,8 +17,8 @@ import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
-from kbackend._record import field, record, replace
-from kbackend.config.records import Record, Value
+from kbackend._record import Record, field, record, replace
+from kbackend.config.records import Value
 from kbackend.envs import discover as D
 from kbackend.envs.target import Target, TargetError, query
 

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from kbackend import __version__
-from kbackend.config.records import dump
+from kbackend._record import dump
 
 SCHEMA_VERSION = 1
 
