@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "kbackend.backends",
     "kbackend._record",
+    "kbackend._fs",
     "kbackend.errors",
     "kbackend.install",
     "kbackend.config.rules",

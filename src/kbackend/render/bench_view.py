@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import html as _html
 import math
+import os
+import stat
 import sys
 from collections import defaultdict
 from typing import Callable, Iterator
 
+from kbackend import _fs
 from kbackend.bench.model import BenchReport, Comparison, Result
 from kbackend.render.output import out, out_wrapped, style, visible_len, width, wrap
 
@@ -471,8 +474,12 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
     from kbackend.errors import KbackendError
 
     try:
-        with open(path, "a" if append else "w", encoding="utf-8") as f:
-            f.write(text)
+        regular = not os.path.exists(path) or stat.S_ISREG(os.stat(path).st_mode)
+        if append or not regular:  # a step summary grows; /dev/stdout or a FIFO cannot be renamed over
+            with open(path, "a" if append else "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            _fs.atomic_write(path, text, fsync=False)
     except OSError as e:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
