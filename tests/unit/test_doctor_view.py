@@ -54,18 +54,14 @@ def test_backend_rows_say_not_installed_and_cached():
     assert rows[1][2] == "import_error, not installed" and rows[2][2] == "not installed"
 
 
-def test_progress_only_when_asked(capsys):
-    with V.progress(enabled=False) as (start, done):
-        assert start is None and done is None
-    with V.progress(enabled=True) as (start, done):
+def test_probe_steps_count_each_probe_and_never_print_on_stdout(capsys):
+    from kbackend.render.progress import progress
+
+    with progress("doctor") as step:
+        start, done = V.probe_steps(step)
         start(["tensorflow", "jax"])
         done(BackendFacts(name="jax", installed=True))
         done(BackendFacts(name="tensorflow", installed=True))
     cap = capsys.readouterr()
     assert cap.out == ""  # progress never goes to stdout
-
-
-def test_progress_is_off_when_stderr_is_not_a_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stderr", open("/dev/null", "w"))
-    with V.progress() as cbs:
-        assert cbs == (None, None)
+    assert cap.err.splitlines() == ["doctor: jax probed (1/2)", "doctor: tensorflow probed (2/2)"]

@@ -91,12 +91,18 @@ def test_plain_text_in_a_pipe_has_the_matrix_and_the_explanations(capsys, monkey
     assert out.rstrip().endswith("on 2 backends in 3.0 s (float32)")
 
 
-def test_progress_is_silent_off_a_terminal():
-    with V.progress(["jax"], enabled=False) as cb:
-        assert cb is None
-    with V.progress(["jax"], enabled=True) as cb:
+def test_verify_steps_report_cases_done_of_total(capsys):
+    from kbackend.render.progress import progress
+
+    with progress("verifying jax", enabled=False) as step:
+        V.steps(step)(1, 4)
+    assert capsys.readouterr().err == ""
+    with progress("verifying jax") as step:
+        cb = V.steps(step)
         cb(1, 4)
         cb(4, 4)
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.splitlines() == ["verifying jax (1/4)", "verifying jax (4/4)"]
 
 
 def test_a_backend_that_crashed_shows_its_version_status_and_restarts():

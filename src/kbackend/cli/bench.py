@@ -64,6 +64,7 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     from kbackend.envs.installed import keras_dist, scan
     from kbackend.install import install_command
     from kbackend.render import bench_view
+    from kbackend.render.progress import progress
     from kbackend.render.output import emit_json, err
 
     target = STATE.target()
@@ -86,8 +87,8 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
     plan = run.make_plan(names, items, threads=threads, processes=processes, rounds=rounds,
                          quick=quick, jit=jit)
     total = len(plan.items) * (plan.rounds + 1) * plan.processes * len(plan.backends)
-    with bench_view.progress(total, enabled=None if not STATE.json else False) as on_progress:
-        report = run.run(target.python, plan, on_progress=on_progress)
+    with progress("bench", total) as step:
+        report = run.run(target.python, plan, on_progress=bench_view.steps(step))
     if old is not None:
         report = report.model_copy(update={"gate": gate.compare(
             report, old, threshold=max_regression / 100.0, baseline_path=baseline, force=force_compare)})

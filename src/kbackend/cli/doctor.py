@@ -41,6 +41,7 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
     """
     from kbackend.doctor import service
     from kbackend.render import doctor_view
+    from kbackend.render.progress import progress
 
     checks = service.all_checks()
     if list_checks:
@@ -48,7 +49,8 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
     selected = service.select(checks, check_ids)
     target = STATE.target()
     ctx = STATE.config()
-    with doctor_view.progress() as (on_start, on_done):
+    with progress("doctor") as step:
+        on_start, on_done = doctor_view.probe_steps(step)
         facts, info = service.collect(
             target, ctx, scope=service.probe_scope(selected),
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,

@@ -54,8 +54,10 @@ def envs(paths, probe):
     res = survey.survey(target, paths=tuple(paths), keras_home=STATE.keras_home)
     if probe:
         n = sum(1 for e in res.environments if e.backend is not None and e.backend.usable)
-        with _view().progress(n, "probing backends") as advance:
-            res = survey.probe(res, on_done=advance)
+        from kbackend.render.progress import progress
+
+        with progress("probing backends", n, enabled=n > 0) as step:
+            res = survey.probe(res, on_done=lambda *a: step())
     failed = res.explicit_broken or [e for e in res.environments
                                      if e.probe is not None and e.probe.status not in ("ok", "not_run")]
     return _view().envs(res, as_json=STATE.json, code=1 if failed else 0)

@@ -52,6 +52,7 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
       kbackend verify --json > verify.json
     """
     from kbackend.render import verify_view
+    from kbackend.render.progress import progress
     from kbackend.suite import service
 
     target = STATE.target()
@@ -64,6 +65,7 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
                         compile_cache=not no_compile_cache)
     for w in plan.warnings:
         verify_view.warn(w)
-    with verify_view.progress(plan.backends) as on_progress:
-        rep = service.run(plan, grads=not no_grad, model=not no_model, timeout=timeout, progress=on_progress)
+    with progress("verifying " + ", ".join(plan.backends), enabled=bool(plan.backends)) as step:
+        rep = service.run(plan, grads=not no_grad, model=not no_model, timeout=timeout,
+                          progress=verify_view.steps(step))
     return verify_view.render(rep, as_json=STATE.json)

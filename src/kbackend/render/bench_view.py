@@ -8,14 +8,13 @@ stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import html as _html
 import math
 import os
 import stat
 import sys
 from collections import defaultdict
-from typing import Callable, Iterator
+from typing import Callable
 
 from kbackend import _fs
 from kbackend.bench.model import BenchReport, Comparison, Result
@@ -484,30 +483,16 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
 
-@contextlib.contextmanager
-def progress(total: int, enabled: bool | None = None, console=None) -> Iterator[Callable | None]:
-    """A callback for `bench.run.run`'s progress: a rich bar on a terminal's stderr, else None."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar_ = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console or Console(stderr=True), transient=True)
-    task = bar_.add_task("measuring the machine's peak", total=total)
+def steps(step) -> Callable:
+    """A callback for `bench.run.run`'s progress events, reporting each to `step`."""
 
     def on_progress(ev) -> None:
         if ev.stage == "peak":
             return
         if ev.stage in ("start", "probe"):
             doing = "importing" if ev.stage == "start" else "its own matmul peak"
-            bar_.update(task, description=f"{ev.backend} · process {ev.process + 1} · {doing}")
+            step(f"{ev.backend} · process {ev.process + 1} · {doing}", advance=0)
             return
-        what = f"{ev.case} {ev.size} {ev.dtype}"
-        bar_.update(task, advance=1, description=f"{ev.backend} · process {ev.process + 1} · {ev.stage} · {what}")
+        step(f"{ev.backend} · process {ev.process + 1} · {ev.stage} · {ev.case} {ev.size} {ev.dtype}")
 
-    with bar_:
-        yield on_progress
+    return on_progress

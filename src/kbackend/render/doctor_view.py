@@ -6,13 +6,12 @@ Progress (a rich bar on stderr) appears only when stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from kbackend import __version__
-from kbackend.render.output import emit_json, err, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.render.output import emit_json, err, isatty, out, out_wrapped, sev, style, use_color, width, wrap
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
 RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
@@ -21,47 +20,17 @@ RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim
 # ---------------------------------------------------------------------- progress
 
 
-@contextlib.contextmanager
-def progress(enabled: bool | None = None) -> Iterator[tuple]:
-    """(on_start, on_done) callbacks for the backend probes; a rich bar on a terminal's stderr."""
-    if enabled is None:
-        enabled = _isatty(sys.stderr)
-    if not enabled:
-        yield None, None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn(), console=console, transient=True)
-    state: dict = {"task": None, "left": []}
+def probe_steps(step) -> tuple:
+    """(on_start, on_done) for `doctor.service.collect`, reporting each backend probe to `step`."""
 
     def on_start(names: list[str]) -> None:
         if names:
-            state["left"] = list(names)
-            state["task"] = bar.add_task(_running(state["left"]), total=len(names))
+            step("probing " + ", ".join(names), advance=0, total=len(names))
 
     def on_done(f) -> None:
-        if state["task"] is None:
-            return
-        if f.name in state["left"]:
-            state["left"].remove(f.name)
-        bar.update(state["task"], advance=1, description=_running(state["left"]))
+        step(f"{f.name} probed")
 
-    with bar:
-        yield on_start, on_done
-
-
-def _running(names: list[str]) -> str:
-    return "probing " + ", ".join(names) if names else "probes done"
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return on_start, on_done
 
 
 # ---------------------------------------------------------------------- JSON
@@ -318,7 +287,7 @@ def render(res, *, as_json: bool, report: bool = False, verbose: bool = False) -
         return res.exit_code
     if report:
         out(text)
-    elif _isatty(sys.stdout):
+    elif isatty(sys.stdout):
         _rich(res, verbose)
     else:
         _plain(res, verbose)

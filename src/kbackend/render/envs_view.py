@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
-from kbackend.render.output import emit_json, err, err_wrapped, glue, out, out_wrapped, sev, style, table
+from kbackend.render.output import emit_json, err, err_wrapped, glue, isatty, out, out_wrapped, sev, style, table
 
 
 def _home(path: str | None) -> str:
@@ -92,20 +91,6 @@ def envs(res, *, as_json: bool, code: int) -> int:
     return code
 
 
-@contextlib.contextmanager
-def progress(total: int, what: str):
-    """A progress bar on stderr when it is a terminal; yields a callback advancing it."""
-    if total <= 0 or not sys.stderr.isatty():
-        yield lambda *a: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda *a: bar.advance(task)
-
-
 def run_result(res, *, as_json: bool) -> int:
     if as_json:
         emit_json("run", res.exit_code, res.model_dump(mode="json"))
@@ -128,6 +113,6 @@ def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warn
         out(line)  # shell code: never wrapped
     for w in warnings:
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    if sys.stdout.isatty():
+    if isatty(sys.stdout):
         err(style(f"# to apply it: {hint}", dim=True))
     return 0

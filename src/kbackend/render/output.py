@@ -112,16 +112,21 @@ class GuardedStream:
         return getattr(self._stream, name)
 
 
+def isatty(stream) -> bool:
+    """Whether `stream` is a terminal; False for a closed, replaced or fd-less stream."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def use_color(stream=None) -> bool:
     stream = stream or sys.stdout
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return isatty(stream)
 
 
 def style(text: str, *, stream=None, **kw) -> str:
@@ -177,7 +182,7 @@ def width(stream=None) -> int:
         return max(int(cols), MIN_WIDTH)
     stream = stream or sys.stdout
     try:
-        if stream.isatty():
+        if isatty(stream):
             n = os.get_terminal_size(stream.fileno()).columns
             if n > 0:
                 return max(n, MIN_WIDTH)

@@ -8,11 +8,9 @@ children run, only when stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 
-from kbackend.render.output import emit_json, err_wrapped, out, out_wrapped, style, table, use_color, width, wrap
+from kbackend.render.output import emit_json, err_wrapped, isatty, out, out_wrapped, style, table, use_color, width, wrap
 from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
 
 RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
@@ -24,34 +22,9 @@ GRAD = "∇"
 # ---------------------------------------------------------------------- progress
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-@contextlib.contextmanager
-def progress(backends: list[str], enabled: bool | None = None) -> Iterator:
-    """A `progress(done, total)` callback: a rich bar on stderr when it is a terminal, else None."""
-    if enabled is None:
-        enabled = _isatty(sys.stderr)
-    if not enabled or not backends:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
-    bar = Progress(TextColumn("verifying " + ", ".join(backends)), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True)
-    task = bar.add_task("verify", total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
+def steps(step):
+    """A `progress(done, total)` callback for `suite.service.run`, reporting to `step`."""
+    return lambda done, total: step(completed=done, total=total)
 
 
 # ---------------------------------------------------------------------- the matrix (pure)
@@ -215,7 +188,7 @@ def render(rep: VerifyReport, *, as_json: bool) -> int:
     if as_json:
         emit_json("verify", code, _json_data(rep))
         return code
-    if _isatty(sys.stdout):
+    if isatty(sys.stdout):
         _rich(rep)
     else:
         _plain(rep)
