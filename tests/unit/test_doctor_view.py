@@ -9,6 +9,7 @@ from kbackend.doctor import service as S
 from kbackend.doctor.checks import CHECKS
 from kbackend.doctor.facts import BackendFacts
 from kbackend.render import doctor_view as V
+from kbackend.render.output import render
 from test_doctor_checks import make_facts
 
 
@@ -36,7 +37,7 @@ def test_rich_colours_follow_force_color(tmp_path, capsys, monkeypatch):
 
 def test_plain_text_lists_failures_with_evidence_and_fix(tmp_path, capsys):
     res = _result(tmp_path, file={"backend": "numpy"}, installed={"keras": "3.15.1", "numpy": "2.0", "h5py": "3"})
-    assert V.render(res, as_json=False) == 1
+    assert render(V.render(res), as_json=False) == 1
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "numpy-needs-jax" in ln)
     assert line.startswith("error")

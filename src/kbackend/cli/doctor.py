@@ -45,7 +45,7 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
 
     checks = service.all_checks()
     if list_checks:
-        return doctor_view.list_checks(checks, as_json=STATE.json)
+        return doctor_view.list_checks(checks)
     selected = service.select(checks, check_ids)
     target = STATE.target()
     ctx = STATE.config()
@@ -56,4 +56,4 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
         )
     res = service.diagnose(facts, selected, info, strict=strict)
-    return doctor_view.render(res, as_json=STATE.json, report=report, verbose=verbose)
+    return doctor_view.render(res, report=report, verbose=verbose)

@@ -16,6 +16,7 @@ import click
 from kbackend import __version__
 from kbackend._record import field, record
 from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_USAGE, KbackendError
+from kbackend.result import Result
 
 #: command name -> "module:attribute", in the order `--help` lists them.
 COMMANDS = {
@@ -171,8 +172,8 @@ def _usage_error_json(e: click.ClickException, code: int) -> None:
     else:
         message = e.format_message()
     where = ctx.command_path if ctx is not None else "kbackend"
-    output.emit_json(command, code, {"error": {"message": message, "fix": f"{where} --help",
-                                               "kind": "usage"}})
+    output.render(Result(command, code, {"error": {"message": message, "fix": f"{where} --help", "kind": "usage"}}),
+                  as_json=True)
 
 
 def _stdout_closed() -> None:
@@ -228,7 +229,7 @@ def _main(argv: list[str] | None) -> int:
         strip_pin_environ(os.environ)
     try:
         rv = cli.main(args=argv, prog_name="kbackend", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
+        code = rv if isinstance(rv, int) else 0 if rv is None else output.render(rv, as_json=STATE.json)
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
@@ -241,14 +242,8 @@ def _main(argv: list[str] | None) -> int:
         output.err("Aborted.")
         code = EXIT_INTERRUPTED
     except KbackendError as e:
-        code = e.exit_code
-        if _json_wanted(argv):  # also when raised while parsing, before --json's callback ran
-            output.emit_json(STATE.command or "kbackend", code,
-                             {"error": {"message": e.message, "fix": e.fix, **e.data}})
-        else:
-            output.err(output.style("error: ", fg="red", bold=True, stream=sys.stderr) + e.message)
-            if e.fix:
-                output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
+        # --json also when raised while parsing, before --json's callback ran
+        code = output.render(_error_result(e), as_json=_json_wanted(argv))
     except KeyboardInterrupt:
         output.err("Interrupted.")
         code = EXIT_INTERRUPTED
@@ -258,9 +253,19 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
         if os.environ.get("KBACKEND_DEBUG"):
             raise
-        code = EXIT_INTERNAL
-        if _json_wanted(argv):
-            output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
-        else:
-            output.err(_bug_report(e))
+        code = output.render(Result(STATE.command or "kbackend", EXIT_INTERNAL, {"error": {"message": _bug_report(e)}},
+                                    lambda: output.err(_bug_report(e))), as_json=_json_wanted(argv))
     return code
+
+
+def _error_result(e: KbackendError) -> Result:
+    """A problem the user can act on, as every command's result: its message and its fix."""
+    from kbackend.render import output
+
+    def text() -> None:
+        output.err(output.style("error: ", fg="red", bold=True, stream=sys.stderr) + e.message)
+        if e.fix:
+            output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
+
+    return Result(STATE.command or "kbackend", e.exit_code, {"error": {"message": e.message, "fix": e.fix, **e.data}},
+                  text)

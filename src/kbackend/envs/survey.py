@@ -90,6 +90,12 @@ class EnvsResult(Record):
         """Broken environments the user pointed at (--path) or is working in (the active one)."""
         return [e for e in self.environments if e.status != "ok" and {"path", "active"} & set(e.kinds)]
 
+    @property
+    def ok(self) -> bool:
+        """No environment the user named is broken and no probe failed (`envs` exits 1 otherwise)."""
+        return not self.explicit_broken and not any(
+            e.probe is not None and e.probe.status not in ("ok", "not_run") for e in self.environments)
+
 
 @record(frozen=False)
 class _Entry:

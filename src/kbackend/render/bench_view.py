@@ -18,7 +18,9 @@ from typing import Callable
 
 from kbackend import _fs
 from kbackend.bench.model import BenchReport, Comparison, Result
-from kbackend.render.output import out, out_wrapped, style, visible_len, width, wrap
+from kbackend.render.output import err, out, out_wrapped, style, visible_len, width, wrap
+from kbackend.result import Result as CommandResult
+from kbackend.result import exit_code
 
 BAR_WIDTH = 24
 #: colour per backend (charts, roofline).
@@ -223,6 +225,27 @@ def _gate_terminal(report: BenchReport) -> None:
                 + (f", {len(noise)} beyond the threshold but not significant" if noise else "")
                 + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
                 + (f"; {len(g.new)} new" if g.new else ""), first="  ", rest="    ")
+
+
+# ---------------------------------------------------------------------- the command's result
+
+
+def render(report: BenchReport, *, saved: str | None = None, markdown_file: str | None = None,
+           html_file: str | None = None, step_summary: str | None = None) -> CommandResult:
+    """bench's answer; the markdown and HTML reports are written (and said so on stderr) first."""
+    if saved:
+        err(f"saved the baseline {saved}")
+    if markdown_file or step_summary:
+        md = markdown(report)
+        if markdown_file:
+            write_file(markdown_file, md)
+            err(f"wrote {markdown_file}")
+        if step_summary:
+            write_file(step_summary, md, append=True)
+    if html_file:
+        write_file(html_file, html(report))
+        err(f"wrote {html_file}")
+    return CommandResult("bench", exit_code(report), json_data(report), lambda: terminal(report))
 
 
 # ---------------------------------------------------------------------- JSON

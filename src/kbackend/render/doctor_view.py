@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from kbackend import __version__
-from kbackend.render.output import emit_json, err, isatty, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.render.output import err, isatty, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.result import Result, exit_code
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
 RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
@@ -49,10 +50,12 @@ def _json_data(res, report: str | None = None) -> dict:
     return data
 
 
-def list_checks(checks: Sequence, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("doctor", 0, {"checks": [{"id": c.id, "title": c.title, "needs": list(c.needs)} for c in checks]})
-        return 0
+def list_checks(checks: Sequence) -> Result:
+    return Result("doctor", 0, {"checks": [{"id": c.id, "title": c.title, "needs": list(c.needs)} for c in checks]},
+                  lambda: _list_text(checks))
+
+
+def _list_text(checks: Sequence) -> None:
     w = max(len(c.id) for c in checks)
     for c in checks:
         out_wrapped(c.title, first=f"{c.id.ljust(w)}  ")
@@ -272,23 +275,23 @@ def report_text(res) -> str:
 # ---------------------------------------------------------------------- entry
 
 
-def render(res, *, as_json: bool, report: bool = False, verbose: bool = False) -> int:
+def render(res, *, report: bool = False, verbose: bool = False) -> Result:
     text = report_text(res) if report else None
     if res.probe.cache_problem:
         problem = redact(res.probe.cache_problem) if report else res.probe.cache_problem
         err(f"{sev('warn', stream=sys.stderr)}: probe cache: {problem}")
-    if as_json:
-        data = _json_data(res, text)
-        if report:  # the whole document is the report: one redaction for all of it
-            from kbackend.render.redact import Redactor
+    data = _json_data(res, text)
+    if report:  # the whole document is the report: one redaction for all of it
+        from kbackend.render.redact import Redactor
 
-            data = Redactor().doc(data)
-        emit_json("doctor", res.exit_code, data)
-        return res.exit_code
-    if report:
-        out(text)
-    elif isatty(sys.stdout):
-        _rich(res, verbose)
-    else:
-        _plain(res, verbose)
-    return res.exit_code
+        data = Redactor().doc(data)
+
+    def show() -> None:
+        if report:
+            out(text)
+        elif isatty(sys.stdout):
+            _rich(res, verbose)
+        else:
+            _plain(res, verbose)
+
+    return Result("doctor", exit_code(res), data, show)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from kbackend.render.output import emit_json, err, err_wrapped, glue, isatty, out, out_wrapped, sev, style, table
+from kbackend.render.output import err, err_wrapped, glue, isatty, out, out_wrapped, sev, style, table
+from kbackend.result import Result, exit_code
 
 
 def _home(path: str | None) -> str:
@@ -41,12 +42,13 @@ def _probe_cell(p) -> str:
     return sev("fail") if p.status != "not_run" else style("not run", dim=True)
 
 
-def envs(res, *, as_json: bool, code: int) -> int:
-    if as_json:
-        counts = {s: sum(1 for e in res.environments if e.status == s) for s in ("ok", "broken")}
-        emit_json("envs", code, {"environments": res.environments, "probe": res.probe, "notes": res.notes,
-                                 "counts": counts})
-        return code
+def envs(res) -> Result:
+    counts = {s: sum(1 for e in res.environments if e.status == s) for s in ("ok", "broken")}
+    return Result("envs", exit_code(res), {"environments": res.environments, "probe": res.probe, "notes": res.notes,
+                                           "counts": counts}, lambda: _envs_text(res))
+
+
+def _envs_text(res) -> None:
     probed = res.probe == "done"
     rows = []
     for e in res.environments:
@@ -88,31 +90,33 @@ def envs(res, *, as_json: bool, code: int) -> int:
     if any("target" in e.kinds for e in res.environments):
         out()
         out(style("* the environment kbackend describes (--python or the active one)", dim=True))
-    return code
 
 
-def run_result(res, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("run", res.exit_code, res.model_dump(mode="json"))
-    for w in res.warnings:
-        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    if res.error:
-        err(f"kbackend run: {res.error}")
-    elif res.signal and res.signal not in ("SIGINT", "SIGPIPE") and not as_json:
-        err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
-    return res.exit_code
+def run_result(res) -> Result:
+    """The command's own output went straight to the terminal; what kbackend adds goes to stderr."""
+
+    def warn() -> None:
+        for w in res.warnings:
+            err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
+        if res.error:
+            err(f"kbackend run: {res.error}")
+
+    def killed() -> None:
+        if not res.error and res.signal and res.signal not in ("SIGINT", "SIGPIPE"):
+            err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
+
+    return Result("run", exit_code(res), res.model_dump(mode="json"), killed, warn)
 
 
-def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str], *,
-              as_json: bool) -> int:
-    if as_json:
-        emit_json("shell-env", 0, {"shell": shell, "backend": backend, "lines": lines, "usage": hint,
-                                   "warnings": warnings})
-        return 0
+def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str]) -> Result:
+    return Result("shell-env", 0, {"shell": shell, "backend": backend, "lines": lines, "usage": hint,
+                                   "warnings": warnings}, lambda: _shell_env_text(lines, hint, warnings))
+
+
+def _shell_env_text(lines: list[str], hint: str, warnings: list[str]) -> None:
     for line in lines:
         out(line)  # shell code: never wrapped
     for w in warnings:
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
     if isatty(sys.stdout):
         err(style(f"# to apply it: {hint}", dim=True))
-    return 0

@@ -53,6 +53,17 @@ def emit_json(command: str, exit_code: int, data: dict[str, Any] | None = None) 
     sys.stdout.flush()
 
 
+def render(result, *, as_json: bool) -> int:
+    """Print a command's `kbackend.result.Result`: its JSON envelope, or its text; return its exit code."""
+    if result.warn is not None:
+        result.warn()
+    if as_json:
+        emit_json(result.command, result.exit_code, result.data)
+    elif result.text is not None:
+        result.text()
+    return result.exit_code
+
+
 class GuardedStream:
     """sys.stdout (or sys.stderr) for one run of a command: what happens to it never becomes a traceback.
 
