@@ -171,7 +171,10 @@ def _usage_error_json(e: click.ClickException, code: int) -> None:
         message = "Missing command."
     else:
         message = e.format_message()
-    where = ctx.command_path if ctx is not None else "kbackend"
+    if ctx is not None and ctx.parent is not None:
+        where = ctx.command_path
+    else:  # raised while the group handed over (run's CMD options): the command is known all the same
+        where = f"kbackend {STATE.command}" if STATE.command else "kbackend"
     output.render(Result(command, code, {"error": {"message": message, "fix": f"{where} --help", "kind": "usage"}}),
                   as_json=True)
 
@@ -253,8 +256,11 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
         if os.environ.get("KBACKEND_DEBUG"):
             raise
-        code = output.render(Result(STATE.command or "kbackend", EXIT_INTERNAL, {"error": {"message": _bug_report(e)}},
-                                    lambda: output.err(_bug_report(e))), as_json=_json_wanted(argv))
+        report = _bug_report(e)
+        error = {"message": report, "kind": "internal",
+                 "fix": "report it with the information above (KBACKEND_DEBUG=1 shows the traceback)"}
+        code = output.render(Result(STATE.command or "kbackend", EXIT_INTERNAL, {"error": error},
+                                    lambda: output.err(report)), as_json=_json_wanted(argv))
     return code
 
 

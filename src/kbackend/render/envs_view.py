@@ -105,7 +105,21 @@ def run_result(res) -> Result:
         if not res.error and res.signal and res.signal not in ("SIGINT", "SIGPIPE"):
             err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
 
-    return Result("run", exit_code(res), res.model_dump(mode="json"), killed, warn)
+    data = res.model_dump(mode="json")
+    # the envelope's error is {message, fix} as every command's; none when the command itself ran
+    data.pop("error", None)
+    if res.error:
+        data["error"] = {"message": res.error, "fix": _run_fix(res)}
+    return Result("run", exit_code(res), data, killed, warn)
+
+
+def _run_fix(res) -> str:
+    from kbackend.envs.runcmd import EXIT_NOT_FOUND
+
+    cmd = res.argv[0] if res.argv else "CMD"
+    if res.exit_code == EXIT_NOT_FOUND:
+        return f"check the name, or give the path of {cmd} (it is not on PATH)"
+    return f"make {cmd} executable (chmod +x {cmd}) or run it through its interpreter"
 
 
 def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str]) -> Result:
