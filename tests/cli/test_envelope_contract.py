@@ -129,3 +129,20 @@ def test_every_command_returns_a_result_and_the_renderer_prints_it(run_cli, monk
     for command, args, _codes in COMMANDS:
         run_cli("--json", *args)
     assert sorted(set(seen)) == sorted(set(ALL) - {"bench"})
+
+
+def test_only_the_renderer_prints_an_envelope_and_views_decide_no_exit_code():
+    """Exit codes were decided in views, cli and reports; envelopes printed from each of them."""
+    import pathlib
+    import re
+
+    import kbackend
+
+    src = pathlib.Path(kbackend.__file__).parent
+    for path in [*src.glob("render/*.py"), *src.glob("cli/*.py")]:
+        text = path.read_text()
+        if path.name != "output.py":
+            assert "emit_json(" not in text, path
+        if path.name.endswith("_view.py"):
+            assert not re.search(r"^\s+return [0-9]+\s*$", text, re.M), f"{path}: a view returns an exit code"
+            assert not re.search(r"\b0 if .*\bok\b.* else 1\b", text), f"{path}: a view decides an exit code"

@@ -59,7 +59,6 @@ def _list_text(checks: Sequence) -> None:
     w = max(len(c.id) for c in checks)
     for c in checks:
         out_wrapped(c.title, first=f"{c.id.ljust(w)}  ")
-    return 0
 
 
 # ---------------------------------------------------------------------- text
