@@ -9,6 +9,7 @@ MODULES = [
     "kbackend.backends",
     "kbackend._record",
     "kbackend._fs",
+    "kbackend.result",
     "kbackend.render.progress",
     "kbackend.errors",
     "kbackend.install",
