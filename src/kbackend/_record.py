@@ -1,4 +1,13 @@
-"""Record classes without `dataclasses`' code generation.
+"""kbackend's record bases, one neutral module every layer imports (no config, no pydantic at import).
+
+- `@record`: frozen value classes (below).
+- `Record`: mixin giving a record pydantic's `model_dump(mode="json")`, so renderers treat all results alike.
+- `Model`: declare fields pydantic-style, get a frozen keyword-only record (`model_copy`, flat `model_validate`).
+- `Checked`: the one pydantic base, built on first use, for results read back from files or children
+  whose nested shape must be validated (bench baselines, verify and bench reports).
+- `dump`: any of these as plain JSON-like data.
+
+Record classes without `dataclasses`' code generation.
 
 `@dataclass` compiles an `__init__`, `__repr__`, `__eq__`, `__hash__` and, when
 frozen, `__setattr__`/`__delattr__` with `exec` for every class: about 0.5 ms a
@@ -25,7 +34,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["record", "field", "fields", "replace", "is_record", "Field", "MISSING", "FrozenInstanceError"]
+__all__ = ["record", "field", "fields", "replace", "is_record", "Field", "MISSING", "FrozenInstanceError",
+           "Record", "Model", "Checked", "dump"]
 
 
 class _Missing:
@@ -202,3 +212,109 @@ def replace(obj: Any, /, **changes: Any) -> Any:
     values = {n: getattr(obj, n) for n in type(obj).__record_fields__}
     values.update(changes)
     return type(obj)(**values)
+
+
+class Record:
+    """Mixin: pydantic-like `model_dump` for frozen records."""
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        return dump(self)
+
+
+class Model(Record):
+    """Declare fields pydantic-style; get a frozen, keyword-only record.
+
+    List, dict and set defaults become per-instance copies. `model_copy(update=...)`
+    and `model_validate(dict)` behave like pydantic's for these flat records.
+
+    >>> class P(Model):
+    ...     name: str
+    ...     tags: list[str] = []
+    >>> P(name="a").model_copy(update={"tags": ["x"]})
+    P(name='a', tags=['x'])
+    """
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        for name in cls.__dict__.get("__annotations__", {}):
+            default = cls.__dict__.get(name, MISSING)
+            if isinstance(default, (list, dict, set)):
+                setattr(cls, name, field(default_factory=lambda d=default: type(d)(d)))
+        record(kw_only=True)(cls)
+
+    def model_copy(self, *, update: dict[str, Any] | None = None):
+        return replace(self, **(update or {}))
+
+    @classmethod
+    def model_validate(cls, data: Any):
+        """Build from a dict (a cache entry, say), checking the simple field types.
+
+        Raises ValueError when a required field is missing or a value has the
+        wrong type, as pydantic's ValidationError (a ValueError) would.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.required:
+                    raise ValueError(f"{cls.__name__}: missing field {f.name!r}")
+                continue
+            v = data[f.name]
+            allowed = _simple_types(f.type)
+            if allowed and not isinstance(v, allowed):
+                raise ValueError(f"{cls.__name__}.{f.name}: expected {f.type}, got {type(v).__name__}")
+            kwargs[f.name] = v
+        return cls(**kwargs)
+
+
+_SIMPLE = {"str": str, "int": int, "float": (int, float), "bool": bool, "None": type(None), "dict": dict,
+           "list": list}
+
+
+def _simple_types(annotation: Any) -> tuple[type, ...] | None:
+    """isinstance types for annotations like `str | None`, `list[str]`, `dict[str, str]`; None if not simple."""
+    if not isinstance(annotation, str):
+        return None
+    out: list[type] = []
+    for part in annotation.split("|"):
+        base = part.strip().split("[", 1)[0]
+        t = _SIMPLE.get(base)
+        if t is None:
+            return None
+        out.extend(t if isinstance(t, tuple) else (t,))
+    return tuple(out)
+
+
+def dump(obj: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
+    """Records, pydantic models, dicts and lists as plain JSON-like data; `leaf` maps every scalar."""
+    if is_record(obj):
+        return {f.name: dump(getattr(obj, f.name), leaf) for f in fields(obj)}
+    if hasattr(obj, "model_dump"):
+        return dump(obj.model_dump(mode="json"), leaf)
+    if isinstance(obj, dict):
+        return {k: dump(v, leaf) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [dump(v, leaf) for v in obj]
+    return leaf(obj) if leaf else obj
+
+
+_checked: type | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """`Checked`, the frozen pydantic base, built (and pydantic imported) only when a module asks for it."""
+    global _checked
+    if name != "Checked":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _checked is None:
+        from pydantic import BaseModel, ConfigDict
+
+        class Checked(BaseModel):
+            """Base of the frozen pydantic result models: nested data validated when read back."""
+
+            model_config = ConfigDict(frozen=True)
+
+        Checked.__module__ = __name__
+        _checked = Checked
+    return _checked

@@ -73,10 +73,10 @@ def deep_home(tmp_path, monkeypatch):
 @pytest.fixture
 def rich_terminal(monkeypatch):
     """doctor and verify render as on a terminal (rich), stdout only (no progress bar on stderr)."""
-    from kbackend.render import doctor_view, verify_view
+    from kbackend.render import doctor_view, progress, verify_view
 
-    for mod in (doctor_view, verify_view):
-        monkeypatch.setattr(mod, "_isatty", lambda stream: stream is sys.stdout)
+    for mod in (doctor_view, verify_view, progress):
+        monkeypatch.setattr(mod, "isatty", lambda stream: stream is sys.stdout)
 
 
 # ---------------------------------------------------------------------- config commands

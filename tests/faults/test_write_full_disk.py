@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kbackend import _fs
 from kbackend.config import store
 from kbackend.errors import ConfigWriteError
 
@@ -127,7 +128,7 @@ def test_injected_enospc_leaves_only_the_original_files(tmp_path, monkeypatch, w
         def partial_write(fd, data):
             os.write(fd, data[:100])
             raise enospc
-        monkeypatch.setattr(store, "_write_all", partial_write)
+        monkeypatch.setattr(_fs, "write_all", partial_write)
     elif where == "fsync":
         monkeypatch.setattr(store.os, "fsync", fail)
     elif where == "backup_copy":

@@ -69,20 +69,34 @@ def test_roofline_without_peaks_says_so():
     assert "No roofline" in bench_view.roofline_svg(empty)
 
 
-def test_progress_is_off_without_a_terminal():
-    with bench_view.progress(10, enabled=False) as cb:
-        assert cb is None
+def test_progress_is_one_line_per_timed_step_without_a_terminal(capsys):
+    from kbackend.bench.run import Progress
+    from kbackend.render.progress import progress
+
+    with progress("bench", 2) as step:
+        cb = bench_view.steps(step)
+        cb(Progress("numpy", 0, "peak"))
+        cb(Progress("jax", 1, "start", total=2))
+        cb(Progress("jax", 1, "round 1/3", "matmul", "medium", "float32", done=1, total=2))
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.splitlines() == ["bench: jax · process 2 · round 1/3 · matmul medium float32 (1/2)"]
 
 
-def test_progress_bar_names_the_case_being_timed():
+def test_progress_bar_names_the_case_being_timed(monkeypatch):
     import io
 
-    from rich.console import Console
-
     from kbackend.bench.run import Progress
+    from kbackend.render import progress
 
-    buf = io.StringIO()
-    with bench_view.progress(4, enabled=True, console=Console(file=buf, force_terminal=True, width=120)) as cb:
+    monkeypatch.setenv("COLUMNS", "120")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    buf = Terminal()
+    with progress.progress("bench", 4, stream=buf) as step:
+        cb = bench_view.steps(step)
         cb(Progress("numpy", 0, "peak"))
         cb(Progress("jax", 1, "start", total=2))
         cb(Progress("jax", 1, "round 1/3", "matmul", "medium", "float32", done=1, total=2))

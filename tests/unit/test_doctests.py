@@ -8,6 +8,9 @@ import pytest
 MODULES = [
     "kbackend.backends",
     "kbackend._record",
+    "kbackend._fs",
+    "kbackend.result",
+    "kbackend.render.progress",
     "kbackend.errors",
     "kbackend.install",
     "kbackend.config.rules",

@@ -9,6 +9,7 @@ from kbackend.doctor import service as S
 from kbackend.doctor.checks import CHECKS
 from kbackend.doctor.facts import BackendFacts
 from kbackend.render import doctor_view as V
+from kbackend.render.output import render
 from test_doctor_checks import make_facts
 
 
@@ -36,7 +37,7 @@ def test_rich_colours_follow_force_color(tmp_path, capsys, monkeypatch):
 
 def test_plain_text_lists_failures_with_evidence_and_fix(tmp_path, capsys):
     res = _result(tmp_path, file={"backend": "numpy"}, installed={"keras": "3.15.1", "numpy": "2.0", "h5py": "3"})
-    assert V.render(res, as_json=False) == 1
+    assert render(V.render(res), as_json=False) == 1
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "numpy-needs-jax" in ln)
     assert line.startswith("error")
@@ -54,18 +55,14 @@ def test_backend_rows_say_not_installed_and_cached():
     assert rows[1][2] == "import_error, not installed" and rows[2][2] == "not installed"
 
 
-def test_progress_only_when_asked(capsys):
-    with V.progress(enabled=False) as (start, done):
-        assert start is None and done is None
-    with V.progress(enabled=True) as (start, done):
+def test_probe_steps_count_each_probe_and_never_print_on_stdout(capsys):
+    from kbackend.render.progress import progress
+
+    with progress("doctor") as step:
+        start, done = V.probe_steps(step)
         start(["tensorflow", "jax"])
         done(BackendFacts(name="jax", installed=True))
         done(BackendFacts(name="tensorflow", installed=True))
     cap = capsys.readouterr()
     assert cap.out == ""  # progress never goes to stdout
-
-
-def test_progress_is_off_when_stderr_is_not_a_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stderr", open("/dev/null", "w"))
-    with V.progress() as cbs:
-        assert cbs == (None, None)
+    assert cap.err.splitlines() == ["doctor: jax probed (1/2)", "doctor: tensorflow probed (2/2)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from kbackend.render import verify_view as V
+from kbackend.render.output import render
 from kbackend.suite.model import BackendRun, CaseResult, VerifyReport
 
 
@@ -67,7 +68,7 @@ def test_summary_counts_and_names_broken_backends():
 
 def test_json_document_holds_results_and_backends(capsys):
     rep = _report([_r("jax", "exp", max_abs_err=1e-7, max_rel_err=2e-7), _r("torch", "exp", "fail")])
-    code = V.render(rep, as_json=True)
+    code = render(V.render(rep), as_json=True)
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and doc["exit_code"] == 1 and doc["command"] == "verify" and doc["schema_version"] == 1
     r = doc["results"][0]
@@ -83,7 +84,7 @@ def test_json_document_holds_results_and_backends(capsys):
 def test_plain_text_in_a_pipe_has_the_matrix_and_the_explanations(capsys, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     rep = _report([_r("jax", "exp"), _r("torch", "exp", "fail", message="2 of 20 values off", worst=3.0)])
-    assert V.render(rep, as_json=False) == 1
+    assert render(V.render(rep), as_json=False) == 1
     out = capsys.readouterr().out
     assert "case" in out and "jax 1.0" in out and "FAIL 3×tol" in out
     assert "failures (1):" in out and "torch · exp · float32: 2 of 20 values off" in out
@@ -91,12 +92,18 @@ def test_plain_text_in_a_pipe_has_the_matrix_and_the_explanations(capsys, monkey
     assert out.rstrip().endswith("on 2 backends in 3.0 s (float32)")
 
 
-def test_progress_is_silent_off_a_terminal():
-    with V.progress(["jax"], enabled=False) as cb:
-        assert cb is None
-    with V.progress(["jax"], enabled=True) as cb:
+def test_verify_steps_report_cases_done_of_total(capsys):
+    from kbackend.render.progress import progress
+
+    with progress("verifying jax", enabled=False) as step:
+        V.steps(step)(1, 4)
+    assert capsys.readouterr().err == ""
+    with progress("verifying jax") as step:
+        cb = V.steps(step)
         cb(1, 4)
         cb(4, 4)
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.splitlines() == ["verifying jax (1/4)", "verifying jax (4/4)"]
 
 
 def test_a_backend_that_crashed_shows_its_version_status_and_restarts():

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
 from pydantic import ValidationError
 
-from kbackend import __version__
+from kbackend import __version__, _fs
 from kbackend.bench.model import BenchReport
 from kbackend.errors import KbackendError
 
@@ -54,19 +53,9 @@ def dumps(report: BenchReport) -> str:
 def save(report: BenchReport, path: str) -> None:
     """Write atomically (a temp file in the same directory, then rename)."""
     path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(dumps(report) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        _fs.atomic_write(path, dumps(report) + "\n", prefix=".bench-", suffix=".json")
     except OSError as e:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         raise BaselineError(f"Cannot write the baseline {path}: {e.strerror or e}.",
                             fix="pass --save a path in a writable directory") from None
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kbackend.config.model import Frozen
+from kbackend._record import Checked
 
 #: timeout / crashed: the case hung past the item time limit or killed its process, and was left out.
 ResultStatus = Literal["ok", "error", "skipped", "timeout", "crashed", "not_run"]
 Verdict = Literal["regression", "improvement", "unchanged", "noise"]
 
 
-class BandwidthPoint(Frozen):
+class BandwidthPoint(Checked):
     """STREAM-like bandwidth at one working-set size (bytes the kernel touches)."""
 
     footprint_bytes: int
@@ -27,7 +27,7 @@ class BandwidthPoint(Frozen):
     gbs: float
 
 
-class PeakSource(Frozen):
+class PeakSource(Checked):
     """One measurement of the compute peak: NumPy's BLAS or a backend's own large matmul."""
 
     source: str
@@ -37,7 +37,7 @@ class PeakSource(Frozen):
     note: str | None = None
 
 
-class Machine(Frozen):
+class Machine(Checked):
     cpu: str
     cores: int
     threads: int
@@ -52,7 +52,7 @@ class Machine(Frozen):
     peak_sources: tuple[PeakSource, ...] = ()
 
 
-class BackendRun(Frozen):
+class BackendRun(Checked):
     """One backend: its versions, device, threads and how its processes went."""
 
     backend: str
@@ -71,7 +71,7 @@ class BackendRun(Frozen):
     log: str | None = None
 
 
-class Result(Frozen):
+class Result(Checked):
     """One case timed on one backend (all processes and rounds together)."""
 
     backend: str
@@ -111,7 +111,7 @@ class Result(Frozen):
         return (self.backend, self.case, self.size, self.dtype, self.mode)
 
 
-class Comparison(Frozen):
+class Comparison(Checked):
     backend: str
     case: str
     size: str
@@ -129,14 +129,14 @@ class Comparison(Frozen):
     verdict: Verdict
 
 
-class Refusal(Frozen):
+class Refusal(Checked):
     """A backend whose baseline was not compared, and why."""
 
     backend: str
     reasons: tuple[str, ...]
 
 
-class Gate(Frozen):
+class Gate(Checked):
     baseline: str
     threshold: float
     alpha: float
@@ -158,7 +158,7 @@ class Gate(Frozen):
         return tuple(c for c in self.comparisons if c.verdict == "improvement")
 
 
-class BenchReport(Frozen):
+class BenchReport(Checked):
     machine: Machine
     options: dict[str, object] = {}
     backends: tuple[BackendRun, ...] = ()

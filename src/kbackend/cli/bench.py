@@ -58,55 +58,14 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
       kbackend bench --quick --save base.json
       kbackend bench --quick --baseline base.json --markdown summary.md
     """
-    from kbackend.bench import baseline as base_io
-    from kbackend.bench import gate, run
-    from kbackend.errors import KbackendError
-    from kbackend.envs.installed import keras_dist, scan
-    from kbackend.install import install_command
+    from kbackend.bench import service
     from kbackend.render import bench_view
-    from kbackend.render.output import emit_json, err
+    from kbackend.render.progress import progress
 
-    target = STATE.target()
-    dists = scan(target.sys_path)
-    keras = keras_dist(dists)
-    if keras is None:
-        raise KbackendError(f"Keras is not installed in {target.describe()}.", fix=install_command("keras", target.python))
-    if not keras.version.split(".")[0].isdigit() or int(keras.version.split(".")[0]) < 3:
-        raise KbackendError(f"`kbackend bench` needs Keras 3 (keras.ops). Received: keras={keras.version}",
-                            fix=install_command("keras", target.python, upgrade=True))
-    names = list(backends)  # checked, split and deduplicated by multi_option
-    installed = {k: d.version for k, d in dists.items()}
-    names = names or run.installed_backends(installed, keras.version)
-    if not names:
-        raise KbackendError(f"No Keras backend is installed in {target.describe()}.",
-                            fix=install_command("jax", target.python, keras_version=keras.version))
-    old = base_io.load(baseline) if baseline else None
-    items = run.select(run.catalog(target.python), ops=ops, categories=categories, sizes=sizes,
-                       dtypes=dtypes, quick=quick)
-    plan = run.make_plan(names, items, threads=threads, processes=processes, rounds=rounds,
-                         quick=quick, jit=jit)
-    total = len(plan.items) * (plan.rounds + 1) * plan.processes * len(plan.backends)
-    with bench_view.progress(total, enabled=None if not STATE.json else False) as on_progress:
-        report = run.run(target.python, plan, on_progress=on_progress)
-    if old is not None:
-        report = report.model_copy(update={"gate": gate.compare(
-            report, old, threshold=max_regression / 100.0, baseline_path=baseline, force=force_compare)})
-    if save:
-        base_io.save(report, save)
-        err(f"saved the baseline {save}")
-    if markdown_file or os.environ.get("GITHUB_STEP_SUMMARY"):
-        md = bench_view.markdown(report)
-        if markdown_file:
-            bench_view.write_file(markdown_file, md)
-            err(f"wrote {markdown_file}")
-        if os.environ.get("GITHUB_STEP_SUMMARY"):
-            bench_view.write_file(os.environ["GITHUB_STEP_SUMMARY"], md, append=True)
-    if html_file:
-        bench_view.write_file(html_file, bench_view.html(report))
-        err(f"wrote {html_file}")
-    code = report.exit_code
-    if STATE.json:
-        emit_json("bench", code, bench_view.json_data(report))
-    else:
-        bench_view.terminal(report)
-    return code
+    job = service.plan(STATE.target(), backends=backends, ops=ops, categories=categories, sizes=sizes, dtypes=dtypes,
+                       quick=quick, threads=threads, processes=processes, rounds=rounds, jit=jit, baseline=baseline,
+                       max_regression=max_regression, force_compare=force_compare)
+    with progress("bench", job.total_steps) as step:
+        report = service.run(job, on_progress=bench_view.steps(step), save=save)
+    return bench_view.render(report, saved=save, markdown_file=markdown_file, html_file=html_file,
+                             step_summary=os.environ.get("GITHUB_STEP_SUMMARY"))

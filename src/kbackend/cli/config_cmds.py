@@ -80,7 +80,7 @@ def show():
     from kbackend.services import config as service
 
     res = service.show(STATE.config())
-    return _r().show(res, as_json=STATE.json)
+    return _r().show(res)
 
 
 @click.command(epilog=KEY_HELP)
@@ -96,7 +96,7 @@ def get(key):
     from kbackend.services import config as service
 
     v = service.get(STATE.config(), key)
-    return _r().get(key, v, as_json=STATE.json)
+    return _r().get(key, v)
 
 
 @click.command("set", cls=ValueCommand, epilog=KEY_HELP)
@@ -119,7 +119,7 @@ def set_(key, value, force):
     from kbackend.services import config as service
 
     res = service.set_value(STATE.config(), key, value, force=force)
-    return _r().write(res, "set", as_json=STATE.json)
+    return _r().write(res, "set")
 
 
 @click.command()
@@ -135,7 +135,7 @@ def unset(key):
     from kbackend.services import config as service
 
     res = service.unset(STATE.config(), key)
-    return _r().write(res, "unset", as_json=STATE.json)
+    return _r().write(res, "unset")
 
 
 @click.command()
@@ -160,13 +160,13 @@ def switch(backend, force, scope, unset_pin):
         from kbackend.services import pinning
 
         res = pinning.switch_env(STATE.config(), backend, unset=unset_pin, force=force)
-        return _r().pin(res, as_json=STATE.json)
+        return _r().pin(res)
     if unset_pin:
         raise click.UsageError("--unset goes with --scope env")
     if not backend:
         raise click.UsageError("Missing argument 'BACKEND'.")
     res = service.switch(STATE.config(), backend, force=force)
-    return _r().write(res, "switch", as_json=STATE.json)
+    return _r().write(res, "switch")
 
 
 @click.command()
@@ -187,7 +187,7 @@ def check(strict):
     from kbackend.services import config as service
 
     res = service.check(STATE.config(), strict=strict)
-    return _r().check(res, as_json=STATE.json)
+    return _r().check(res)
 
 
 @click.command()
@@ -200,7 +200,7 @@ def path():
       cat "$(kbackend path)"
     """
     ctx = STATE.config()
-    return _r().path(ctx, as_json=STATE.json)
+    return _r().path(ctx)
 
 
 @click.command()
@@ -220,7 +220,7 @@ def reset(force):
     from kbackend.services import config as service
 
     res = service.reset(STATE.config(), force=force)
-    return _r().write(res, "reset", as_json=STATE.json)
+    return _r().write(res, "reset")
 
 
 @click.command()
@@ -236,10 +236,8 @@ def completion(shell):
     """
     from kbackend.cli.completion import FILES, script
 
-    if STATE.json:
-        from kbackend.render.output import emit_json
+    from kbackend.result import Result
 
-        emit_json("completion", 0, {"shell": shell, "script": script(shell), "file": f"completions/{FILES[shell]}"})
-    else:
-        click.echo(script(shell), nl=False)
-    return 0
+    text = script(shell)
+    return Result("completion", 0, {"shell": shell, "script": text, "file": f"completions/{FILES[shell]}"},
+                  lambda: click.echo(text, nl=False))

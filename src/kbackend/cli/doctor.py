@@ -41,17 +41,19 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
     """
     from kbackend.doctor import service
     from kbackend.render import doctor_view
+    from kbackend.render.progress import progress
 
     checks = service.all_checks()
     if list_checks:
-        return doctor_view.list_checks(checks, as_json=STATE.json)
+        return doctor_view.list_checks(checks)
     selected = service.select(checks, check_ids)
     target = STATE.target()
     ctx = STATE.config()
-    with doctor_view.progress() as (on_start, on_done):
+    with progress("doctor") as step:
+        on_start, on_done = doctor_view.probe_steps(step)
         facts, info = service.collect(
             target, ctx, scope=service.probe_scope(selected),
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
         )
     res = service.diagnose(facts, selected, info, strict=strict)
-    return doctor_view.render(res, as_json=STATE.json, report=report, verbose=verbose)
+    return doctor_view.render(res, report=report, verbose=verbose)

@@ -54,11 +54,11 @@ def envs(paths, probe):
     res = survey.survey(target, paths=tuple(paths), keras_home=STATE.keras_home)
     if probe:
         n = sum(1 for e in res.environments if e.backend is not None and e.backend.usable)
-        with _view().progress(n, "probing backends") as advance:
-            res = survey.probe(res, on_done=advance)
-    failed = res.explicit_broken or [e for e in res.environments
-                                     if e.probe is not None and e.probe.status not in ("ok", "not_run")]
-    return _view().envs(res, as_json=STATE.json, code=1 if failed else 0)
+        from kbackend.render.progress import progress
+
+        with progress("probing backends", n, enabled=n > 0) as step:
+            res = survey.probe(res, on_done=lambda *a: step())
+    return _view().envs(res)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -94,7 +94,7 @@ def run(backend, floatx, epsilon, image_data_format, cmd):
     raw = {"floatx": floatx, "epsilon": epsilon, "image_data_format": image_data_format}
     p = runcmd.plan(ctx, list(cmd), backend=backend, raw=raw)
     res = runcmd.execute(p, ctx, stdout=2 if STATE.json else None)
-    return _view().run_result(res, as_json=STATE.json)
+    return _view().run_result(res)
 
 
 @click.command("shell-env")
@@ -137,4 +137,4 @@ def shell_env(backend, shell, unset):
             warnings.append(f"{ctx.target.python} is pinned to {ctx.pin[0]} "
                             f"({ctx.pin[1].removeprefix('env-pin:')}): without KERAS_BACKEND, the pin decides there")
     lines = shellenv.lines(sh, backend if not unset else None)
-    return _view().shell_env(sh, backend, lines, shellenv.usage_hint(sh, backend), warnings, as_json=STATE.json)
+    return _view().shell_env(sh, backend, lines, shellenv.usage_hint(sh, backend), warnings)

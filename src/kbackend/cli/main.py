@@ -16,6 +16,7 @@ import click
 from kbackend import __version__
 from kbackend._record import field, record
 from kbackend.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_USAGE, KbackendError
+from kbackend.result import Result
 
 #: command name -> "module:attribute", in the order `--help` lists them.
 COMMANDS = {
@@ -133,13 +134,6 @@ def _set_json(v):
         STATE.json = True
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 def _bug_report(exc: BaseException) -> str:
     import platform
 
@@ -177,9 +171,12 @@ def _usage_error_json(e: click.ClickException, code: int) -> None:
         message = "Missing command."
     else:
         message = e.format_message()
-    where = ctx.command_path if ctx is not None else "kbackend"
-    output.emit_json(command, code, {"error": {"message": message, "fix": f"{where} --help",
-                                               "kind": "usage"}})
+    if ctx is not None and ctx.parent is not None:
+        where = ctx.command_path
+    else:  # raised while the group handed over (run's CMD options): the command is known all the same
+        where = f"kbackend {STATE.command}" if STATE.command else "kbackend"
+    output.render(Result(command, code, {"error": {"message": message, "fix": f"{where} --help", "kind": "usage"}}),
+                  as_json=True)
 
 
 def _stdout_closed() -> None:
@@ -235,7 +232,7 @@ def _main(argv: list[str] | None) -> int:
         strip_pin_environ(os.environ)
     try:
         rv = cli.main(args=argv, prog_name="kbackend", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
+        code = rv if isinstance(rv, int) else 0 if rv is None else output.render(rv, as_json=STATE.json)
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
@@ -248,20 +245,8 @@ def _main(argv: list[str] | None) -> int:
         output.err("Aborted.")
         code = EXIT_INTERRUPTED
     except KbackendError as e:
-        code = e.exit_code
-        if _json_wanted(argv):  # also when raised while parsing, before --json's callback ran
-            output.emit_json(STATE.command or "kbackend", code,
-                             {"error": {"message": e.message, "fix": e.fix, **e.data}})
-        else:
-            # On a terminal the message wraps to its width; in a log or a pipe it stays one line to grep.
-            # The fix is a command line, kept whole so it can be pasted.
-            label = output.style("error: ", fg="red", bold=True, stream=sys.stderr)
-            if _isatty(sys.stderr):
-                output.err_wrapped(e.message, first=label, rest="  ")
-            else:
-                output.err(label + e.message)
-            if e.fix:
-                output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
+        # --json also when raised while parsing, before --json's callback ran
+        code = output.render(_error_result(e), as_json=_json_wanted(argv))
     except KeyboardInterrupt:
         output.err("Interrupted.")
         code = EXIT_INTERRUPTED
@@ -271,9 +256,28 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # noqa: BLE001 - the contract: exit 3 with a bug report
         if os.environ.get("KBACKEND_DEBUG"):
             raise
-        code = EXIT_INTERNAL
-        if _json_wanted(argv):
-            output.emit_json(STATE.command or "kbackend", code, {"error": {"message": _bug_report(e)}})
-        else:
-            output.err(_bug_report(e))
+        report = _bug_report(e)
+        error = {"message": report, "kind": "internal",
+                 "fix": "report it with the information above (KBACKEND_DEBUG=1 shows the traceback)"}
+        code = output.render(Result(STATE.command or "kbackend", EXIT_INTERNAL, {"error": error},
+                                    lambda: output.err(report)), as_json=_json_wanted(argv))
     return code
+
+
+def _error_result(e: KbackendError) -> Result:
+    """A problem the user can act on, as every command's result: its message and its fix."""
+    from kbackend.render import output
+
+    def text() -> None:
+        # On a terminal the message wraps to its width; in a log or a pipe it stays one line to grep.
+        # The fix is a command line, kept whole so it can be pasted.
+        label = output.style("error: ", fg="red", bold=True, stream=sys.stderr)
+        if output.isatty(sys.stderr):
+            output.err_wrapped(e.message, first=label, rest="  ")
+        else:
+            output.err(label + e.message)
+        if e.fix:
+            output.err(output.style("fix: ", bold=True, stream=sys.stderr) + e.fix)
+
+    return Result(STATE.command or "kbackend", e.exit_code, {"error": {"message": e.message, "fix": e.fix, **e.data}},
+                  text)

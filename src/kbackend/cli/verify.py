@@ -52,18 +52,20 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
       kbackend verify --json > verify.json
     """
     from kbackend.render import verify_view
+    from kbackend.render.progress import progress
     from kbackend.suite import service
 
     target = STATE.target()
     # The suite is read in the target only to list it or check filters; otherwise each child runs it all.
     cases = service.cases(target) if list_ or ops or categories else None
     if list_:
-        return verify_view.list_cases(service.select(cases, ops, categories), as_json=STATE.json)
+        return verify_view.list_cases(service.select(cases, ops, categories))
     plan = service.plan(target, STATE.config(), cases, backends=backends, ops=ops, categories=categories,
                         dtypes=dtypes, data_formats=data_formats, keras_home=STATE.keras_home,
                         compile_cache=not no_compile_cache)
     for w in plan.warnings:
         verify_view.warn(w)
-    with verify_view.progress(plan.backends) as on_progress:
-        rep = service.run(plan, grads=not no_grad, model=not no_model, timeout=timeout, progress=on_progress)
-    return verify_view.render(rep, as_json=STATE.json)
+    with progress("verifying " + ", ".join(plan.backends), enabled=bool(plan.backends)) as step:
+        rep = service.run(plan, grads=not no_grad, model=not no_model, timeout=timeout,
+                          progress=verify_view.steps(step))
+    return verify_view.render(rep)

@@ -20,12 +20,6 @@ from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for  #
 
 
 
-class Frozen(BaseModel):
-    """Base of kbackend's frozen pydantic result models."""
-
-    model_config = ConfigDict(frozen=True)
-
-
 def _keras_style(field: str, allowed: str, received: Any) -> str:
     return f"Invalid `{field}`. Expected {allowed}. Received: {field}={received!r}"
 

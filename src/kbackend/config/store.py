@@ -22,6 +22,7 @@ import sys
 import tempfile
 from typing import Any, Callable, Iterator
 
+from kbackend import _fs
 from kbackend.config.records import FileState
 from kbackend.errors import ConfigWriteError
 
@@ -338,58 +339,32 @@ def _refuse_not_regular(fs: FileState) -> None:
 
 
 def _write_atomic(target: str, text: str, *, keep_backup: bool) -> str | None:
-    """Replace `target` with `text`; on any failure only the files that were there remain.
+    """Replace `target` with `text` (`kbackend._fs.atomic_write`); on any failure only the files that were there remain.
 
     Both temporaries (the new file and the backup's copy) are named `.keras.json.*.tmp`
     in the target's directory and removed on every failure path; the backup is put in
     place only once both are complete, just before the file itself.
     """
     directory = os.path.dirname(target) or "."
-    mode = None
-    st = None
-    if os.path.exists(target):
-        st = os.stat(target)
-        mode = stat.S_IMODE(st.st_mode)
-    temps: list[str] = []
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".keras.json.", suffix=".tmp", dir=directory)
-        temps.append(tmp)
-        with os.fdopen(fd, "wb") as f:
-            _write_all(f.fileno(), text.encode("utf-8"))
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-            with contextlib.suppress(OSError):
-                os.chown(tmp, st.st_uid, st.st_gid)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        bak = None
-        if keep_backup and st is not None:
-            bak = target + BACKUP_SUFFIX
-            bfd, btmp = tempfile.mkstemp(prefix=".keras.json.bak.", suffix=".tmp", dir=directory)
-            temps.append(btmp)
+    bak = target + BACKUP_SUFFIX if keep_backup and os.path.exists(target) else None
+
+    def backup() -> None:
+        bfd, btmp = tempfile.mkstemp(prefix=".keras.json.bak.", suffix=".tmp", dir=directory)
+        try:
             with os.fdopen(bfd, "wb") as out, open_regular(target) as src:
                 shutil.copyfileobj(src, out)
                 out.flush()
                 os.fsync(out.fileno())
             shutil.copystat(target, btmp)
             os.replace(btmp, bak)
-            temps.remove(btmp)
-        os.replace(tmp, target)
-        temps.remove(tmp)
-        _fsync_dir(directory)
-        return bak
-    finally:
-        for t in temps:
-            with contextlib.suppress(OSError):
-                os.unlink(t)
+            btmp = None
+        finally:
+            if btmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(btmp)
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    _fs.atomic_write(target, text, prefix=".keras.json.", suffix=".tmp", before_replace=backup if bak else None)
+    return bak
 
 
 def _remove_stale_temps(directory: str) -> None:
@@ -400,18 +375,3 @@ def _remove_stale_temps(directory: str) -> None:
             if (name.startswith(".keras.json.") and name.endswith(".tmp")) or name.endswith(".json.bak.tmp"):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(directory, name))
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

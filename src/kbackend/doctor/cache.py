@@ -24,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+
+from kbackend import _fs
 
 CACHE_FORMAT = 1
 FILE_NAME = "backend-probes.json"
@@ -202,16 +203,5 @@ class ProbeCache:
         return None
 
     def _write(self, doc: dict) -> None:
-        d = os.path.dirname(self.path)
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".probes-", dir=d)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        _fs.atomic_write(self.path, json.dumps(doc), mode=0o600, fsync=False, prefix=".probes-")

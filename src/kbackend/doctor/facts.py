@@ -10,7 +10,7 @@ only read it, and `doctor --json` prints it under `facts`.
 
 from __future__ import annotations
 
-from kbackend.config.records import Model as Frozen
+from kbackend._record import Model
 from kbackend.services.config import CheckResult
 from kbackend.gpu.model import GpuFacts
 
@@ -18,14 +18,14 @@ from kbackend.gpu.model import GpuFacts
 PROBE_STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output", "not_run")
 
 
-class InterpreterFacts(Frozen):
+class InterpreterFacts(Model):
     python: str
     version: str
     #: where kbackend got it: current, option:--python, env:KBACKEND_PYTHON, env:VIRTUAL_ENV, ...
     origin: str
 
 
-class KerasFacts(Frozen):
+class KerasFacts(Model):
     version: str | None = None
     #: the distribution that provides `keras` (keras, keras-mxnet), None when not installed.
     dist: str | None = None
@@ -37,7 +37,7 @@ class KerasFacts(Frozen):
     requires_python: str | None = None
 
 
-class BackendFacts(Frozen):
+class BackendFacts(Model):
     """One backend as its probe child saw it (checks in gpu_checks.py read these names)."""
 
     name: str
@@ -70,7 +70,7 @@ class BackendFacts(Frozen):
     cached: bool = False
 
 
-class Facts(Frozen):
+class Facts(Model):
     interpreter: InterpreterFacts
     keras: KerasFacts
     config: CheckResult

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kbackend.config.records import Model
+from kbackend._record import Model
 
 Status = Literal["ok", "warn", "error", "skip", "crashed"]
 STATUSES = ("ok", "warn", "error", "skip", "crashed")

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kbackend import _procs
-from kbackend.config.records import Model as Frozen
+from kbackend._record import Model
 from kbackend.services.config import CheckResult, ConfigContext, check as config_check
 from kbackend.doctor import probe as P
 from kbackend.doctor.cache import ProbeCache, driver_fingerprint, probe_key, sys_path_fingerprint
@@ -104,7 +104,7 @@ def _default_gpu_probe(environ, *, python, timeout, sys_path):
     return probe_gpu(environ, python=python, timeout=timeout, sys_path=sys_path)
 
 
-class ProbeInfo(Frozen):
+class ProbeInfo(Model):
     """How the facts were gathered (for --json and the footer)."""
 
     cache_path: str | None = None
@@ -226,7 +226,7 @@ def run_checks(checks: Sequence[Check], facts: Facts) -> list[Finding]:
     return [run_check(c, facts) for c in checks]
 
 
-class DoctorResult(Frozen):
+class DoctorResult(Model):
     checks: list[Finding]
     facts: Facts
     probe: ProbeInfo

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kbackend.config.records import Model as Frozen
+from kbackend._record import Model
 
 #: where a library file was found, in the order the probe looks.
 Source = Literal["loaded", "pip", "conda", "ld_library_path", "ldconfig", "cuda_home", "usr_local", "wsl"]
@@ -24,7 +24,7 @@ LibKind = Literal["cuda", "cudart", "cudnn", "nvml"]
 LibStatus = Literal["ok", "not_probed", "import_error", "error", "timeout", "crashed", "bad_output"]
 
 
-class GpuDevice(Frozen):
+class GpuDevice(Model):
     index: int
     name: str
     #: "9.0"; None when the source cannot tell (nvidia-smi of an R470 driver).
@@ -35,7 +35,7 @@ class GpuDevice(Frozen):
     source: str = "nvidia-smi"
 
 
-class LibraryFile(Frozen):
+class LibraryFile(Model):
     """One CUDA library file found on the machine, and what loading it said."""
 
     kind: LibKind
@@ -63,7 +63,7 @@ class LibraryFile(Frozen):
         return int(head) if head.isdigit() else None
 
 
-class NvidiaSmi(Frozen):
+class NvidiaSmi(Model):
     """`nvidia-smi` (query, then the plain header for the driver's CUDA version)."""
 
     path: str | None = None
@@ -80,7 +80,7 @@ class NvidiaSmi(Frozen):
     gpus: list[GpuDevice] = []
 
 
-class Libcuda(Frozen):
+class Libcuda(Model):
     """libcuda.so.1 (the driver API) loaded with ctypes in a child."""
 
     path: str | None = None
@@ -98,7 +98,7 @@ class Libcuda(Frozen):
     candidates: list[LibraryFile] = []
 
 
-class Nvml(Frozen):
+class Nvml(Model):
     """NVML through the target's nvidia-ml-py (pynvml), when installed."""
 
     #: ok, not_installed, error, crashed, timeout, ...
@@ -111,7 +111,7 @@ class Nvml(Frozen):
     gpus: list[GpuDevice] = []
 
 
-class WheelCuda(Frozen):
+class WheelCuda(Model):
     """What an installed framework distribution says about the CUDA it needs (from metadata)."""
 
     framework: str
@@ -130,7 +130,7 @@ class WheelCuda(Frozen):
     requires: list[str] = []
 
 
-class GpuFacts(Frozen):
+class GpuFacts(Model):
     """Everything the GPU probe saw; `probe_gpu` never raises, failures land in `errors`."""
 
     driver_version: str | None = None

@@ -8,15 +8,19 @@ stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import html as _html
 import math
+import os
+import stat
 import sys
 from collections import defaultdict
-from typing import Callable, Iterator
+from typing import Callable
 
+from kbackend import _fs
 from kbackend.bench.model import BenchReport, Comparison, Result
-from kbackend.render.output import out, out_wrapped, style, visible_len, width, wrap
+from kbackend.render.output import err, out, out_wrapped, style, visible_len, width, wrap
+from kbackend.result import Result as CommandResult
+from kbackend.result import exit_code
 
 BAR_WIDTH = 24
 #: colour per backend (charts, roofline).
@@ -221,6 +225,27 @@ def _gate_terminal(report: BenchReport) -> None:
                 + (f", {len(noise)} beyond the threshold but not significant" if noise else "")
                 + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
                 + (f"; {len(g.new)} new" if g.new else ""), first="  ", rest="    ")
+
+
+# ---------------------------------------------------------------------- the command's result
+
+
+def render(report: BenchReport, *, saved: str | None = None, markdown_file: str | None = None,
+           html_file: str | None = None, step_summary: str | None = None) -> CommandResult:
+    """bench's answer; the markdown and HTML reports are written (and said so on stderr) first."""
+    if saved:
+        err(f"saved the baseline {saved}")
+    if markdown_file or step_summary:
+        md = markdown(report)
+        if markdown_file:
+            write_file(markdown_file, md)
+            err(f"wrote {markdown_file}")
+        if step_summary:
+            write_file(step_summary, md, append=True)
+    if html_file:
+        write_file(html_file, html(report))
+        err(f"wrote {html_file}")
+    return CommandResult("bench", exit_code(report), json_data(report), lambda: terminal(report))
 
 
 # ---------------------------------------------------------------------- JSON
@@ -471,36 +496,26 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
     from kbackend.errors import KbackendError
 
     try:
-        with open(path, "a" if append else "w", encoding="utf-8") as f:
-            f.write(text)
+        regular = not os.path.exists(path) or stat.S_ISREG(os.stat(path).st_mode)
+        if append or not regular:  # a step summary grows; /dev/stdout or a FIFO cannot be renamed over
+            with open(path, "a" if append else "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            _fs.atomic_write(path, text, fsync=False)
     except OSError as e:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
 
-@contextlib.contextmanager
-def progress(total: int, enabled: bool | None = None, console=None) -> Iterator[Callable | None]:
-    """A callback for `bench.run.run`'s progress: a rich bar on a terminal's stderr, else None."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar_ = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console or Console(stderr=True), transient=True)
-    task = bar_.add_task("measuring the machine's peak", total=total)
+def steps(step) -> Callable:
+    """A callback for `bench.run.run`'s progress events, reporting each to `step`."""
 
     def on_progress(ev) -> None:
         if ev.stage == "peak":
             return
         if ev.stage in ("start", "probe"):
             doing = "importing" if ev.stage == "start" else "its own matmul peak"
-            bar_.update(task, description=f"{ev.backend} · process {ev.process + 1} · {doing}")
+            step(f"{ev.backend} · process {ev.process + 1} · {doing}", advance=0)
             return
-        what = f"{ev.case} {ev.size} {ev.dtype}"
-        bar_.update(task, advance=1, description=f"{ev.backend} · process {ev.process + 1} · {ev.stage} · {what}")
+        step(f"{ev.backend} · process {ev.process + 1} · {ev.stage} · {ev.case} {ev.size} {ev.dtype}")
 
-    with bar_:
-        yield on_progress
+    return on_progress

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from kbackend.render.output import emit_json, err, err_wrapped, fmt_value, out, out_wrapped, sev, style, table, wrap
+from kbackend.result import Result, exit_code
+
+from kbackend.render.output import err, err_wrapped, fmt_value, out, out_wrapped, sev, style, table, wrap
 
 ORDER = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
 
@@ -30,16 +32,17 @@ def _eff_json(eff) -> dict:
     return {k: {"value": v.value, "origin": v.origin} for k, v in eff.items()}
 
 
-def show(res, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("show", 0, {
+def show(res) -> Result:
+    return Result("show", 0, {
             "config_path": res.config_path, "config_path_origin": res.config_path_origin,
             "file_status": res.file_status, "keras_version": res.keras_version, "keras_rules": res.keras_rules,
             "rules_assumed": res.rules_assumed, "python": res.python, "effective": _eff_json(res.effective),
             "imports": res.imports, "keras_error": res.keras_error, "file_used": res.file_used,
             "problems": res.problems,
-        })
-        return 0
+        }, lambda: _show_text(res))
+
+
+def _show_text(res) -> None:
     kv = res.keras_version or "not installed (newest rules assumed)"
     out_wrapped(f"{res.config_path}  ({res.config_path_origin}, {res.file_status})", first="keras.json  ")
     out_wrapped(f"{kv}  in {res.python}", first="Keras       ")
@@ -61,64 +64,62 @@ def show(res, *, as_json: bool) -> int:
         out()
         out_wrapped("kbackend cannot tell whether `import keras` succeeds (see above)", first=sev("unknown") + ": ",
                     rest="  ")
-    return 0
 
 
-def get(key, v, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("get", 0, {"key": key, "value": v.value, "origin": v.origin})
-    else:
-        out(fmt_value(v.value))
-    return 0
+def get(key, v) -> Result:
+    return Result("get", 0, {"key": key, "value": v.value, "origin": v.origin}, lambda: out(fmt_value(v.value)))
 
 
-def write(res, command: str, *, as_json: bool) -> int:
-    if as_json:
-        emit_json(command, 0, {
+def write(res, command: str) -> Result:
+    return Result(command, 0, {
             "config_path": res.config_path, "action": res.action, "key": res.key, "old": res.old, "new": res.new,
             "changed": res.changed, "backup": res.backup, "forced": res.forced, "warnings": res.warnings,
             "effective": _eff_json(res.effective), "document": res.document, "old_origin": res.old_origin,
             "old_note": res.old_note, "keras_version": res.keras_version, "python": res.python,
-        })
-    else:
-        if not res.changed:
-            what = f" ({res.key} is already {fmt_value(res.new)})" if res.key and res.action != "unset" else ""
-            out_wrapped(f"{res.config_path}: unchanged{what}", rest="  ")
-        elif res.action == "reset":
-            out_wrapped(f"{res.config_path}: reset to Keras's defaults", rest="  ")
-        elif res.action == "unset":
-            out_wrapped(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})", rest="  ")
-        else:
-            old = "unset" if res.old is None else fmt_value(res.old)
-            if res.old_origin == "default":
-                old += f", Keras's default; {res.old_note}"
-            out_wrapped(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  (was {old})", rest="  ")
-        if res.backup:
-            for line in wrap(res.backup, first="backup: ", rest="  "):
-                out(style(line, dim=True))
-        if res.action == "switch" and "backend" in res.effective:
-            e = res.effective["backend"]
-            if res.python and res.keras_version is None:
-                out_wrapped(f"({e.origin})", first=f"Keras is not installed in {res.python}; once it is, it will use: "
-                            f"{style(fmt_value(e.value), bold=True)}  ", rest="  ")
-            else:
-                out_wrapped(f"({e.origin})", first=f"Keras will use: {style(fmt_value(e.value), bold=True)}  ",
-                            rest="  ")
-    for w in res.warnings:
+        }, lambda: _write_text(res), lambda: _warnings(res.warnings))
+
+
+def _warnings(warnings) -> None:
+    for w in warnings:
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    return 0
 
 
-def check(res, *, as_json: bool) -> int:
-    code = 0 if res.ok else 1
-    if as_json:
-        emit_json("check", code, {
+def _write_text(res) -> None:
+    if not res.changed:
+        what = f" ({res.key} is already {fmt_value(res.new)})" if res.key and res.action != "unset" else ""
+        out_wrapped(f"{res.config_path}: unchanged{what}", rest="  ")
+    elif res.action == "reset":
+        out_wrapped(f"{res.config_path}: reset to Keras's defaults", rest="  ")
+    elif res.action == "unset":
+        out_wrapped(f"{res.config_path}: removed {res.key} (was {fmt_value(res.old)})", rest="  ")
+    else:
+        old = "unset" if res.old is None else fmt_value(res.old)
+        if res.old_origin == "default":
+            old += f", Keras's default; {res.old_note}"
+        out_wrapped(f"{res.config_path}: {res.key} = {fmt_value(res.new)}  (was {old})", rest="  ")
+    if res.backup:
+        for line in wrap(res.backup, first="backup: ", rest="  "):
+            out(style(line, dim=True))
+    if res.action == "switch" and "backend" in res.effective:
+        e = res.effective["backend"]
+        if res.python and res.keras_version is None:
+            out_wrapped(f"({e.origin})", first=f"Keras is not installed in {res.python}; once it is, it will use: "
+                        f"{style(fmt_value(e.value), bold=True)}  ", rest="  ")
+        else:
+            out_wrapped(f"({e.origin})", first=f"Keras will use: {style(fmt_value(e.value), bold=True)}  ",
+                        rest="  ")
+
+
+def check(res) -> Result:
+    return Result("check", exit_code(res), {
             "ok": res.ok, "config_path": res.config_path, "file_status": res.file_status,
             "keras_version": res.keras_version, "imports": res.imports, "keras_error": res.keras_error,
             "file_used": res.file_used, "effective": _eff_json(res.effective), "problems": res.problems,
             "failures": [p.id for p in res.failures],
-        })
-        return code
+        }, lambda: _check_text(res))
+
+
+def _check_text(res) -> None:
     if res.ok:
         b = res.effective["backend"]
         out_wrapped(f"Keras {res.keras_version} imports {res.config_path} as written "
@@ -126,32 +127,27 @@ def check(res, *, as_json: bool) -> int:
         warn = [p for p in res.problems if p.severity == "warning"]
         if warn:
             _problems(warn)
-        return 0
+        return
     out_wrapped(f"{res.config_path} is not usable as written by Keras {res.keras_version or '(not installed)'}",
                 first=f"{sev('error')}: ", rest="  ")
     _problems([p for p in res.problems if p.severity != "info" or p in res.failures])
-    return code
 
 
-def path(ctx, *, as_json: bool) -> int:
+def path(ctx) -> Result:
     import os
 
     loc = ctx.location
-    if as_json:
-        emit_json("path", 0, {"config_path": loc.path, "keras_dir": loc.keras_dir, "origin": loc.origin,
-                              "exists": os.path.exists(loc.path), "notes": list(loc.notes)})
-    else:
-        out(loc.path)
-        for n in loc.notes:
-            err_wrapped(n, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    return 0
+    return Result("path", 0, {"config_path": loc.path, "keras_dir": loc.keras_dir, "origin": loc.origin,
+                              "exists": os.path.exists(loc.path), "notes": list(loc.notes)},
+                  lambda: (out(loc.path), _warnings(loc.notes)))
 
 
-def pin(res, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("switch", 0, res.model_dump(mode="json") if hasattr(res, "model_dump") else dict(res))
-        return 0
+def pin(res) -> Result:
     d = res.model_dump() if hasattr(res, "model_dump") else dict(res)
+    return Result("switch", 0, d, lambda: _pin_text(d))
+
+
+def _pin_text(d) -> None:
     if d.get("removed"):
         out_wrapped(f"removed the pin in {d.get('pin_path')}", rest="  ")
     elif d.get("backend") is None:
@@ -162,6 +158,4 @@ def pin(res, *, as_json: bool) -> int:
     else:
         out_wrapped(f"{d.get('python')}: pinned backend {fmt_value(d.get('backend'))}  ({d.get('pin_path')})",
                     rest="  ")
-    for w in d.get("warnings", []):
-        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    return 0
+    _warnings(d.get("warnings", []))

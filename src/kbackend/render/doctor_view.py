@@ -6,13 +6,13 @@ Progress (a rich bar on stderr) appears only when stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from kbackend import __version__
-from kbackend.render.output import emit_json, err, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.render.output import err, isatty, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.result import Result, exit_code
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
 RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim", "crashed": "bold red"}
@@ -21,47 +21,17 @@ RICH_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red", "skip": "dim
 # ---------------------------------------------------------------------- progress
 
 
-@contextlib.contextmanager
-def progress(enabled: bool | None = None) -> Iterator[tuple]:
-    """(on_start, on_done) callbacks for the backend probes; a rich bar on a terminal's stderr."""
-    if enabled is None:
-        enabled = _isatty(sys.stderr)
-    if not enabled:
-        yield None, None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn(), console=console, transient=True)
-    state: dict = {"task": None, "left": []}
+def probe_steps(step) -> tuple:
+    """(on_start, on_done) for `doctor.service.collect`, reporting each backend probe to `step`."""
 
     def on_start(names: list[str]) -> None:
         if names:
-            state["left"] = list(names)
-            state["task"] = bar.add_task(_running(state["left"]), total=len(names))
+            step("probing " + ", ".join(names), advance=0, total=len(names))
 
     def on_done(f) -> None:
-        if state["task"] is None:
-            return
-        if f.name in state["left"]:
-            state["left"].remove(f.name)
-        bar.update(state["task"], advance=1, description=_running(state["left"]))
+        step(f"{f.name} probed")
 
-    with bar:
-        yield on_start, on_done
-
-
-def _running(names: list[str]) -> str:
-    return "probing " + ", ".join(names) if names else "probes done"
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return on_start, on_done
 
 
 # ---------------------------------------------------------------------- JSON
@@ -80,14 +50,15 @@ def _json_data(res, report: str | None = None) -> dict:
     return data
 
 
-def list_checks(checks: Sequence, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("doctor", 0, {"checks": [{"id": c.id, "title": c.title, "needs": list(c.needs)} for c in checks]})
-        return 0
+def list_checks(checks: Sequence) -> Result:
+    return Result("doctor", 0, {"checks": [{"id": c.id, "title": c.title, "needs": list(c.needs)} for c in checks]},
+                  lambda: _list_text(checks))
+
+
+def _list_text(checks: Sequence) -> None:
     w = max(len(c.id) for c in checks)
     for c in checks:
         out_wrapped(c.title, first=f"{c.id.ljust(w)}  ")
-    return 0
 
 
 # ---------------------------------------------------------------------- text
@@ -303,23 +274,23 @@ def report_text(res) -> str:
 # ---------------------------------------------------------------------- entry
 
 
-def render(res, *, as_json: bool, report: bool = False, verbose: bool = False) -> int:
+def render(res, *, report: bool = False, verbose: bool = False) -> Result:
     text = report_text(res) if report else None
     if res.probe.cache_problem:
         problem = redact(res.probe.cache_problem) if report else res.probe.cache_problem
         err(f"{sev('warn', stream=sys.stderr)}: probe cache: {problem}")
-    if as_json:
-        data = _json_data(res, text)
-        if report:  # the whole document is the report: one redaction for all of it
-            from kbackend.render.redact import Redactor
+    data = _json_data(res, text)
+    if report:  # the whole document is the report: one redaction for all of it
+        from kbackend.render.redact import Redactor
 
-            data = Redactor().doc(data)
-        emit_json("doctor", res.exit_code, data)
-        return res.exit_code
-    if report:
-        out(text)
-    elif _isatty(sys.stdout):
-        _rich(res, verbose)
-    else:
-        _plain(res, verbose)
-    return res.exit_code
+        data = Redactor().doc(data)
+
+    def show() -> None:
+        if report:
+            out(text)
+        elif isatty(sys.stdout):
+            _rich(res, verbose)
+        else:
+            _plain(res, verbose)
+
+    return Result("doctor", exit_code(res), data, show)

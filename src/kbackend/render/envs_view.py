@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
-from kbackend.render.output import emit_json, err, err_wrapped, glue, out, out_wrapped, sev, style, table
+from kbackend.render.output import err, err_wrapped, glue, isatty, out, out_wrapped, sev, style, table
+from kbackend.result import Result, exit_code
 
 
 def _home(path: str | None) -> str:
@@ -42,12 +42,13 @@ def _probe_cell(p) -> str:
     return sev("fail") if p.status != "not_run" else style("not run", dim=True)
 
 
-def envs(res, *, as_json: bool, code: int) -> int:
-    if as_json:
-        counts = {s: sum(1 for e in res.environments if e.status == s) for s in ("ok", "broken")}
-        emit_json("envs", code, {"environments": res.environments, "probe": res.probe, "notes": res.notes,
-                                 "counts": counts})
-        return code
+def envs(res) -> Result:
+    counts = {s: sum(1 for e in res.environments if e.status == s) for s in ("ok", "broken")}
+    return Result("envs", exit_code(res), {"environments": res.environments, "probe": res.probe, "notes": res.notes,
+                                           "counts": counts}, lambda: _envs_text(res))
+
+
+def _envs_text(res) -> None:
     probed = res.probe == "done"
     rows = []
     for e in res.environments:
@@ -89,45 +90,47 @@ def envs(res, *, as_json: bool, code: int) -> int:
     if any("target" in e.kinds for e in res.environments):
         out()
         out(style("* the environment kbackend describes (--python or the active one)", dim=True))
-    return code
 
 
-@contextlib.contextmanager
-def progress(total: int, what: str):
-    """A progress bar on stderr when it is a terminal; yields a callback advancing it."""
-    if total <= 0 or not sys.stderr.isatty():
-        yield lambda *a: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
+def run_result(res) -> Result:
+    """The command's own output went straight to the terminal; what kbackend adds goes to stderr."""
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda *a: bar.advance(task)
+    def warn() -> None:
+        for w in res.warnings:
+            err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
+        if res.error:
+            err(f"kbackend run: {res.error}")
 
+    def killed() -> None:
+        if not res.error and res.signal and res.signal not in ("SIGINT", "SIGPIPE"):
+            err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
 
-def run_result(res, *, as_json: bool) -> int:
-    if as_json:
-        emit_json("run", res.exit_code, res.model_dump(mode="json"))
-    for w in res.warnings:
-        err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
+    data = res.model_dump(mode="json")
+    # the envelope's error is {message, fix} as every command's; none when the command itself ran
+    data.pop("error", None)
     if res.error:
-        err(f"kbackend run: {res.error}")
-    elif res.signal and res.signal not in ("SIGINT", "SIGPIPE") and not as_json:
-        err(f"kbackend run: {res.argv[0]} was killed by {res.signal} (exit {res.exit_code})")
-    return res.exit_code
+        data["error"] = {"message": res.error, "fix": _run_fix(res)}
+    return Result("run", exit_code(res), data, killed, warn)
 
 
-def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str], *,
-              as_json: bool) -> int:
-    if as_json:
-        emit_json("shell-env", 0, {"shell": shell, "backend": backend, "lines": lines, "usage": hint,
-                                   "warnings": warnings})
-        return 0
+def _run_fix(res) -> str:
+    from kbackend.services.run import EXIT_NOT_FOUND
+
+    cmd = res.argv[0] if res.argv else "CMD"
+    if res.exit_code == EXIT_NOT_FOUND:
+        return f"check the name, or give the path of {cmd} (it is not on PATH)"
+    return f"make {cmd} executable (chmod +x {cmd}) or run it through its interpreter"
+
+
+def shell_env(shell: str, backend: str | None, lines: list[str], hint: str, warnings: list[str]) -> Result:
+    return Result("shell-env", 0, {"shell": shell, "backend": backend, "lines": lines, "usage": hint,
+                                   "warnings": warnings}, lambda: _shell_env_text(lines, hint, warnings))
+
+
+def _shell_env_text(lines: list[str], hint: str, warnings: list[str]) -> None:
     for line in lines:
         out(line)  # shell code: never wrapped
     for w in warnings:
         err_wrapped(w, first=sev("warning", stream=sys.stderr) + ": ", rest="  ")
-    if sys.stdout.isatty():
+    if isatty(sys.stdout):
         err(style(f"# to apply it: {hint}", dim=True))
-    return 0

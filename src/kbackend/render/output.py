@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from kbackend import __version__
-from kbackend.config.records import dump
+from kbackend._record import dump
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +51,17 @@ def emit_json(command: str, exit_code: int, data: dict[str, Any] | None = None) 
         return
     sys.stdout.write(json.dumps(envelope(command, exit_code, data), indent=2, allow_nan=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def render(result, *, as_json: bool) -> int:
+    """Print a command's `kbackend.result.Result`: its JSON envelope, or its text; return its exit code."""
+    if result.warn is not None:
+        result.warn()
+    if as_json:
+        emit_json(result.command, result.exit_code, result.data)
+    elif result.text is not None:
+        result.text()
+    return result.exit_code
 
 
 class GuardedStream:
@@ -112,16 +123,21 @@ class GuardedStream:
         return getattr(self._stream, name)
 
 
+def isatty(stream) -> bool:
+    """Whether `stream` is a terminal; False for a closed, replaced or fd-less stream."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def use_color(stream=None) -> bool:
     stream = stream or sys.stdout
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return isatty(stream)
 
 
 def style(text: str, *, stream=None, **kw) -> str:
@@ -177,7 +193,7 @@ def width(stream=None) -> int:
         return max(int(cols), MIN_WIDTH)
     stream = stream or sys.stdout
     try:
-        if stream.isatty():
+        if isatty(stream):
             n = os.get_terminal_size(stream.fileno()).columns
             if n > 0:
                 return max(n, MIN_WIDTH)

@@ -8,11 +8,10 @@ children run, only when stderr is a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 
-from kbackend.render.output import emit_json, err_wrapped, out, out_wrapped, style, table, use_color, width, wrap
+from kbackend.render.output import err_wrapped, isatty, out, out_wrapped, style, table, use_color, width, wrap
+from kbackend.result import Result, exit_code
 from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
 
 RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
@@ -24,34 +23,9 @@ GRAD = "∇"
 # ---------------------------------------------------------------------- progress
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-@contextlib.contextmanager
-def progress(backends: list[str], enabled: bool | None = None) -> Iterator:
-    """A `progress(done, total)` callback: a rich bar on stderr when it is a terminal, else None."""
-    if enabled is None:
-        enabled = _isatty(sys.stderr)
-    if not enabled or not backends:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr, no_color=not use_color(sys.stderr))
-    bar = Progress(TextColumn("verifying " + ", ".join(backends)), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True)
-    task = bar.add_task("verify", total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
+def steps(step):
+    """A `progress(done, total)` callback for `suite.service.run`, reporting to `step`."""
+    return lambda done, total: step(completed=done, total=total)
 
 
 # ---------------------------------------------------------------------- the matrix (pure)
@@ -207,19 +181,11 @@ def _json_data(rep: VerifyReport) -> dict:
     }
 
 
-def render(rep: VerifyReport, *, as_json: bool) -> int:
-    code = 0 if rep.ok else 1
+def render(rep: VerifyReport) -> Result:
     for b in rep.backends:  # on stderr, with --json too: the JSON holds them under backends[].warnings
         for w in b.warnings:
             warn(f"{b.name}: {w}")
-    if as_json:
-        emit_json("verify", code, _json_data(rep))
-        return code
-    if _isatty(sys.stdout):
-        _rich(rep)
-    else:
-        _plain(rep)
-    return code
+    return Result("verify", exit_code(rep), _json_data(rep), lambda: _rich(rep) if isatty(sys.stdout) else _plain(rep))
 
 
 def _backend_lines(b) -> list[str]:
@@ -309,15 +275,16 @@ def _rich(rep: VerifyReport) -> None:
 DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
-def list_cases(cases: list[CaseInfo], *, as_json: bool) -> int:
+def list_cases(cases: list[CaseInfo]) -> Result:
+    return Result("verify", 0, {"cases": [c.model_dump(mode="json") for c in cases]}, lambda: _list_text(cases))
+
+
+def _list_text(cases: list[CaseInfo]) -> None:
     """The cases, grouped by category: name, tolerance, layouts, gradient, dtypes, then what each checks.
 
     What a case checks goes in a column of its own when the output is wide enough, else
     on the lines under the case.
     """
-    if as_json:
-        emit_json("verify", 0, {"cases": [c.model_dump(mode="json") for c in cases]})
-        return 0
     every = list(DTYPE_SHORT)
 
     def dtypes(c: CaseInfo) -> str:
@@ -358,7 +325,6 @@ def list_cases(cases: list[CaseInfo], *, as_json: bool) -> int:
                      f"{', '.join(every)} ({', '.join(DTYPE_SHORT.values())} for short)"):
         out(style(line, dim=True))
     out(f"{len(cases)} cases in {len(cats)} categories")
-    return 0
 
 
 def warn(text: str) -> None:

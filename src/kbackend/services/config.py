@@ -17,7 +17,8 @@ from kbackend.config.judge import (
     EPSILON_RULE, ORIGIN_UNKNOWN, Judgement, epsilon_nonsense, epsilon_nonsense_message, installed_backend, judge,
 )
 from kbackend.config.location import Location, locate
-from kbackend.config.records import FileState, Problem, Record, Value
+from kbackend._record import Record
+from kbackend.config.records import FileState, Problem, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules, rules_for
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target

@@ -10,13 +10,11 @@ its Python version and its installed packages; an external backend module
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import tempfile
 
-from kbackend._record import field, record
-from kbackend.config.records import Record
+from kbackend import _fs
+from kbackend._record import Record, field, record
 from kbackend.envs import pin as pinfile
 from kbackend.errors import KbackendError, UsageError
 
@@ -129,16 +127,4 @@ def _current_text(path: str) -> str | None:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".kbackend-pin.", suffix=".tmp", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    _fs.atomic_write(path, text, mode=0o644, prefix=".kbackend-pin.", suffix=".tmp")

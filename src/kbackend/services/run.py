@@ -24,9 +24,8 @@ import signal
 from typing import Any, Iterator, Mapping
 
 from kbackend import _procs
-from kbackend._record import field, record
+from kbackend._record import Record, field, record
 from kbackend.config import store
-from kbackend.config.records import Record
 from kbackend.errors import KbackendError, UsageError
 
 #: keras.json keys `run` can override, in Keras's file order.

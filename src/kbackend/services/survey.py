@@ -17,8 +17,8 @@ import os
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
-from kbackend._record import field, record, replace
-from kbackend.config.records import Record, Value
+from kbackend._record import Record, field, record, replace
+from kbackend.config.records import Value
 from kbackend.envs import discover as D
 from kbackend.envs.target import Target, TargetError, query
 
@@ -89,6 +89,12 @@ class EnvsResult(Record):
     def explicit_broken(self) -> list[EnvInfo]:
         """Broken environments the user pointed at (--path) or is working in (the active one)."""
         return [e for e in self.environments if e.status != "ok" and {"path", "active"} & set(e.kinds)]
+
+    @property
+    def ok(self) -> bool:
+        """No environment the user named is broken and no probe failed (`envs` exits 1 otherwise)."""
+        return not self.explicit_broken and not any(
+            e.probe is not None and e.probe.status not in ("ok", "not_run") for e in self.environments)
 
 
 @record(frozen=False)

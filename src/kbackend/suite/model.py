@@ -1,6 +1,6 @@
 """verify's result models: one row per (backend, case, check, dtype, data format), one run per backend.
 
-Frozen pydantic models; the renderer alone decides wording and colours.
+Frozen pydantic models (`kbackend._record.Checked`); the renderer alone decides wording and colours.
 Numbers that are not finite never reach these models (JSON has no NaN): the
 worker reports them as None with a message.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kbackend.config.model import Frozen
+from kbackend._record import Checked
 
 Status = Literal["pass", "fail", "error", "skip", "xfail"]
 #: what was checked: a case's value, its gradient, or the tiny model's steps.
@@ -20,7 +20,7 @@ ChildStatus = Literal["ok", "import_error", "error", "timeout", "crashed", "bad_
 FAILING = ("fail", "error")
 
 
-class CaseInfo(Frozen):
+class CaseInfo(Checked):
     """A case as `--list` shows it (read from cases.py in the target interpreter)."""
 
     name: str
@@ -36,7 +36,7 @@ class CaseInfo(Frozen):
     crashes: list[list[str]] = []
 
 
-class CaseResult(Frozen):
+class CaseResult(Checked):
     backend: str
     case: str
     category: str
@@ -68,7 +68,7 @@ class CaseResult(Frozen):
         return s
 
 
-class BackendRun(Frozen):
+class BackendRun(Checked):
     name: str
     status: ChildStatus
     version: str | None = None
@@ -89,7 +89,7 @@ class BackendRun(Frozen):
         return self.status == "ok"
 
 
-class VerifyReport(Frozen):
+class VerifyReport(Checked):
     python: str
     dtypes: list[str]
     data_formats: list[str]
