@@ -102,6 +102,24 @@ def deferred():
             _SESSION.handler(signum, None)
 
 
+def _importing(frame) -> bool:
+    """Whether the interrupted main thread is inside the import system (importlib's frames)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int, delay: float = 0.02) -> None:
+    """Send `signum` to this process again after `delay` seconds (from a helper thread)."""
+    import threading
+
+    t = threading.Timer(delay, os.kill, (os.getpid(), signum))
+    t.daemon = True
+    t.start()
+
+
 class Session:
     def __init__(self) -> None:
         self.first: int | None = None
@@ -115,6 +133,14 @@ class Session:
         if self.first is None:
             if _DEFER["depth"]:
                 _DEFER["pending"] = signum
+                return
+            if _importing(frame):
+                # An exception raised inside the import system can leave a module's import lock
+                # held by this thread, and a worker thread importing the same module then waits
+                # forever while this one joins it. Kill the children now; deliver the signal
+                # again in a moment, when the import is over.
+                _stop_children()
+                _redeliver(signum)
                 return
             self.first = signum
             _stop_children()

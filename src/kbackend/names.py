@@ -17,20 +17,26 @@ one of the choices is refused as a usage error with the closest choices
 
 from __future__ import annotations
 
+import re
+
 from typing import Iterable, Sequence
 
 from kbackend.errors import UsageError
 
 
 def split(values: Iterable[str] | str | None) -> list[str]:
-    """Repeated values and comma lists as one list, in order, each once, blanks dropped."""
+    """Repeated values and comma (or space) separated lists as one list, in order, each once, blanks dropped.
+
+    >>> split(["jax,torch", "numpy torch"])
+    ['jax', 'torch', 'numpy']
+    """
     if values is None:
         return []
     if isinstance(values, str):
         values = [values]
     out: list[str] = []
     for v in values:
-        for part in str(v).split(","):
+        for part in re.split(r"[,\s]+", str(v)):
             part = part.strip()
             if part and part not in out:
                 out.append(part)

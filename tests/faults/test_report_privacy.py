@@ -228,3 +228,19 @@ def test_json_without_report_keeps_the_facts_but_not_terraforms(run_cli, private
     assert doc["facts"]["environ"]["CUDA_VISIBLE_DEVICES"] == "GPU-00010203,MIG-10111213-1415"  # not a report
     for s in ("TF_TOKEN", "TF_VAR", "TF_CLI_CONFIG_FILE", "HF_TOKEN", "AWS_SECRET"):
         assert s not in out
+
+
+@pytest.mark.parametrize("text, secret, kept", [
+    ("LD_LIBRARY_PATH=/opt/x?token=SECRETAAA8:/usr/lib", "SECRETAAA8", ["LD_LIBRARY_PATH=/opt/x?token=", ":/usr/lib"]),
+    ("XLA_FLAGS=--xla_dump_to=/tmp/d --auth_token=SECRET7", "SECRET7", ["--xla_dump_to=/tmp/d"]),
+    ("PIP_INDEX_URL=https://h/simple?user=a&password=hunter2&n=1", "hunter2", ["user=a", "&n=1"]),
+    ("HTTPS_PROXY=http://u:pw@proxy:3128", ":pw@", ["HTTPS_PROXY=http://", "@proxy:3128"]),
+    ("no credentials: http://proxy:3128/x", None, ["http://proxy:3128/x"]),
+])
+def test_a_secret_assigned_inside_another_variables_value_goes(text, secret, kept):
+    r = Redactor(homes=["/nonexistent-home"], users=[])
+    out = r.text(text)
+    if secret:
+        assert secret not in out, out
+    for k in kept:
+        assert k in out, out

@@ -121,7 +121,7 @@ def cli(ctx):
 
     \b
     Examples:
-      kbackend show                 effective config, with where each value comes from
+      kbackend show                 effective config, each value with its origin
       kbackend switch jax           use JAX (checked against the installed Keras)
       kbackend set floatx float64
       kbackend check && python train.py

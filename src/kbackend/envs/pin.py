@@ -71,7 +71,7 @@ def read_pin(target: Target) -> tuple[str, str] | None:
                 name = read_line(f.read())
         except OSError:
             continue
-        if name is not None:
+        if name:  # an empty pin sets KERAS_BACKEND='' and Keras ignores an empty one: no pin
             return name, f"env-pin:{path}"
     return None
 

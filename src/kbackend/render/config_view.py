@@ -6,7 +6,7 @@ import sys
 
 from kbackend.result import Result, exit_code
 
-from kbackend.render.output import err, err_wrapped, fmt_value, out, out_wrapped, sev, style, table, wrap
+from kbackend.render.output import err, err_wrapped, fmt_value, out, out_wrapped, sev, style, table, wrap, wrap_command
 
 ORDER = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
 
@@ -24,7 +24,7 @@ def _problems(problems, stream_err=False) -> None:
         if p.keras_error:
             write(p.keras_error, first="      Keras raises: ", rest="        ")
         if p.fix:
-            for line in wrap(p.fix, first="      fix: ", rest="           "):
+            for line in wrap_command(p.fix, first="      fix: ", rest="           "):
                 (err if stream_err else out)(line)
 
 

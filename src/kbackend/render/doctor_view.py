@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from kbackend import __version__
-from kbackend.render.output import err, isatty, out, out_wrapped, sev, style, use_color, width, wrap
+from kbackend.render.output import err, isatty, out, out_wrapped, sev, style, use_color, width, wrap, wrap_command
 from kbackend.result import Result, exit_code
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
@@ -152,7 +152,7 @@ def _plain(res, verbose: bool = False) -> None:
             for line in wrap(e, first="        ", rest="          "):
                 out(style(line, dim=True) if c.status in ("ok", "skip") else line)
         if c.fix and c.status in ("warn", "error", "crashed"):
-            for i, line in enumerate(wrap(c.fix, first="        fix: ", rest="             ")):
+            for i, line in enumerate(wrap_command(c.fix, first="        fix: ", rest="             ")):
                 out(line[:13] + style(line[13:], bold=True) if i == 0 else style(line, bold=True))
         if c.link and c.status in ("warn", "error"):
             out_wrapped(c.link, first="        see: ", rest="             ")

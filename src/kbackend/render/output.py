@@ -277,6 +277,34 @@ def wrap_text(text: str, first: int, rest: int | None = None) -> list[str]:
     return [ln.replace(_GLUE, " ") for ln in lines]
 
 
+def wrap_command(cmd: str, *, first: str = "", rest: str | None = None, width_: int | None = None) -> list[str]:
+    r"""A shell command over lines that paste back as one: each line but the last ends in " \",
+    and no line breaks inside a quoted word. A fix that is not one line of shell is wrapped as text.
+
+    >>> wrap_command("python -m pip install 'torch>=2.1' --index-url https://x/cpu", first="fix: ", width_=44)
+    ["fix: python -m pip install 'torch>=2.1' \\", '     --index-url https://x/cpu']
+    """
+    w = width_ or width()
+    rest = " " * visible_len(first) if rest is None else rest
+    if "\n" in cmd or cell_len(first) + cell_len(cmd) <= w:
+        return wrap(cmd, first=first, rest=rest, width_=w)
+    import re
+
+    words = re.findall(r"(?:'[^']*'|\"[^\"]*\"|\S)+", cmd)
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        lead = first if not lines else rest
+        cand = line + " " + word if line else word
+        if not line or visible_len(lead) + cell_len(cand) + 2 <= w:
+            line = cand
+            continue
+        lines.append(lead + line + " \\")
+        line = word
+    lines.append((first if not lines else rest) + line)
+    return lines
+
+
 def glue(text: str) -> str:
     """Text that `wrap_text` keeps on one line (its spaces become non-breaking until printed)."""
     return text.replace(" ", _GLUE)

@@ -41,6 +41,10 @@ _BARE_UUID = re.compile(r"(?<![\w-])" + _HEX_UUID + r"(?![\w-])")
 #: NAME=value, NAME="value" and 'NAME': 'value' (a dict's repr, a JSON object) in free text
 #: (logs, tracebacks, evidence): the value goes when the name looks secret.
 _ASSIGN = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"\n]*\"|'[^'\n]*'|[^\s'\",;]*)")
+#: NAME=value inside a value: after any character but a word character or a dot (`?token=`, `&key=`).
+_INNER_ASSIGN = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_.-]*)=([^\s'\",;:&?#]*)")
+#: user:password@ in a URL (a proxy, an index URL).
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@")
 _PAIR = re.compile(r"(['\"])([A-Za-z_][A-Za-z0-9_.-]*)\1(\s*:\s*)(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;}\]]+)")
 
 
@@ -94,7 +98,8 @@ class Redactor:
                 self._user_re.append(re.compile(r"(?<![\w.@/\\<-])" + e + r"(?![\w-]|>)"))
 
     def text(self, s: str) -> str:
-        s = _ASSIGN.sub(lambda m: f"{m[1]}={SECRET}" if looks_secret(m[1]) and m[2] else m[0], s)
+        s = _URL_CREDENTIALS.sub(SECRET + "@", s)
+        s = _ASSIGN.sub(self._assign, s)
         s = _PAIR.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{SECRET!r}" if looks_secret(m[2]) else m[0], s)
         s = _DEVICE_ID.sub(UUID, s)
         s = _BARE_UUID.sub(UUID, s)
@@ -103,6 +108,16 @@ class Redactor:
         for r in self._user_re:
             s = r.sub(USER, s)
         return s
+
+    @staticmethod
+    def _assign(m: re.Match, depth: int = 0) -> str:
+        """NAME=value: the value goes when NAME looks secret; else a secret assigned inside the
+        value (`LD_LIBRARY_PATH=/opt/x?token=...`, `URL=...&password=...`) goes."""
+        if looks_secret(m[1]) and m[2]:
+            return f"{m[1]}={SECRET}"
+        if depth < 3 and "=" in m[2]:
+            return f"{m[1]}=" + _INNER_ASSIGN.sub(lambda i: Redactor._assign(i, depth + 1), m[2])
+        return m[0]
 
     def doc(self, obj: Any) -> Any:
         """The same document with every string (dictionary keys too) redacted."""

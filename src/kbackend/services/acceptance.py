@@ -81,6 +81,9 @@ class Verdict:
     def fix(self, template: str) -> str | None:
         """The command that fixes it: `template` ("kbackend switch {}") with the name meant, or the install."""
         if self.reason in (NOT_ACCEPTED, PYTHON):
+            if self.suggestion is None:  # nothing resembles it: a line to paste, the choices in a comment
+                accepted = self.data.get("accepted") or []
+                return template.format("BACKEND") + (f"  # one of: {', '.join(accepted)}" if accepted else "")
             return template.format(self.suggestion)
         return self.install
 
@@ -166,11 +169,10 @@ def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def _meant(ctx, name: str) -> str:
+def _meant(ctx, name: str) -> str | None:
     from kbackend.names import closest
 
-    hit = closest(name, ctx.rules.backends)
-    return hit if hit is not None else " | ".join(ctx.rules.backends)
+    return closest(name, ctx.rules.backends)
 
 
 def _not_accepted(ctx, name: str, entry) -> str | None:

@@ -107,8 +107,18 @@ def show(ctx: ConfigContext) -> ShowResult:
     )
 
 
+#: file statuses with which `import keras` fails before any value is in effect (IsADirectoryError, ...).
+UNREADABLE = ("is_directory", "socket", "unreadable", "not_object")
+
+
 def get(ctx: ConfigContext, key: str) -> Value:
     fs, j = _judge(ctx)
+    if fs.status in UNREADABLE and j.imports is False and j.keras_error:
+        raise KbackendError(
+            f"Keras has no effective `{key}` here: `import keras` fails with {j.keras_error} while reading "
+            f"{ctx.path} ({fs.status}). Received: key={key}",
+            fix="kbackend check",
+        )
     if key in j.effective:
         v = j.effective[key]
         if v.origin.startswith(ORIGIN_UNKNOWN):
@@ -350,6 +360,10 @@ def _write(ctx: ConfigContext, action: str, key: str | None, change: Callable[[d
         doc, bak = u.doc, None
     _, j = _judge(ctx, FileState(path=ctx.path, status="ok", data=doc))
     warns = box["warns"] + (extra_warnings or [])
+    if not box["changed"]:
+        # Nothing was written: "written anyway (--force)" would say a write happened. What it
+        # warned about is in the file already, so the warning stands without that prefix.
+        warns = [w.replace("written anyway (--force): ", "the file already holds this: ", 1) for w in warns]
     kb = ctx.environ.get("KERAS_BACKEND")
     if key in ("backend", None) and kb and kb != doc.get("backend") and ctx.rules.backend_key_used:
         warns.append(f"KERAS_BACKEND={kb} is set in this environment and still overrides the file's backend")
