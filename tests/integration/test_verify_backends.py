@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from kbackend.suite import cases as K
+from kbackend.child import cases as K
 from kbackend.suite.run import installed_backends
 
 pytestmark = pytest.mark.integration

@@ -232,7 +232,7 @@ def check_backend_importable(facts: Facts) -> Finding:
               fix=_fix_for_failure(facts, name, bf.status, phase=bf.phase), link=KERAS_INSTALL_DOC)
 
 
-#: origin verdicts (workers/probe_backend.py) of a module that comes from its installed distribution.
+#: origin verdicts (child/probe_backend.py) of a module that comes from its installed distribution.
 FROM_DIST = ("dist", "editable", "dist_location", "site")
 
 

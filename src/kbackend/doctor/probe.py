@@ -1,6 +1,6 @@
 """Backend probes: one child per backend, in parallel, cached.
 
-Each backend is probed by `workers/probe_backend.py` in the target interpreter
+Each backend is probed by `child/probe_backend.py` in the target interpreter
 with `KERAS_BACKEND` set to it; the child's outcome (ok, import_error, error,
 timeout, crashed, bad_output) becomes a `BackendFacts`, never an exception.
 

@@ -1,7 +1,7 @@
 """Run the op suite: one child per backend in the target interpreter, in parallel.
 
 The cases live in `cases.py` and the comparison in `compare.py`, both loaded
-by path in the child (`workers/suite_worker.py`), so the target's numpy and
+by path in the child (`child/suite_worker.py`), so the target's numpy and
 Keras do the work and kbackend's interpreter never imports them.
 
 A backend that cannot be imported, or whose child dies, is a finding and not a
@@ -25,11 +25,8 @@ from kbackend._record import field, record
 from kbackend.envs import installed as inst
 from kbackend.errors import KbackendError
 from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
-from kbackend.workers.runner import ChildResult, run_parallel, run_worker
+from kbackend.workers.runner import CASES_PATH, COMPARE_PATH, ChildResult, run_parallel, run_worker
 
-SUITE_DIR = os.path.dirname(os.path.abspath(__file__))
-CASES_PATH = os.path.join(SUITE_DIR, "cases.py")
-COMPARE_PATH = os.path.join(SUITE_DIR, "compare.py")
 WORKER = "suite_worker.py"
 #: Keras 3 backends in the order the matrix shows them.
 SUITE_BACKENDS = ("numpy", "jax", "torch", "tensorflow", "openvino")
@@ -110,7 +107,7 @@ def installed_backends(sys_path: Iterable[str]) -> tuple[list[str], dict[str, st
 
 @record(frozen=False)
 class Journal:
-    """What a backend's children wrote as they went (see workers/suite_worker.py)."""
+    """What a backend's children wrote as they went (see child/suite_worker.py)."""
 
     rows: list[dict] = field(default_factory=list)
     #: units finished ("dtype/case"), the one-program step included.

@@ -2,7 +2,7 @@
 
 Standalone: standard library at import time; numpy, keras and the backend are
 imported inside `main`, after the thread settings are fixed. Never imports
-kbackend. Loaded by path by `_boot.py`; the cases come from `suite/cases.py`,
+kbackend. Loaded by path by `_boot.py`; the cases come from `child/cases.py`,
 also loaded by path.
 
 Modes (`inp["mode"]`):

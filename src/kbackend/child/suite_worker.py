@@ -2,8 +2,8 @@
 
 Run by `_boot.py` with KERAS_BACKEND set by the parent. Imports only the
 standard library, numpy and the target's Keras and backend; never kbackend.
-The case module (kbackend/suite/cases.py) and the comparison module
-(kbackend/suite/compare.py) are loaded by the paths given in the input.
+The case module (kbackend/child/cases.py) and the comparison module
+(kbackend/child/compare.py) are loaded by the paths given in the input.
 
 Input:
     {"cases_path": ..., "compare_path": ..., "mode": "run" | "list",

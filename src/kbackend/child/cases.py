@@ -17,7 +17,7 @@ A `Case` is data:
   by `to_tensors` (float arrays) or kept integer (indices, labels).
 - `reference(args) -> np.ndarray`: float64 NumPy, written independently of any
   framework (convolutions, pooling and normalisations written out here).
-- `tol`: the tolerance class (see kbackend/suite/compare.py `TOLERANCES`).
+- `tol`: the tolerance class (see kbackend/child/compare.py `TOLERANCES`).
 - `flops(args)`, `bytes(args)`: work and memory traffic, for bench.
 - `layout_dependent`: runs under both image_data_formats (`make_args`).
 - `differentiable`: gradients are checked on jax, torch and tensorflow against
