@@ -68,3 +68,18 @@ def test_register_adds_a_backend_everywhere_it_is_looked_up(monkeypatch):
     assert B.KERAS3_ORDER[-1] == "fakebk" and B.suite_order()[0] == "fakebk"
     assert "fakebk" not in B.accepted_keras3("3.1") and "fakebk" in B.accepted_keras3("3.2.0")
     assert B.aliases()["fk"] == "fakebk"
+
+
+def test_doctor_probe_cache_follows_the_adapters(tmp_path, monkeypatch):
+    """A probe's result comes from its adapter too: a new or changed adapter must not hit the old cache."""
+    from kbackend.doctor import cache
+
+    monkeypatch.delenv("KBACKEND_ADAPTERS_PATH", raising=False)
+    base = cache._worker_digest()
+    monkeypatch.setenv("KBACKEND_ADAPTERS_PATH", str(tmp_path))
+    assert cache._worker_digest() == base  # an empty folder: the same adapters
+    (tmp_path / "fakebk.py").write_text("def probe(mod, out, h):\n    out['devices'] = ['cpu']\n")
+    with_fake = cache._worker_digest()
+    assert with_fake != base
+    (tmp_path / "fakebk.py").write_text("def probe(mod, out, h):\n    out['devices'] = ['gpu']\n")
+    assert cache._worker_digest() != with_fake

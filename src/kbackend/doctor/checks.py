@@ -416,7 +416,7 @@ def check_numpy_needs_jax(facts: Facts) -> Finding:
     name, origin = facts.configured_backend()
     if name != "numpy":
         return _f("numpy-needs-jax", "skip", title, [f"the backend is {name}, not numpy"])
-    missing = [d for d in ("jax", "jaxlib") if d not in facts.installed]
+    missing = [d for d in B.REGISTRY["numpy"].also_needs if d not in facts.installed]
     if missing:
         return _f("numpy-needs-jax", "error", title,
                   [f"backend numpy (from {origin}): Keras's numpy backend imports jax, and {', '.join(missing)} "
