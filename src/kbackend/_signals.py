@@ -111,11 +111,18 @@ def _importing(frame) -> bool:
     return False
 
 
-def _redeliver(signum: int, delay: float = 0.02) -> None:
-    """Send `signum` to this process again after `delay` seconds (from a helper thread)."""
+def _redeliver(sess: Session, signum: int, delay: float = 0.02) -> None:
+    """Deliver `signum` to the main thread again after `delay` seconds, while `sess` is still the
+    running session (`_thread.interrupt_main` calls the handler installed then, not the process's
+    default action). A session that ends first takes the signal as its exit code (`guarded`)."""
+    import _thread
     import threading
 
-    t = threading.Timer(delay, os.kill, (os.getpid(), signum))
+    def again() -> None:
+        if _SESSION is sess and not sess.closing and sess.first is None:
+            _thread.interrupt_main(signum)
+
+    t = threading.Timer(delay, again)
     t.daemon = True
     t.start()
 
@@ -123,6 +130,8 @@ def _redeliver(signum: int, delay: float = 0.02) -> None:
 class Session:
     def __init__(self) -> None:
         self.first: int | None = None
+        #: a signal held back while the main thread was importing (delivered again soon after).
+        self.pending: int | None = None
         self.closing = False
         self.old: dict[int, object] = {}
 
@@ -140,7 +149,8 @@ class Session:
                 # forever while this one joins it. Kill the children now; deliver the signal
                 # again in a moment, when the import is over.
                 _stop_children()
-                _redeliver(signum)
+                self.pending = signum
+                _redeliver(self, signum)
                 return
             self.first = signum
             _stop_children()
@@ -203,6 +213,8 @@ def guarded(fn: Callable[..., int], *args) -> int:
                 sess.restore()
                 _SESSION = None
                 _DEFER["pending"] = None
+    if sess.first is None and sess.pending is not None:  # it ended before the signal came again
+        sess.first = sess.pending
     if sess.first is not None:
         code = 128 + sess.first  # also when it came too late to interrupt anything, or was swallowed
     return code

@@ -1,8 +1,15 @@
-"""The registry of every backend name Keras ever accepted.
+"""The registry of every backend name Keras ever accepted: the parent side of a backend.
 
 Pure data and `packaging` logic: which Keras versions accept a name, which
-distributions provide it, the minimum versions Keras needs, and the Python
-versions the legacy backends can be installed on.
+distributions provide it, the minimum versions Keras needs, the Python
+versions the legacy backends can be installed on, and what kbackend's commands
+need to know of a backend (its colour, its probe cost, its verify order).
+Every other list of backend names in kbackend derives from REGISTRY. The child
+side of a Keras 3 backend is its adapter, kbackend/child/adapters/<name>.py.
+
+Adding a backend: one `Backend(...)` entry below (or `register(...)`), one
+adapter module (child/adapters/, or a folder named in KBACKEND_ADAPTERS_PATH),
+plus its rows in kbackend/gpu/ when it has CUDA builds.
 
 >>> get("jax").accepted_by("3.15.1")
 True
@@ -14,6 +21,7 @@ False
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from packaging.version import Version
@@ -52,6 +60,24 @@ class Backend:
     module: str = ""
     #: for people: the Keras and Python versions a legacy backend needs.
     needs_text: str = ""
+    #: a Keras 3 backend: probed, verified and benched through its child-side adapter.
+    keras3: bool = False
+    #: other names people type for it (`kbackend switch pytorch`).
+    aliases: tuple[str, ...] = ()
+    #: its colour in bench's charts.
+    colour: str = ""
+    #: rough seconds a probe child takes (longest first), until doctor's cache measured it.
+    probe_cost: float = 1.5
+    #: its column in verify's matrix (lower first).
+    verify_column: int = 99
+    #: rough relative cost of its verify child: the costliest start first, so the cores stay busy.
+    verify_cost: float = 1.0
+    #: its children compile through jax (the persistent compilation cache, XLA flags, jax's plugins).
+    compiles_through_jax: bool = False
+    #: distributions shown with it although they do not provide it (tf-keras beside tensorflow).
+    related_dists: tuple[str, ...] = ()
+    #: environment variables of its own that doctor shows.
+    env_vars: tuple[str, ...] = ()
 
     def accepted_by(self, keras_version: str | Version) -> bool:
         return Version(str(keras_version)) in spec(self.keras)
@@ -68,6 +94,30 @@ class Backend:
     def legacy(self) -> bool:
         return not self.accepted_by("3.0.0") and not self.accepted_by("2.15.0")
 
+    @property
+    def since(self) -> Version | None:
+        """The lowest Keras version that accepts it (the `>=` bound of `keras`), without SpecifierSet.
+
+        >>> get("openvino").since, get("jax").since
+        (<Version('3.8')>, <Version('3.0')>)
+        """
+        low = next((c.strip()[2:] for c in self.keras.split(",") if c.strip().startswith(">=")), None)
+        return None if low is None else Version(low)
+
+    @property
+    def installed_with(self) -> str | None:
+        """The backend whose package carries this one (Keras's numpy backend imports jax), or None.
+
+        >>> get("numpy").installed_with, get("jax").installed_with
+        ('jax', None)
+        """
+        return next((d for d in self.also_needs if d in REGISTRY and d != self.name), None)
+
+    @property
+    def install_name(self) -> str:
+        """The backend installed to get this one: itself, or the one that carries it."""
+        return self.installed_with or self.name
+
 
 TF_DISTS = (
     "tensorflow",
@@ -81,6 +131,30 @@ TF_DISTS = (
     "tf-nightly-cpu",
 )
 
+#: the variables each backend reads that change what it imports, finds or does (doctor shows them).
+TENSORFLOW_ENV = (
+    "TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE",
+    "TF_ENABLE_ONEDNN_OPTS", "TF_FORCE_GPU_ALLOW_GROWTH", "TF_GPU_ALLOCATOR", "TF_XLA_FLAGS",
+    "TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC",
+    "TF_CUDNN_USE_AUTOTUNE", "TF_GPU_THREAD_MODE", "TF_GPU_THREAD_COUNT", "TF_FORCE_UNIFIED_MEMORY",
+    "TF_GPU_HOST_MEM_LIMIT_IN_MB", "TF_PER_DEVICE_MEMORY_LIMIT_MB", "TF_ENABLE_GPU_GARBAGE_COLLECTION",
+    "TF2_BEHAVIOR",
+)
+JAX_ENV = (
+    "JAX_PLATFORMS", "JAX_PLATFORM_NAME", "JAX_ENABLE_X64", "JAX_CUDA_VISIBLE_DEVICES",
+    "JAX_ROCM_VISIBLE_DEVICES", "JAX_NUM_CPU_DEVICES", "JAX_DEFAULT_DEVICE", "JAX_DEFAULT_MATMUL_PRECISION",
+    "JAX_DISABLE_JIT", "JAX_DEBUG_NANS", "JAX_DEBUG_INFS", "JAX_TRACEBACK_FILTERING", "JAX_LOG_COMPILES",
+    "JAX_ENABLE_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR", "JAX_COMPILATION_CACHE_MAX_SIZE",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
+    "JAX_SKIP_CUDA_CONSTRAINTS_CHECK",
+)
+TORCH_ENV = (
+    "PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF", "PYTORCH_HIP_ALLOC_CONF", "PYTORCH_NO_CUDA_MEMORY_CACHING",
+    "PYTORCH_NVML_BASED_CUDA_CHECK", "PYTORCH_ENABLE_MPS_FALLBACK", "PYTORCH_JIT", "TORCH_HOME", "TORCH_LOGS",
+    "TORCH_SHOW_CPP_STACKTRACES", "TORCH_USE_CUDA_DSA", "TORCH_COMPILE_DISABLE", "TORCHDYNAMO_DISABLE",
+    "TORCH_DEVICE_BACKEND_AUTOLOAD", "CUBLAS_WORKSPACE_CONFIG",
+)
+
 REGISTRY: dict[str, Backend] = {
     b.name: b
     for b in (
@@ -91,6 +165,8 @@ REGISTRY: dict[str, Backend] = {
             pip="tensorflow",
             module="tensorflow",
             minimums=((">=3.0,<3.2", "tensorflow", "2.15"), (">=3.2", "tensorflow", "2.16.1")),
+            keras3=True, aliases=("tf", "tensorflow-cpu", "tf-keras"), colour="#e8710a", probe_cost=4.0,
+            verify_column=4, verify_cost=4.0, related_dists=("tf-keras",), env_vars=TENSORFLOW_ENV,
         ),
         Backend(
             "jax",
@@ -100,6 +176,8 @@ REGISTRY: dict[str, Backend] = {
             pip="jax",
             module="jax",
             minimums=((">=3.0", "jax", "0.4.20"),),
+            keras3=True, aliases=("jaxlib",), colour="#5e97f6", probe_cost=1.5, verify_column=2, verify_cost=5.0,
+            compiles_through_jax=True, env_vars=JAX_ENV,
         ),
         Backend(
             "torch",
@@ -108,6 +186,8 @@ REGISTRY: dict[str, Backend] = {
             pip="torch",
             module="torch",
             minimums=((">=3.0", "torch", "2.1.0"),),
+            keras3=True, aliases=("pytorch",), colour="#ee4c2c", probe_cost=4.5, verify_column=3, verify_cost=3.0,
+            env_vars=TORCH_ENV,
         ),
         Backend(
             "numpy",
@@ -117,6 +197,8 @@ REGISTRY: dict[str, Backend] = {
             pip="jax",
             module="numpy",
             trains=False,
+            keras3=True, aliases=("np",), colour="#13a89e", probe_cost=1.5, verify_column=1, verify_cost=2.0,
+            compiles_through_jax=True,
         ),
         Backend(
             "openvino",
@@ -126,6 +208,8 @@ REGISTRY: dict[str, Backend] = {
             module="openvino",
             trains=False,
             minimums=((">=3.8,<3.15", "openvino", "2025.0.0"), (">=3.15", "openvino", "2026.2.0")),
+            keras3=True, aliases=("ov",), colour="#6c3fb5", probe_cost=2.5, verify_column=5, verify_cost=1.0,
+            env_vars=("OPENVINO_LOG_LEVEL", "OPENVINO_LIB_PATHS"),
         ),
         Backend(
             "theano",
@@ -160,8 +244,16 @@ REGISTRY: dict[str, Backend] = {
     )
 }
 
-#: The names Keras 3 accepts, in the order its loader checks them.
-KERAS3_ORDER = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
+
+def keras3_names() -> tuple[str, ...]:
+    """The names Keras 3 accepts, in the order its loader checks them (the registry's order)."""
+    return tuple(b.name for b in REGISTRY.values() if b.keras3)
+
+
+#: The names Keras 3 accepts, in the order its loader checks them (as the registry was at import:
+#: code that must see a backend registered later calls keras3_names()).
+KERAS3_ORDER = keras3_names()
 
 
 def get(name: str) -> Backend | None:
@@ -170,3 +262,58 @@ def get(name: str) -> Backend | None:
 
 def names() -> list[str]:
     return list(REGISTRY)
+
+
+def all_names() -> tuple[str, ...]:
+    """Every name Keras ever accepted, Keras 3's first."""
+    return tuple(REGISTRY)
+
+
+def aliases() -> dict[str, str]:
+    """Other names people type for a backend -> the name Keras spells."""
+    return {a: b.name for b in REGISTRY.values() for a in b.aliases}
+
+
+def suite_order() -> tuple[str, ...]:
+    """The Keras 3 backends in the order verify's matrix shows them."""
+    return tuple(sorted(keras3_names(), key=lambda n: REGISTRY[n].verify_column))
+
+
+def verify_start_order() -> tuple[str, ...]:
+    """The order verify's children start in: the costliest first."""
+    return tuple(sorted(keras3_names(), key=lambda n: -REGISTRY[n].verify_cost))
+
+
+def accepted_keras3(keras_version: str | Version) -> tuple[str, ...]:
+    """The Keras 3 backends a Keras 3 version accepts (by their `>=` bound: cheap, no SpecifierSet)."""
+    v = Version(str(keras_version))
+    return tuple(b.name for b in REGISTRY.values() if b.keras3 and (b.since is None or b.since <= v))
+
+
+def register(backend: Backend) -> Backend:
+    """Add a backend to the registry (after the known ones), as a backend shipped apart would.
+
+    Its child side is an adapter `<name>.py` in child/adapters/ or in a folder named in
+    KBACKEND_ADAPTERS_PATH. Lists computed at import (KERAS3_ORDER) are refreshed.
+    """
+    global KERAS3_ORDER
+    REGISTRY[backend.name] = backend
+    KERAS3_ORDER = keras3_names()
+    return backend
+
+
+#: A Python file that calls register(): backends shipped apart from kbackend, and kbackend's own
+#: tests (tests/faults/test_fake_backend.py) add theirs this way. Unset, it costs nothing.
+EXTRA_ENV = "KBACKEND_EXTRA_BACKENDS"
+
+
+def _load_extra() -> None:
+    path = os.environ.get(EXTRA_ENV)
+    if not path:
+        return
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec")
+    exec(code, {"__name__": "kbackend_extra_backends", "Backend": Backend, "register": register})  # noqa: S102
+
+
+_load_extra()

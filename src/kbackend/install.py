@@ -202,8 +202,6 @@ def requirements(what: str, *, keras_version: str | None = None, gpu: GpuHint | 
     (['tensorflow[and-cuda]>=2.15'], [])
     >>> requirements("cntk")
     (['cntk==2.7'], [])
-    >>> requirements("openvino", keras_version="3.9.0")
-    (['openvino>=2025.0.0'], [])
     """
     plat = platform or sys.platform
     linux = plat.startswith("linux")
@@ -217,8 +215,9 @@ def requirements(what: str, *, keras_version: str | None = None, gpu: GpuHint | 
     if what in GPU_AWARE and gpu is None:
         gpu = detect_gpu()
     gpu = gpu or NO_GPU
-    if what == "numpy":  # Keras's numpy backend imports jax; it computes on the CPU
-        name, dist, opts = "jax", "jax", []
+    if b.installed_with:  # Keras's numpy backend imports jax; it computes on the CPU
+        carrier = B.get(b.installed_with)
+        name, dist, opts = carrier.name, carrier.pip or carrier.dists[0], []
     elif what == "jax":
         mm = _mm(gpu.cuda)
         extra = "[cuda13]" if mm >= (13, 0) else "[cuda12]" if mm >= (12, 0) else ""
@@ -239,7 +238,7 @@ def requirements(what: str, *, keras_version: str | None = None, gpu: GpuHint | 
         name, opts = "tensorflow", []
     else:
         name, dist, opts = what, b.pip or b.dists[0], []
-    minimum = _minimum(what if what != "numpy" else "jax", name, keras_version)
+    minimum = _minimum(b.install_name, name, keras_version)
     return [dist + (f">={minimum}" if minimum else "")], opts
 
 

@@ -21,6 +21,7 @@ import re
 
 from typing import Iterable, Sequence
 
+from kbackend import backends as _backends
 from kbackend.errors import UsageError
 
 
@@ -60,8 +61,7 @@ def closest(raw: str, choices: Iterable[str]) -> str | None:
 
 
 #: names people type for a backend that Keras spells otherwise.
-ALIASES = {"pytorch": "torch", "tf": "tensorflow", "np": "numpy", "ov": "openvino", "jaxlib": "jax",
-           "tensorflow-cpu": "tensorflow", "tf-keras": "tensorflow"}
+ALIASES = _backends.aliases()
 
 
 def did_you_mean(raw: str, choices: Iterable[str]) -> str:

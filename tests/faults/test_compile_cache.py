@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from kbackend.suite import run as R
+from kbackend.workers.runner import worker_path
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 
@@ -130,8 +131,7 @@ def test_a_cache_jax_cannot_use_is_reported_not_swallowed(run_cli, tmp_path, mon
 
 def _worker():
     spec = importlib.util.spec_from_file_location("kbackend_test_suite_worker",
-                                                  os.path.join(os.path.dirname(R.__file__), "..", "workers",
-                                                               "suite_worker.py"))
+                                                  worker_path("suite_worker.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

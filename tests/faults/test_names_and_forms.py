@@ -170,5 +170,5 @@ def test_completion_imports_neither_the_suite_nor_keras():
     p = subprocess.run([sys.executable, "-X", "importtime", "-m", "kbackend"], env=env, capture_output=True,
                        text=True, timeout=60)
     imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if "|" in line}
-    assert not imported & {"numpy", "keras", "jax", "torch", "kbackend.suite.cases", "kbackend.doctor.checks"}
+    assert not imported & {"numpy", "keras", "jax", "torch", "kbackend.child.cases", "kbackend.doctor.checks"}
     assert "plain,matmul" in p.stdout.splitlines()

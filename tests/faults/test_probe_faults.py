@@ -154,8 +154,11 @@ def test_a_target_without_keras_and_all_backends(tmp_path):
         assert "No module named" in b["error"]
 
 
-@pytest.mark.parametrize("worker", ["probe_backend.py", "_boot.py"])
+@pytest.mark.parametrize("worker", ["probe_backend.py", "_boot.py", "_adapter.py", "adapters/__init__.py",
+                                    "adapters/tensorflow.py", "adapters/jax.py", "adapters/torch.py",
+                                    "adapters/numpy.py", "adapters/openvino.py"])
 def test_workers_parse_as_old_python(worker):
-    """Targets may be legacy interpreters: the probe worker must not use syntax newer than 3.4."""
+    """Targets may be legacy interpreters: the probe worker (and the adapters it loads) must not use
+    syntax newer than 3.4."""
     with open(worker_path(worker)) as f:
         ast.parse(f.read(), feature_version=(3, 4))

@@ -71,3 +71,21 @@ def test_importing_reads_the_frames(where, expected):
 
     exec(compile("probe()", where, "exec"), {"probe": probe})
     assert seen["v"] is expected
+
+
+def test_a_session_that_ends_before_the_signal_comes_again_exits_with_it_and_leaves_none_behind():
+    def body():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def quick():
+        _in_fake_import(body)  # held back; the command ends before it is delivered again
+        return 0
+
+    assert _signals.guarded(quick) == 143
+
+    def later():
+        for _ in range(60):  # a stray re-delivery would land here as 143
+            time.sleep(0.005)
+        return 0
+
+    assert _signals.guarded(later) == 0

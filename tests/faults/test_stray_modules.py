@@ -64,7 +64,8 @@ def doctor(run_cli, monkeypatch, *args, python=None, pythonpath=None, backend="j
     else:
         monkeypatch.delenv("PYTHONPATH", raising=False)
     pre = ["--python", python] if python else []
-    code, out, _ = run_cli(*pre, "doctor", "--json", "--refresh", "--check", "backend-importable", *args)
+    code, out, err = run_cli(*pre, "doctor", "--json", "--refresh", "--check", "backend-importable", *args)
+    assert out, (code, err)
     doc = json.loads(out)
     return code, doc["checks"][0], {b["name"]: b for b in doc["facts"]["backends"]}
 

@@ -109,7 +109,7 @@ def test_required_entries_match_the_real_keras_2_3_1_loader(legacy311):
     """The worker's list of required entries is the one in Keras 2.3.1's own source."""
     src = (site_of(legacy311) / "keras" / "backend" / "load_backend.py").read_text()
     real = re.search(r"required_entries = (\[[^\]]*\])", src).group(1)
-    from kbackend.workers import external_backend
+    from kbackend.child import external_backend
 
     assert eval(real) == external_backend.REQUIRED  # noqa: S307 - a list literal read from Keras's file
     assert "if 'KERAS_BACKEND' in os.environ:" in src and "if _backend:" in src  # the pin's variable, empty ignored

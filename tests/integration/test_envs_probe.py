@@ -17,7 +17,7 @@ from kbackend.services import survey  # noqa: E402
 @pytest.mark.integration
 def test_probe_imports_the_pinned_backend_and_catches_metadata_that_lies(tmp_path, monkeypatch, run_cli, keras_home):
     if not survey.probe_available():
-        pytest.skip("workers/probe_backend.py is not there yet")
+        pytest.skip("child/probe_backend.py is not there yet")
     clean_discovery(monkeypatch, tmp_path)
     good = make_venv(tmp_path / "good", see_shared=True)
     assert run_cli("--python", py(good), "switch", "jax", "--scope", "env")[0] == 0

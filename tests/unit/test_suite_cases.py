@@ -1,4 +1,4 @@
-"""The op suite's data (kbackend/suite/cases.py): inputs, references, and their honesty.
+"""The op suite's data (kbackend/child/cases.py): inputs, references, and their honesty.
 
 Pure NumPy: no backend. The honesty tests feed every case's comparison deliberately
 wrong results (perturbed, transposed, wrong dtype) and require a fail, so that no
@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kbackend.suite import cases as K
-from kbackend.suite import compare as C
+from kbackend.child import cases as K
+from kbackend.child import compare as C
 
 REQUIRED_CATEGORIES = {"elementwise", "activation", "reduction", "shape", "indexing", "matmul", "linalg", "conv",
                        "pooling", "norm", "softmax", "loss", "sort"}

@@ -1,11 +1,11 @@
-"""The comparison of a backend's output with the float64 reference (kbackend/suite/compare.py)."""
+"""The comparison of a backend's output with the float64 reference (kbackend/child/compare.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kbackend.suite import compare as C
+from kbackend.child import compare as C
 
 
 def test_tolerance_rows_cover_every_float_dtype():

@@ -1,6 +1,6 @@
 """Running a bench: which cases, which backends, the child processes, the merged report.
 
-The measurement itself happens in `workers/bench_worker.py`, in the target
+The measurement itself happens in `child/bench_worker.py`, in the target
 interpreter. Here: the plan (cases and options), the thread settings every
 child gets before it starts, the order of the children (one NumPy peak child,
 then `processes` rounds over the backends, interleaved so that a drift of the
@@ -22,10 +22,9 @@ from kbackend._record import field, record, replace
 from kbackend.bench import roofline, stats
 from kbackend.bench.model import BackendRun, BenchReport, PeakSource, Result
 from kbackend.errors import KbackendError, UsageError
-from kbackend.workers.runner import ChildResult, run_worker
+from kbackend.workers.runner import CASES_PATH, ChildResult, run_worker
 
 WORKER = "bench_worker.py"
-CASES_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite", "cases.py")
 SIZES = ("small", "medium", "large")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 #: --quick: a few common ops of different categories, medium size, float32.

@@ -48,7 +48,7 @@ CATEGORIES = (
 def render() -> str:
     """This file's generated block, from the doctor checks and the op suite as they are now."""
     from kbackend.doctor import service
-    from kbackend.suite import cases as C
+    from kbackend.child import cases as C
     from kbackend.suite.run import MODEL_CATEGORY
 
     def tup(name: str, items) -> str:

@@ -9,12 +9,13 @@ import re
 
 import click
 
+from kbackend.backends import KERAS3_ORDER, all_names
 from kbackend.cli.main import STATE, json_option
 
-BACKEND_NAMES = ("tensorflow", "jax", "torch", "numpy", "openvino", "theano", "cntk", "mxnet")
+BACKEND_NAMES = all_names()
 KEYS = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
 VALUES = {
-    "backend": ("tensorflow", "jax", "torch", "numpy", "openvino"),
+    "backend": KERAS3_ORDER,
     "floatx": ("float16", "float32", "float64"),
     "epsilon": ("1e-07",),
     "image_data_format": ("channels_last", "channels_first"),

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import click
 
+from kbackend.backends import all_names
 from kbackend.cli.main import STATE, json_option
 
 SHELL_NAMES = ("bash", "zsh", "fish", "powershell")
-BACKEND_NAMES = ("tensorflow", "jax", "torch", "numpy", "openvino", "theano", "cntk", "mxnet")
+BACKEND_NAMES = all_names()
 
 
 def _complete_backend(ctx, param, incomplete):

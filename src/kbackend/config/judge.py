@@ -577,7 +577,7 @@ def _judge_backend(val: Value, rules: Rules, installed, problems, fail, keras_in
     if not ok:
         base_ok, _ = installed_backend(name, installed)
         extra = rules.backend_needs.get(name, ())
-        module = B.get(name).module if name != "numpy" else "jax"
+        module = B.get(B.get(name).install_name).module  # numpy: jax, the backend that carries it
         if base_ok:  # the registry's needs are there: what this Keras version imports besides is not
             module = next(d for d in extra if d in missing)
         err = f"ModuleNotFoundError: No module named '{module}'"

@@ -116,10 +116,9 @@ def rules_for(keras_version: str | None, *, dist_name: str = "keras") -> Rules:
         v = Version(NEWEST_KNOWN)
         assumed = True
     kv = None if keras_version is None else str(keras_version)
-    K3 = ("tensorflow", "jax", "torch", "numpy")
     if v >= Version("3.14"):
         return Rules(
-            "3.14+", kv, assumed, K3 + ("openvino",), check_style="raise", nnx=True,
+            "3.14+", kv, assumed, _backends.accepted_keras3(v), check_style="raise", nnx=True,
             keys=("floatx", "epsilon", "backend", "image_data_format", "nnx_enabled"),
             legacy_keys=dict(_LEGACY_DIM),
             env_vars=("KERAS_HOME", "KERAS_BACKEND", "KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH",
@@ -134,10 +133,11 @@ def rules_for(keras_version: str | None, *, dist_name: str = "keras") -> Rules:
         if nnx:
             env += ("KERAS_NNX_ENABLED",)
         keys = ("floatx", "epsilon", "backend", "image_data_format") + (("nnx_enabled",) if nnx else ())
-        return Rules("3.8-3.13", kv, assumed, K3 + ("openvino",), nnx=nnx, keys=keys,
+        return Rules("3.8-3.13", kv, assumed, _backends.accepted_keras3(v), nnx=nnx, keys=keys,
                      legacy_keys=dict(_LEGACY_DIM), env_vars=env, **_keras3_needs(v))
     if v >= Version("3.0"):
-        return Rules("3.0-3.7", kv, assumed, K3, legacy_keys=dict(_LEGACY_DIM), **_keras3_needs(v))
+        return Rules("3.0-3.7", kv, assumed, _backends.accepted_keras3(v), legacy_keys=dict(_LEGACY_DIM),
+                     **_keras3_needs(v))
     if v >= Version("2.4"):
         legacy = dict(_LEGACY_DIM)
         return Rules(

@@ -47,12 +47,23 @@ def _worker_digest() -> str:
     from kbackend.workers.runner import worker_path
 
     h = hashlib.sha256()
-    for name in ("_boot.py", "probe_backend.py"):
+    # the probe, and the adapters it runs (child/adapters/, then the folders a backend shipped
+    # apart names in KBACKEND_ADAPTERS_PATH): a changed adapter is a changed probe
+    adapters = os.path.dirname(worker_path("adapters/__init__.py"))
+    extra = [d for d in os.environ.get("KBACKEND_ADAPTERS_PATH", "").split(os.pathsep) if d]
+    names = ["_boot.py", "probe_backend.py", "_adapter.py"]
+    for d in [adapters, *extra]:
+        try:
+            names += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".py"))
+        except OSError:
+            h.update(d.encode())
+    for name in names:
+        h.update(name.encode())
         try:
             with open(worker_path(name), "rb") as f:
                 h.update(f.read())
         except OSError:
-            h.update(name.encode())
+            pass
     return h.hexdigest()
 
 

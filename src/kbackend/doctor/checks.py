@@ -233,7 +233,7 @@ def check_backend_importable(facts: Facts) -> Finding:
               fix=_fix_for_failure(facts, name, bf.status, phase=bf.phase), link=KERAS_INSTALL_DOC)
 
 
-#: origin verdicts (workers/probe_backend.py) of a module that comes from its installed distribution.
+#: origin verdicts (child/probe_backend.py) of a module that comes from its installed distribution.
 FROM_DIST = ("dist", "editable", "dist_location", "site")
 
 
@@ -393,15 +393,19 @@ def check_versions(facts: Facts) -> Finding:
         spec = tf_keras_minimum(tf_ver)
         if spec and _v(kv) is not None and _v(kv) not in SpecifierSet(spec):
             probs.append(("tensorflow", f"{tf_dist} {tf_ver} requires keras{spec}; Keras {kv} is installed"))
-    if "openvino" in facts.installed and not B.REGISTRY["openvino"].accepted_by(kv):
-        probs.append(("openvino", f"Keras {kv} has no openvino backend (it needs Keras 3.8 or later)"))
+    # installed Keras 3 backends this Keras is too old for
+    too_old = [b for b in B.REGISTRY.values()
+               if b.keras3 and any(d in facts.installed for d in b.dists) and not b.accepted_by(kv)]
+    for b in too_old:
+        probs.append((b.name, f"Keras {kv} has no {b.name} backend (it needs Keras {b.since} or later)"))
+    too_old_names = {b.name for b in too_old}
     if not probs:
         ev = [f"Keras {kv}"] + [f"{b.name} {b.version}" for b in facts.backends if b.installed and b.version]
         return _f("versions", "ok", title, [", ".join(ev)])
     status: Status = "error" if any(n == name for n, _ in probs) else "warn"
     keras_needs = [spec for n, s in probs if "requires keras" in s] + \
-        [lower_bound(B.REGISTRY["openvino"].keras) for n, s in probs if "no openvino" in s]
-    whats = dict.fromkeys("keras" if "requires keras" in s or "no openvino" in s else n for n, s in probs)
+        [lower_bound(B.REGISTRY[n].keras) for n, s in probs if n in too_old_names]
+    whats = dict.fromkeys("keras" if "requires keras" in s or n in too_old_names else n for n, s in probs)
     # one command per package: torch's wheel index must not become the index of the others
     fix = " && ".join(_install(facts, w, upgrade=True, **({"at_least": keras_needs[0]} if w == "keras" else {}))
                       for w in whats)
@@ -413,7 +417,7 @@ def check_numpy_needs_jax(facts: Facts) -> Finding:
     name, origin = facts.configured_backend()
     if name != "numpy":
         return _f("numpy-needs-jax", "skip", title, [f"the backend is {name}, not numpy"])
-    missing = [d for d in ("jax", "jaxlib") if d not in facts.installed]
+    missing = [d for d in B.REGISTRY["numpy"].also_needs if d not in facts.installed]
     if missing:
         return _f("numpy-needs-jax", "error", title,
                   [f"backend numpy (from {origin}): Keras's numpy backend imports jax, and {', '.join(missing)} "

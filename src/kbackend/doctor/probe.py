@@ -1,6 +1,6 @@
 """Backend probes: one child per backend, in parallel, cached.
 
-Each backend is probed by `workers/probe_backend.py` in the target interpreter
+Each backend is probed by `child/probe_backend.py` in the target interpreter
 with `KERAS_BACKEND` set to it; the child's outcome (ok, import_error, error,
 timeout, crashed, bad_output) becomes a `BackendFacts`, never an exception.
 
@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT = 90.0
 KERAS_DISTS = ("keras", "keras-nightly", "keras-mxnet")
 #: rough probe seconds, to start the slowest first (longest-first scheduling) until the
 #: cache has measured them in this interpreter.
-COST = {"torch": 4.5, "tensorflow": 4.0, "openvino": 2.5, "jax": 1.5, "numpy": 1.5}
+COST = {b.name: b.probe_cost for b in B.REGISTRY.values() if b.keras3}
 LOG_KEEP = 4000
 
 
@@ -68,10 +68,9 @@ def backend_dists(name: str, installed: Mapping[str, str]) -> dict[str, str]:
     if b is None:
         return {}
     names = list(b.dists) + list(b.also_needs)
-    if name in ("jax", "numpy"):
+    if b.compiles_through_jax:
         names += [d for d in installed if d.startswith(("jax-cuda", "jax-rocm"))]
-    if name == "tensorflow":
-        names += ["tf-keras"]
+    names += list(b.related_dists)
     return {d: installed[d] for d in dict.fromkeys(names) if d in installed}
 
 

@@ -2,7 +2,7 @@
 
 `probe_gpu()` never raises. It finds the libraries by file name (kbackend.gpu.locate),
 runs `nvidia-smi` (kbackend.gpu.smi), and loads each native library in a child of its
-own (workers/gpu_probe.py through kbackend.workers.runner), so a cuDNN that aborts
+own (child/gpu_probe.py through kbackend.workers.runner), so a cuDNN that aborts
 becomes a status. With no NVIDIA program or library on the machine it starts no child
 at all and returns in milliseconds.
 

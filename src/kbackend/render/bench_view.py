@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import Callable
 
 from kbackend import _fs
+from kbackend.backends import REGISTRY
 from kbackend.bench.model import BenchReport, Comparison, Result
 from kbackend.render.output import err, out, out_wrapped, style, visible_len, width, wrap
 from kbackend.result import Result as CommandResult
@@ -24,8 +25,7 @@ from kbackend.result import exit_code
 
 BAR_WIDTH = 24
 #: colour per backend (charts, roofline).
-COLOURS = {"tensorflow": "#e8710a", "jax": "#5e97f6", "torch": "#ee4c2c", "numpy": "#13a89e",
-           "openvino": "#6c3fb5"}
+COLOURS = {b.name: b.colour for b in REGISTRY.values() if b.colour}
 _EXTRA = ("#2a9d8f", "#8d6e63", "#c2185b", "#689f38")
 
 

@@ -5,7 +5,7 @@ Metadata only, in parallel: each environment's layout is read from its files
 one kbackend knows. Then the same judgement as `kbackend show` gives the
 effective backend (keras.json < environment pin < KERAS_BACKEND) and
 `services.acceptance` says whether it can run there. `probe=True` adds the import probe
-(`workers/probe_backend.py`) of each usable effective backend, in a child of
+(`child/probe_backend.py`) of each usable effective backend, in a child of
 that environment's interpreter, with a temporary copy of the user's keras.json
 so that Keras writes nothing into the user's home.
 """
@@ -257,7 +257,7 @@ def probe(res: EnvsResult, *, on_done: Callable[[EnvInfo, ProbeOutcome], None] |
     """Import each usable effective backend in its environment's interpreter."""
     if not probe_available():
         return replace(res, probe="unavailable", notes=res.notes + [
-            "--probe needs src/kbackend/workers/probe_backend.py, which this kbackend does not have"])
+            "--probe needs src/kbackend/child/probe_backend.py, which this kbackend does not have"])
     from kbackend.workers import runner
 
     out = list(res.environments)

@@ -1,7 +1,7 @@
 """Run the op suite: one child per backend in the target interpreter, in parallel.
 
 The cases live in `cases.py` and the comparison in `compare.py`, both loaded
-by path in the child (`workers/suite_worker.py`), so the target's numpy and
+by path in the child (`child/suite_worker.py`), so the target's numpy and
 Keras do the work and kbackend's interpreter never imports them.
 
 A backend that cannot be imported, or whose child dies, is a finding and not a
@@ -25,16 +25,13 @@ from kbackend._record import field, record
 from kbackend.envs import installed as inst
 from kbackend.errors import KbackendError
 from kbackend.suite.model import BackendRun, CaseInfo, CaseResult, VerifyReport
-from kbackend.workers.runner import ChildResult, run_parallel, run_worker
+from kbackend.workers.runner import CASES_PATH, COMPARE_PATH, ChildResult, run_parallel, run_worker
 
-SUITE_DIR = os.path.dirname(os.path.abspath(__file__))
-CASES_PATH = os.path.join(SUITE_DIR, "cases.py")
-COMPARE_PATH = os.path.join(SUITE_DIR, "compare.py")
 WORKER = "suite_worker.py"
 #: Keras 3 backends in the order the matrix shows them.
-SUITE_BACKENDS = ("numpy", "jax", "torch", "tensorflow", "openvino")
+SUITE_BACKENDS = B.suite_order()
 #: the order children start in: the longest first, so that two cores stay busy to the end.
-START_ORDER = ("jax", "tensorflow", "torch", "numpy", "openvino")
+START_ORDER = B.verify_start_order()
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")
 #: added to the XLA_FLAGS of a child that compiles through jax (unless the user set the flag): see _child_env.
@@ -42,12 +39,12 @@ XLA_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
 #: jax's persistent compilation cache for verify's children: kbackend's cache folder, this sub-folder.
 COMPILE_CACHE_SUBDIR = "jax-compilation"
 #: the backends whose children compile through jax (Keras's numpy backend runs convolutions with jax).
-COMPILE_CACHE_BACKENDS = ("jax", "numpy")
+COMPILE_CACHE_BACKENDS = tuple(n for n in B.keras3_names() if B.REGISTRY[n].compiles_through_jax)
 #: its size limit (jax evicts the least recently used entries beyond it); one run's programs take ~0.6 MB.
 COMPILE_CACHE_MAX_BYTES = 128 * 1024 * 1024
 #: the tiny-model check's category (not a case of cases.py: the worker builds the model itself).
 MODEL_CATEGORY = "model"
-#: the worker's journal name for the one-program step of jax and openvino (suite_worker.BATCH_UNIT).
+#: the worker's journal name for a backend adapter's one-program step (suite_worker.BATCH_UNIT).
 BATCH_UNIT = "__batch__"
 
 Progress = Callable[[int, int], None]
@@ -110,7 +107,7 @@ def installed_backends(sys_path: Iterable[str]) -> tuple[list[str], dict[str, st
 
 @record(frozen=False)
 class Journal:
-    """What a backend's children wrote as they went (see workers/suite_worker.py)."""
+    """What a backend's children wrote as they went (see child/suite_worker.py)."""
 
     rows: list[dict] = field(default_factory=list)
     #: units finished ("dtype/case"), the one-program step included.

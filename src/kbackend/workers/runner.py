@@ -23,8 +23,13 @@ from typing import Any, Callable, Mapping, Sequence
 from kbackend._record import field, record
 
 PROTOCOL = 1
-WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
-BOOT = os.path.join(WORKERS_DIR, "_boot.py")
+#: the child-side folder: every script run in the target interpreter (kbackend/child/).
+CHILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "child")
+WORKERS_DIR = CHILD_DIR
+BOOT = os.path.join(CHILD_DIR, "_boot.py")
+#: the op cases and the comparison, loaded by path in verify's and bench's children.
+CASES_PATH = os.path.join(CHILD_DIR, "cases.py")
+COMPARE_PATH = os.path.join(CHILD_DIR, "compare.py")
 LOG_LIMIT = 20_000
 
 STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output")
@@ -79,6 +84,7 @@ def child_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | 
 
 
 def worker_path(worker: str) -> str:
+    """The path of a child-side script (a name in kbackend/child/, or an absolute path)."""
     return worker if os.path.isabs(worker) else os.path.join(WORKERS_DIR, worker)
 
 

@@ -2,14 +2,14 @@
 
 Run by `_boot.py` with KERAS_BACKEND set by the parent. Imports only the
 standard library, numpy and the target's Keras and backend; never kbackend.
-The case module (kbackend/suite/cases.py) and the comparison module
-(kbackend/suite/compare.py) are loaded by the paths given in the input.
+The case module (kbackend/child/cases.py) and the comparison module
+(kbackend/child/compare.py) are loaded by the paths given in the input.
 
 Input:
     {"cases_path": ..., "compare_path": ..., "mode": "run" | "list",
      "names": [case names] | null, "dtypes": ["float32"], "data_formats": [...],
      "size": "small", "grads": true, "model": true,
-     "journal_path": file | null, "skip_units": ["dtype/case", ...], "batch": true (jax and openvino)}
+     "journal_path": file | null, "skip_units": ["dtype/case", ...], "batch": true (backends with a one-program step)}
 
 Output (mode "run"): {"backend", "keras_version", "backend_version", "floatx",
 "import_s", "run_s", "batched" (outputs computed by one-program steps),
@@ -35,13 +35,13 @@ the parent shows it); where `filelock` is missing, the child drops the cache's
 size limit before importing jax (jax cannot enforce it without filelock and
 would not use the cache at all) and says so the same way.
 
-On jax, the cases' values and gradients are computed by one jitted XLA program
-(`batch`), as Keras runs a model on jax: compiling one program costs a fraction
-of compiling every op apart. A case that cannot be traced runs eagerly alone,
-so its error stays its own. On openvino, the graphs that `convert_to_numpy`
-would compile one tensor at a time (constant inputs, the same compile options)
-become the outputs of one OpenVINO model compiled once (about 0.5 s of CPU for
-the suite instead of about 5 s, with identical values).
+What differs between backends comes from the backend's adapter
+(adapters/<backend>.py, loaded through _adapter.py): gradients, whether Keras
+can train with it, known float64 behaviours, and the one-program step: where
+the adapter has one (`one_program`), the cases' values (and gradients) are
+computed together in one compiled program before the cases run, as Keras runs a
+model does (each adapter's `one_program` says how). A case that cannot join the
+program runs alone, so its error stays its own.
 
 Test hook (documented, for kbackend's own tests only): if the environment
 variable KBACKEND_TEST_PATCH names a Python file, it is executed after Keras is
@@ -57,21 +57,13 @@ import sys
 import time
 
 GRAD_DTYPES = ("float32", "float64")
-#: the journal's name for the one-program step of jax and openvino (not a case).
+#: the journal's name for the one-program step of a backend whose adapter has one (not a case).
 BATCH_UNIT = "__batch__"
-#: the backends whose cases run as one compiled program (see the module's docstring).
-BATCH_BACKENDS = ("jax", "openvino")
 #: the tiny model's unit name (a check of its own, not a case).
 MODEL_UNIT = "tiny_mlp"
-TRAINING_BACKENDS = ("jax", "torch", "tensorflow")
-#: why a float64 result can have float32 precision, per backend (xfail reasons).
-F64_AS_F32 = {
-    "openvino": "OpenVINO's CPU plugin computes float64 models in float32: the float64 result has float32 precision",
-    "tensorflow": "the op computes part of its float64 result in float32 (a float32 constant or cast inside): "
-                  "the result has float32 precision",
-    "*": "Keras computes this op in keras.backend.result_type(x, 'float32'), which is float32 for float64 inputs "
-         "off tensorflow: the float64 result has float32 precision",
-}
+#: why a float64 result can have float32 precision where the adapter says nothing else (xfail reason).
+F64_AS_F32 = ("Keras computes this op in keras.backend.result_type(x, 'float32'), which is float32 for float64 "
+              "inputs off tensorflow: the float64 result has float32 precision")
 MODEL_LR = 0.1
 MODEL_EPOCHS = 5
 
@@ -81,6 +73,14 @@ def _load(path, name):
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _adapters():
+    """child/_adapter.py, loaded by path (a worker cannot import kbackend)."""
+    mod = sys.modules.get("kbackend_child_adapter")
+    if mod is None:
+        mod = _load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_adapter.py"), "kbackend_child_adapter")
     return mod
 
 
@@ -138,12 +138,14 @@ def main(inp):
     selected = [c for c in cases.CASES if names is None or c.name in names]
     dtypes = inp.get("dtypes") or [keras.config.floatx()]
     skip_units = set(inp.get("skip_units") or ())
-    runner = _Runner(keras, ops, np, cases, cmp, backend, inp)
+    A = _adapters()
+    adapter = A.load(backend)
+    runner = _Runner(keras, ops, np, cases, cmp, backend, inp, adapter)
     # (key, dtype, case), the tiny model's case None, in the suite's order.
     units = [(unit_key(d, c.name), d, c) for d in dtypes for c in selected]
     if inp.get("model", True):
         units.append((unit_key("float32", MODEL_UNIT), "float32", None))
-    about = {"backend": backend, "keras_version": keras.__version__, "backend_version": _backend_version(backend),
+    about = {"backend": backend, "keras_version": keras.__version__, "backend_version": _backend_version(backend, adapter),
              "floatx": keras.config.floatx(), "import_s": import_s}
     # What the parent reports even if this child dies, and the suite's order, for the parent to sort the rows by.
     journal.write(dict(about, units=len(units), order=[k for k, _, _ in units]))
@@ -151,7 +153,7 @@ def main(inp):
     # A unit known to crash this backend's process runs last: its crash then costs no second process.
     units = sorted((u for u in units if u[0] not in skip_units), key=lambda u: bool(known_crash.get(u[0])))
     results = []
-    if backend in BATCH_BACKENDS and inp.get("batch", True):
+    if A.get(adapter, "one_program") is not None and inp.get("batch", True):
         for dtype in dtypes:
             todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]]
             if todo:
@@ -162,7 +164,7 @@ def main(inp):
     for key, dtype, c in units:
         if c is None:
             journal.write({"start": key, "category": "model"})
-            rows = _model_check(keras, ops, np, cmp, backend)
+            rows = _model_check(keras, ops, np, cmp, backend, A.get(adapter, "TRAINS", False))
         else:
             journal.write({"start": key, "category": c.category, "known_crash": known_crash[key]})
             rows = runner.run_case(c, dtype)
@@ -249,12 +251,11 @@ def _about_cache(text):
     return any(w in low for w in CACHE_WORDS)
 
 
-def _backend_version(backend):
+def _backend_version(backend, adapter):
     try:
-        if backend == "openvino":
-            from openvino import get_version
-
-            return str(get_version()).split("-")[0]
+        version = getattr(adapter, "version", None)
+        if version is not None:
+            return version(backend, _adapters())
         mod = __import__(backend)
         return str(getattr(mod, "__version__", "")) or None
     except Exception:  # noqa: BLE001 - a version is a nicety
@@ -313,11 +314,13 @@ def _worst(verdicts, prefix=""):
 class _Runner(object):
     """Runs one case on one backend: value, dtype, and gradient checks."""
 
-    def __init__(self, keras, ops, np, cases, cmp, backend, inp):
+    def __init__(self, keras, ops, np, cases, cmp, backend, inp, adapter=None):
         self.keras, self.ops, self.np, self.cases, self.cmp, self.backend = keras, ops, np, cases, cmp, backend
+        self.adapter = adapter
         self.formats = inp.get("data_formats") or list(cases.DATA_FORMATS)
         self.size = inp.get("size", "small")
-        self.grads = inp.get("grads", True) and backend in cases.GRAD_BACKENDS
+        self.grads = bool(inp.get("grads", True) and getattr(adapter, "TRAINS", False)
+                          and getattr(adapter, "grads", None) is not None)
         self.batched = {}  # (dtype, case, fmt) -> (output, [grads] or None) from one compiled program
         self.batched_count = 0  # outputs computed by one-program steps (the result's `batched`)
         self._held = {}
@@ -405,7 +408,7 @@ class _Runner(object):
         """
         np, floats = self.np, self.cases.FLOAT_DTYPES
         known = None
-        if exp_dt == "float32" and got_dt == "float64" and self.backend != "tensorflow":
+        if exp_dt == "float32" and got_dt == "float64" and not getattr(self.adapter, "RESULT_TYPE_F64", False):
             known = ("keras.backend.result_type says float32 for float64 inputs on %s (to match JAX without x64), "
                      "and this op returns float64" % self.backend)
             exp_dt = got_dt
@@ -424,7 +427,7 @@ class _Runner(object):
             v32 = self.cmp.compare(got, self.cases.carrier(r32, "float32").astype(np.float64), tol=c.tol,
                                    dtype="float32", grad=grad)
             if v32["status"] == "pass":
-                known = F64_AS_F32.get(self.backend, F64_AS_F32["*"])
+                known = getattr(self.adapter, "F64_AS_F32", None) or F64_AS_F32
                 v = dict(v32, message=None)
         if known and v["status"] == "pass":
             v["status"], v["message"] = "xfail", known
@@ -434,8 +437,10 @@ class _Runner(object):
         """A backend output as a NumPy array (bfloat16 read as float32) and its Keras dtype name."""
         np, ops = self.np, self.ops
         dt = self.keras.backend.standardize_dtype(t.dtype)
-        if isinstance(t, _Fetched):
-            t = t.data
+        fetched = getattr(self.adapter, "fetched", None)
+        data = fetched(t) if fetched is not None else None
+        if data is not None:
+            t = data
         try:
             arr = np.asarray(ops.convert_to_numpy(t))
         except Exception:  # noqa: BLE001 - some backends cannot export bfloat16 directly
@@ -493,27 +498,10 @@ class _Runner(object):
         """d/d(names) of sum(call(args) * cot) on the backend."""
         f = self.objective(c, targs, names, cot)
         xs = [targs[k] for k in names]
-        if self.backend == "jax":
-            import jax
-
-            return list(jax.grad(lambda *x: f(*x)[0], argnums=tuple(range(len(xs))))(*xs))
-        if self.backend == "torch":
-            import torch
-
-            leaves = [x.detach().clone().requires_grad_(True) for x in xs]
-            gs = torch.autograd.grad(f(*leaves)[0], leaves, allow_unused=True)
-            return [g if g is not None else torch.zeros_like(l) for g, l in zip(gs, leaves)]
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            leaves = [tf.identity(x) for x in xs]
-            with tf.GradientTape() as tape:
-                for x in leaves:
-                    tape.watch(x)
-                y = f(*leaves)[0]
-            gs = tape.gradient(y, leaves)
-            return [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(l) for g, l in zip(gs, leaves)]
-        raise NotImplementedError("gradients on " + self.backend)
+        grads = getattr(self.adapter, "grads", None)
+        if grads is None:
+            raise NotImplementedError("gradients on " + self.backend)
+        return grads(f, xs)
 
     # -- one program for many cases --------------------------------------------------------
 
@@ -525,136 +513,10 @@ class _Runner(object):
                     yield c, fmt
 
     def prepare_batch(self, todo, dtype):
-        if self.backend == "jax":
-            self.prepare_jax_batch(todo, dtype)
-        elif self.backend == "openvino":
-            self.prepare_openvino_batch(todo, dtype)
-
-    def prepare_openvino_batch(self, todo, dtype):
-        """Compute the values of `todo` as the outputs of one OpenVINO model, compiled once.
-
-        Keras's openvino backend builds each op's graph lazily and compiles a model for it in
-        `convert_to_numpy`; here the graphs of all cases become one model, compiled with the options
-        `convert_to_numpy` uses, and each output is read back as `convert_to_numpy` reads it.
-        A case whose graph cannot be built, or whose output is already a constant, runs alone;
-        when the model fails to compile, every case runs alone.
-        """
-        try:  # Keras's own openvino module: where it differs, every case runs alone
-            import openvino as ov
-            from keras.src.backend.openvino import core
-
-            tensor_type, opset, bf16 = core.OpenVINOKerasTensor, core.ov_opset, core.ml_dtypes.bfloat16
-            compile_model, device = core.compile_model, core.get_device()
-        except Exception:  # noqa: BLE001
-            return
-        ops = self.ops
-        items = []
-        for c, fmt in self.batch_units(todo, dtype):
-            try:
-                out = c.call(ops, self.cases.to_tensors(ops, self.args(c, dtype, fmt), dtype))
-                if not isinstance(out, tensor_type) or out.output.get_node().get_type_name() == "Constant":
-                    continue
-                o = out.output
-                is_bool = o.get_element_type() == ov.Type.boolean
-                if is_bool:  # as convert_to_numpy does
-                    o = opset.convert(o, ov.Type.i32).output(0)
-                items.append(((dtype, c.name, fmt), out, o, is_bool))
-            except Exception:  # noqa: BLE001 - left to the case alone, which reports the error
-                continue
-        if not items:
-            return
-        try:
-            model = ov.Model(results=[o for _, _, o, _ in items], parameters=[])
-            compiled = compile_model(model, device, config={"INFERENCE_PRECISION_HINT": "f32"})
-            results = compiled({})
-        except Exception:  # noqa: BLE001 - every case runs alone
-            return
-        for i, (key, out, _, is_bool) in enumerate(items):
-            data = self.np.array(results[i])
-            if is_bool:
-                data = data.astype(bool)
-            if out.dtype == "bfloat16" and data.dtype != bf16:
-                data = data.view(bf16)
-            self.batched[key] = (_Fetched(data, out.dtype), None)
-        self.batched_count += len(items)
-
-    def prepare_jax_batch(self, todo, dtype):
-        """Compute the values (and gradients) of `todo` in one jitted program.
-
-        Cases that fail to trace are left out (they run eagerly alone, and report their own error);
-        when the whole program fails, every case runs eagerly.
-        """
-        import jax
-
-        ops = self.ops
-        items = []
-        for c, fmt in self.batch_units(todo, dtype):
-            try:
-                args = self.args(c, dtype, fmt)
-                targs = self.cases.to_tensors(ops, args, dtype)
-                arrays = {k: v for k, v in targs.items() if ops.is_tensor(v)}
-                static = {k: v for k, v in targs.items() if k not in arrays}
-                names = cot = None
-                if self.wants_grad(c, dtype):
-                    ref = self.cases.expected(c, self.hold(args, self.held_dtype(dtype)))
-                    names, cot = self.grad_setup(c, dtype, args, ref)
-                    cot = ops.convert_to_tensor(cot, dtype=dtype)
-                items.append(((dtype, c.name, fmt), self._jax_item(c, static, names, cot), arrays))
-            except Exception:  # noqa: BLE001 - left to the eager path, which reports the error
-                continue
-
-        def program(arrs):
-            return [fn(a) for (_, fn, _), a in zip(items, arrs)]
-
-        try:
-            lowered = jax.jit(program).lower([a for _, _, a in items])
-        except Exception:  # noqa: BLE001 - find the cases that do not trace, run the others together
-            good = []
-            for it in items:
-                try:
-                    jax.eval_shape(it[1], it[2])
-                    good.append(it)
-                except Exception:  # noqa: BLE001
-                    pass
-            items = good
-            try:
-                lowered = jax.jit(program).lower([a for _, _, a in items])
-            except Exception:  # noqa: BLE001
-                return
-        try:
-            outs = lowered.compile()([a for _, _, a in items])
-            jax.block_until_ready(outs)
-        except Exception:  # noqa: BLE001 - fall back to running every case eagerly
-            return
-        for (key, _, _), out in zip(items, outs):
-            self.batched[key] = out
-        self.batched_count += len(items)
-
-    def _jax_item(self, c, static, names, cot):
-        import jax
-
-        ops = self.ops
-
-        def value(arrays):
-            return c.call(ops, dict(static, **arrays)), None
-
-        if names is None:
-            return value
-
-        def value_and_grads(arrays):
-            f = self.objective(c, dict(static, **arrays), names, cot)
-            (_, y), gs = jax.value_and_grad(f, argnums=tuple(range(len(names))), has_aux=True)(
-                *[arrays[k] for k in names])
-            return y, list(gs)
-
-        return value_and_grads
-
-
-class _Fetched(object):
-    """An output already read back as NumPy (openvino's one-model step), with the backend tensor's dtype."""
-
-    def __init__(self, data, dtype):
-        self.data, self.dtype = data, dtype
+        """The adapter's one-program step: `todo`'s values (and gradients) into self.batched."""
+        step = getattr(self.adapter, "one_program", None)
+        if step is not None:
+            step(self, todo, dtype)
 
 
 # --------------------------------------------------------------------------- the tiny model
@@ -665,7 +527,7 @@ class _ModelCase(object):
     category = "model"
 
 
-def _model_check(keras, ops, np, cmp, backend):
+def _model_check(keras, ops, np, cmp, backend, trains):
     """Dense(4→3, tanh) → Dense(3→2) with fixed weights: forward, one SGD step, a short fit."""
     c = _ModelCase()
     rows = []
@@ -691,7 +553,7 @@ def _model_check(keras, ops, np, cmp, backend):
         rows.append(_error_row(c, "forward", "float32", None, e, backend))
         return rows
     rows[-1]["ms"] = round((time.time() - t0) * 1000, 3)
-    if backend not in TRAINING_BACKENDS:
+    if not trains:
         reason = backend + " is an inference-only backend (fit raises NotImplementedError)"
         rows.append(_row(c, "sgd_step", "float32", None, status="skip", message=reason))
         rows.append(_row(c, "fit", "float32", None, status="skip", message=reason))

@@ -2,7 +2,7 @@
 
 Standalone: standard library at import time; numpy, keras and the backend are
 imported inside `main`, after the thread settings are fixed. Never imports
-kbackend. Loaded by path by `_boot.py`; the cases come from `suite/cases.py`,
+kbackend. Loaded by path by `_boot.py`; the cases come from `child/cases.py`,
 also loaded by path.
 
 Modes (`inp["mode"]`):
@@ -15,11 +15,12 @@ Modes (`inp["mode"]`):
   outside the timing, a first call timed apart (it includes compilation),
   warm-up, a blocked auto-range so that one sample lasts at least
   ``min_time``, then ``rounds`` interleaved rounds (one sample of every item
-  per round). Every call is synchronised the way its backend needs it:
-  jax ``block_until_ready``, torch ``cuda.synchronize`` on a GPU,
-  TensorFlow ``sync_devices``/``.numpy()`` off the CPU (eager CPU execution
-  is synchronous), OpenVINO: Keras's graph built on parameters and compiled
-  once (the compilation counts in the first call), then inference.
+  per round). Every call is synchronised the way its backend needs it, as
+  its adapter (adapters/<backend>.py) says: jax ``block_until_ready``, torch
+  ``cuda.synchronize`` on a GPU, TensorFlow ``sync_devices``/``.numpy()``
+  off the CPU (eager CPU execution is synchronous), or a backend's own
+  callable (Keras's graph built on parameters and compiled once, the
+  compilation counted in the first call, then inference).
   With ``item_timeout`` a watchdog ends the process when one step hangs, and
   the progress file says which (see `Watchdog`). ``peak_probe``: the
   backend's own 1024x1024 matmul, float32 and float64, after the items.
@@ -245,15 +246,6 @@ def load_module(path, name):
     return mod
 
 
-def _dist_version(name):
-    try:
-        from importlib import metadata
-
-        return metadata.version(name)
-    except Exception:  # noqa: BLE001
-        return None
-
-
 # --------------------------------------------------------------------------- list mode
 
 
@@ -321,10 +313,24 @@ def peak(inp):
 # --------------------------------------------------------------------------- backends
 
 
-class Kit(object):
-    """What differs per backend: tensors in, synchronisation, compilation, versions."""
+def _adapters():
+    """child/_adapter.py, loaded by path (a worker cannot import kbackend)."""
+    mod = sys.modules.get("kbackend_child_adapter")
+    if mod is None:
+        mod = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_adapter.py"),
+                          "kbackend_child_adapter")
+    return mod
 
-    def __init__(self, backend, keras, ops, np, threads):
+
+class Kit(object):
+    """What differs per backend: tensors in, synchronisation, compilation, versions.
+
+    Each of these is the backend's adapter's (adapters/<backend>.py); a backend
+    without an adapter, or an adapter without a part, gets the default: eager,
+    synchronous, on the CPU, no compiler.
+    """
+
+    def __init__(self, backend, keras, ops, np, threads, adapter=None):
         self.name = backend
         self.keras = keras
         self.ops = ops
@@ -334,96 +340,34 @@ class Kit(object):
         self.device = "cpu"
         self.backend_threads = {}
         self.version = None
-        getattr(self, "_init_" + backend, lambda: None)()
+        self.h = _adapters()
+        self.flatten = _flatten
+        self.adapter = adapter
+        setup = getattr(adapter, "bench_setup", None)
+        if setup is not None:
+            setup(self)
 
-    # per backend setup -------------------------------------------------
-    def _init_jax(self):
-        import jax
-
-        self.jax = jax
-        self.version = jax.__version__
-        self.sync_name = "jax.block_until_ready"
-        self.device = str(jax.devices()[0].platform)
-        self.backend_threads["x64"] = bool(jax.config.jax_enable_x64)
-
-    def _init_torch(self):
-        import torch
-
-        self.torch = torch
-        self.version = torch.__version__
-        if self.threads:
-            torch.set_num_threads(int(self.threads))
-        self.backend_threads["torch.get_num_threads"] = torch.get_num_threads()
-        try:
-            from keras.src.backend.torch.core import get_device
-
-            self.device = str(get_device())
-        except Exception:  # noqa: BLE001
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.sync_name = "torch.cuda.synchronize" if self.device.startswith("cuda") else "none (CPU ops are synchronous)"
-
-    def _init_tensorflow(self):
-        import tensorflow as tf
-
-        self.tf = tf
-        self.version = tf.__version__
-        th = tf.config.threading
-        if self.threads:
-            try:  # possible until TF's context is initialised (no op has run yet)
-                th.set_intra_op_parallelism_threads(int(self.threads))
-                th.set_inter_op_parallelism_threads(1)
-            except RuntimeError:
-                pass
-        self.backend_threads["intra_op"] = th.get_intra_op_parallelism_threads()
-        self.backend_threads["inter_op"] = th.get_inter_op_parallelism_threads()
-        gpus = tf.config.list_logical_devices("GPU")
-        self.device = "gpu" if gpus else "cpu"
-        # Eager TF on the CPU is synchronous; `.numpy()` there is a copy (as long
-        # as an elementwise op itself), so it would distort the timing.
-        self.tf_sync = None
-        if self.device == "gpu" or not tf.config.experimental.get_synchronous_execution():
-            sync_devices = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
-            self.tf_sync = sync_devices or (lambda out: [t.numpy() for t in _flatten(out) if hasattr(t, "numpy")])
-            self.sync_name = "tf.test.experimental.sync_devices" if sync_devices else ".numpy()"
-        else:
-            self.sync_name = "none (eager CPU execution is synchronous)"
-
-    def _init_numpy(self):
-        self.version = self.np.__version__
-
-    def _init_openvino(self):
-        import openvino as ov
-
-        self.ov = ov
-        self.version = ov.__version__ if hasattr(ov, "__version__") else _dist_version("openvino")
-        self.device = "CPU"
-        self.sync_name = "compiled model inference (synchronous)"
-        if self.threads:
-            self.backend_threads["INFERENCE_NUM_THREADS"] = int(self.threads)
+    def _part(self, name):
+        return getattr(self.adapter, name, None)
 
     # synchronisation ----------------------------------------------------
     def sync(self, out):
-        b = self.name
-        if b == "jax":
-            self.jax.block_until_ready(out)
-        elif b == "torch":
-            if self.device.startswith("cuda"):
-                self.torch.cuda.synchronize()
-            elif self.device.startswith("mps"):
-                self.torch.mps.synchronize()
-        elif b == "tensorflow" and self.tf_sync is not None:
-            if self.sync_name == ".numpy()":
-                self.tf_sync(out)
-            else:
-                self.tf_sync()
+        sync = self._part("sync")
+        if sync is not None:
+            sync(self, out)
         return out
+
+    def needs_sync(self):
+        needs = self._part("needs_sync")
+        return bool(needs(self)) if needs is not None else False
 
     # callables -----------------------------------------------------------
     def callable(self, call, args, dtype, cases, jit):
         """(zero-argument fn that calls and synchronises, mode, set-up seconds to add to the first call)."""
         ops = self.ops
-        if self.name == "openvino":
-            return self._openvino_compiled(call, args, dtype, cases)
+        own = self._part("bench_callable")
+        if own is not None:
+            return own(self, call, args, dtype, cases)
         targs = cases.to_tensors(ops, args, dtype)
         names = [k for k, v in args.items() if isinstance(v, self.np.ndarray)]
         static = dict((k, v) for k, v in targs.items() if k not in names)
@@ -435,13 +379,9 @@ class Kit(object):
             return call(ops, a)
 
         compiled = None
-        if jit:
-            if self.name == "jax":
-                compiled = self.jax.jit(f)
-            elif self.name == "tensorflow":
-                compiled = self.tf.function(f, jit_compile=True)
-            elif self.name == "torch":
-                compiled = self.torch.compile(f)
+        compile_ = self._part("jit")
+        if jit and compile_ is not None:
+            compiled = compile_(self, f)
         sync = self.sync
         if compiled is not None:
             return (lambda: sync(compiled(*arrays))), "jit", 0.0
@@ -453,48 +393,11 @@ class Kit(object):
             return (lambda: sync(call(ops, a))), "eager", 0.0
         return (lambda: call(ops, a)), "eager", 0.0
 
-    def needs_sync(self):
-        if self.name == "jax":
-            return True
-        if self.name == "torch":
-            return self.device.startswith(("cuda", "mps"))
-        if self.name == "tensorflow":
-            return self.tf_sync is not None
-        return False
-
-    def _openvino_compiled(self, call, args, dtype, cases):
-        """Keras's OpenVINO graph with parameters for the arrays, compiled once; steady state = inference."""
-        from keras.src.backend.openvino import core as ovcore
-
-        np = self.np
-        ov_opset = ovcore.ov_opset
-        params, feeds, a = [], [], {}
-        for k, v in args.items():
-            if isinstance(v, np.ndarray):
-                kd = dtype if v.dtype.kind == "f" else str(v.dtype)
-                feed = v.astype(np.float32) if kd == "bfloat16" else v.astype(kd)
-                p = ov_opset.parameter(list(v.shape), ovcore.OPENVINO_DTYPES[kd])
-                params.append(p)
-                feeds.append(feed)
-                a[k] = ovcore.OpenVINOKerasTensor(p.output(0))
-            else:
-                a[k] = v
-        t0 = time.perf_counter()
-        outs = _flatten(call(self.ops, a))
-        results = [o.output for o in outs]
-        model = self.ov.Model(results=results, parameters=params)
-        config = {"INFERENCE_PRECISION_HINT": "f32"}
-        if self.threads:
-            config["INFERENCE_NUM_THREADS"] = int(self.threads)
-        compiled = self.ov.compile_model(model, ovcore.get_device(), config=config)
-        request = compiled.create_infer_request()
-        return (lambda: request.infer(feeds)), "compiled", time.perf_counter() - t0
-
     def compute_dtype(self, spec_dtype, out):
         """The dtype the backend really computed in (Keras computes float64 in float32 on most backends)."""
-        if self.name == "openvino":
-            # Keras compiles with INFERENCE_PRECISION_HINT=f32: every float is computed in float32.
-            return "float32" if spec_dtype in ("float16", "bfloat16", "float32", "float64") else spec_dtype
+        own = self._part("compute_dtype")
+        if own is not None:
+            return own(self, spec_dtype, out)
         try:
             return str(self.keras.backend.standardize_dtype(_flatten(out)[0].dtype))
         except Exception:  # noqa: BLE001
@@ -580,7 +483,7 @@ def run(inp, threads_info):
 
     import_s = clock() - t_import
     backend = keras.backend.backend()
-    kit = Kit(backend, keras, ops, np, inp.get("threads"))
+    kit = Kit(backend, keras, ops, np, inp.get("threads"), _adapters().load(backend))
     jit = bool(inp.get("jit"))
     slow = inp.get("slowdown") or {}
     items = []

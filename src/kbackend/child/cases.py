@@ -17,10 +17,11 @@ A `Case` is data:
   by `to_tensors` (float arrays) or kept integer (indices, labels).
 - `reference(args) -> np.ndarray`: float64 NumPy, written independently of any
   framework (convolutions, pooling and normalisations written out here).
-- `tol`: the tolerance class (see kbackend/suite/compare.py `TOLERANCES`).
+- `tol`: the tolerance class (see kbackend/child/compare.py `TOLERANCES`).
 - `flops(args)`, `bytes(args)`: work and memory traffic, for bench.
 - `layout_dependent`: runs under both image_data_formats (`make_args`).
-- `differentiable`: gradients are checked on jax, torch and tensorflow against
+- `differentiable`: gradients are checked on the backends that train (their
+  adapter's TRAINS, the registry's `trains`) against
   central differences of `reference` (or `grad_reference` when given).
 - `out_dtype`: expected output dtype; None means `keras.backend.result_type` of
   the tensor inputs, "float" the case's float dtype, else a dtype name.
@@ -52,8 +53,6 @@ import numpy as np
 SIZES = ("small", "medium", "large")
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DATA_FORMATS = ("channels_last", "channels_first")
-#: the backends that differentiate (gradients are checked there).
-GRAD_BACKENDS = ("jax", "torch", "tensorflow")
 
 # --------------------------------------------------------------------------- dtypes
 

@@ -1,0 +1,146 @@
+"""The jax backend's adapter (child side; protocol: adapters/__init__.py)."""
+
+TRAINS = True
+
+
+# ------------------------------------------------------------------ version and devices
+
+
+def probe(mod, out, h):
+    jax = mod
+    devs = jax.devices()
+    out["devices"] = ["%s:%s" % (d.platform, d.id) for d in devs]
+    out["gpu_devices"] = [
+        "%s:%s %s" % (d.platform, d.id, getattr(d, "device_kind", "")) for d in devs
+        if d.platform in ("gpu", "cuda", "rocm")
+    ]
+    try:
+        from jax._src import lib as jlib
+
+        cv = getattr(jlib, "cuda_versions", None)
+    except Exception:  # noqa: BLE001 - private API, may move
+        cv = None
+    out["extra"]["cuda_plugin"] = getattr(cv, "__name__", None)
+    if cv is not None:
+        # Build versions are compile-time constants; the *_get_version calls load
+        # libraries and can abort the process, so they are not called here.
+        for fn, key, cudnn in (("cuda_runtime_build_version", "built_cuda", False),
+                               ("cudnn_build_version", "built_cudnn", True)):
+            f = getattr(cv, fn, None)
+            if f is not None:
+                try:
+                    out[key] = h.version_from_int(f(), cudnn=cudnn)
+                except Exception as e:  # noqa: BLE001
+                    out["extra"][fn] = "%s: %s" % (type(e).__name__, e)
+    out["extra"]["plugins"] = h.dist_versions(("jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin",
+                                               "jax-cuda13-pjrt", "jaxlib", "jax-rocm60-plugin"))
+
+
+# ------------------------------------------------------------------ bench
+
+
+def bench_setup(kit):
+    import jax
+
+    kit.jax = jax
+    kit.version = jax.__version__
+    kit.sync_name = "jax.block_until_ready"
+    kit.device = str(jax.devices()[0].platform)
+    kit.backend_threads["x64"] = bool(jax.config.jax_enable_x64)
+
+
+def needs_sync(kit):
+    return True
+
+
+def sync(kit, out):
+    kit.jax.block_until_ready(out)
+
+
+def jit(kit, f):
+    return kit.jax.jit(f)
+
+
+# ------------------------------------------------------------------ gradients
+
+
+def grads(f, xs):
+    import jax
+
+    return list(jax.grad(lambda *x: f(*x)[0], argnums=tuple(range(len(xs))))(*xs))
+
+
+# ------------------------------------------------------------------ the one-program step
+
+
+def one_program(w, todo, dtype):
+    """Compute the values (and gradients) of `todo` in one jitted program.
+
+    Cases that fail to trace are left out (they run eagerly alone, and report their own error);
+    when the whole program fails, every case runs eagerly.
+    """
+    import jax
+
+    ops = w.ops
+    items = []
+    for c, fmt in w.batch_units(todo, dtype):
+        try:
+            args = w.args(c, dtype, fmt)
+            targs = w.cases.to_tensors(ops, args, dtype)
+            arrays = dict((k, v) for k, v in targs.items() if ops.is_tensor(v))
+            static = dict((k, v) for k, v in targs.items() if k not in arrays)
+            names = cot = None
+            if w.wants_grad(c, dtype):
+                ref = w.cases.expected(c, w.hold(args, w.held_dtype(dtype)))
+                names, cot = w.grad_setup(c, dtype, args, ref)
+                cot = ops.convert_to_tensor(cot, dtype=dtype)
+            items.append(((dtype, c.name, fmt), _item(w, c, static, names, cot), arrays))
+        except Exception:  # noqa: BLE001 - left to the eager path, which reports the error
+            continue
+
+    def program(arrs):
+        return [fn(a) for (_, fn, _), a in zip(items, arrs)]
+
+    try:
+        lowered = jax.jit(program).lower([a for _, _, a in items])
+    except Exception:  # noqa: BLE001 - find the cases that do not trace, run the others together
+        good = []
+        for it in items:
+            try:
+                jax.eval_shape(it[1], it[2])
+                good.append(it)
+            except Exception:  # noqa: BLE001
+                pass
+        items = good
+        try:
+            lowered = jax.jit(program).lower([a for _, _, a in items])
+        except Exception:  # noqa: BLE001
+            return
+    try:
+        outs = lowered.compile()([a for _, _, a in items])
+        jax.block_until_ready(outs)
+    except Exception:  # noqa: BLE001 - fall back to running every case eagerly
+        return
+    for (key, _, _), out in zip(items, outs):
+        w.batched[key] = out
+    w.batched_count += len(items)
+
+
+def _item(w, c, static, names, cot):
+    import jax
+
+    ops = w.ops
+
+    def value(arrays):
+        return c.call(ops, dict(static, **arrays)), None
+
+    if names is None:
+        return value
+
+    def value_and_grads(arrays):
+        f = w.objective(c, dict(static, **arrays), names, cot)
+        (_, y), gs = jax.value_and_grad(f, argnums=tuple(range(len(names))), has_aux=True)(
+            *[arrays[k] for k in names])
+        return y, list(gs)
+
+    return value_and_grads
