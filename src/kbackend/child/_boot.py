@@ -59,7 +59,7 @@ def main():
         doc["status"] = "import_error"
         doc["error"] = "%s: %s" % (type(e).__name__, e)
         doc["traceback"] = traceback.format_exc()
-    except BaseException as e:  # noqa: B902 - report everything, the parent decides
+    except BaseException as e:  # noqa: BLE001 - report everything, the parent decides
         doc["status"] = "error"
         doc["error"] = "%s: %s" % (type(e).__name__, e)
         doc["traceback"] = traceback.format_exc()

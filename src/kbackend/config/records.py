@@ -58,4 +58,4 @@ FILE_STATUSES = (
 #: too_new: a key only a later Keras reads (this one ignores it).
 SEVERITIES = ("error", "ignored", "legacy", "too_new", "warning", "info")
 
-__all__ = ["Record", "Model", "Problem", "Value", "FileState", "FILE_STATUSES", "SEVERITIES", "field"]
+__all__ = ["Record", "Problem", "Value", "FileState", "FILE_STATUSES", "SEVERITIES", "field"]

@@ -186,7 +186,7 @@ def _files_in(d: str) -> list[tuple[str, str]]:
     return [(_kind_of(n), os.path.join(d, n)) for n in _listdir(d) if _kind_of(n)]
 
 
-def candidates(
+def candidates(  # noqa: C901 - one branch per place a library comes from, in the loader's order
     environ: Mapping[str, str], sys_path: Sequence[str], paths: SystemPaths, ldconfig: Sequence[tuple[str, str]]
 ) -> Iterator[tuple[str, str, str, str | None]]:
     """(kind, file, source, wheel) for every library file, sources in the order of SOURCES."""

@@ -12,7 +12,6 @@ import html as _html
 import math
 import os
 import stat
-import sys
 from collections import defaultdict
 from typing import Callable
 

@@ -94,4 +94,4 @@ def grads(f, xs):
             tape.watch(x)
         y = f(*leaves)[0]
     gs = tape.gradient(y, leaves)
-    return [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(l) for g, l in zip(gs, leaves)]
+    return [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(leaf) for g, leaf in zip(gs, leaves)]

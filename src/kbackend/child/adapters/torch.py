@@ -73,4 +73,4 @@ def grads(f, xs):
 
     leaves = [x.detach().clone().requires_grad_(True) for x in xs]
     gs = torch.autograd.grad(f(*leaves)[0], leaves, allow_unused=True)
-    return [g if g is not None else torch.zeros_like(l) for g, l in zip(gs, leaves)]
+    return [g if g is not None else torch.zeros_like(leaf) for g, leaf in zip(gs, leaves)]
