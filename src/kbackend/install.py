@@ -83,13 +83,13 @@ def clear_cache() -> None:
 
 @lru_cache(maxsize=8)
 def _detect(path: str, proc_gpus: str, proc_version: str, wsl_smi: str) -> GpuHint:
-    from kbackend.gpu import compat as C
-
     try:
         gpus = os.listdir(proc_gpus)
     except OSError:
         gpus = []
-    if gpus:
+    if gpus:  # the driver's tables are read only where there is a GPU (they cost ~12 ms to import)
+        from kbackend.gpu import compat as C
+
         driver = _proc_driver(proc_version)
         return GpuHint(True, C.cuda_for_driver(driver), proc_gpus)
     smi = shutil.which("nvidia-smi", path=path) or (wsl_smi if os.access(wsl_smi, os.X_OK) else None)
@@ -108,6 +108,8 @@ def _detect(path: str, proc_gpus: str, proc_version: str, wsl_smi: str) -> GpuHi
     driver, cuda = S.parse_header(out)
     if driver is None and cuda is None:
         return NO_GPU
+    from kbackend.gpu import compat as C
+
     return GpuHint(True, cuda or C.cuda_for_driver(driver), "nvidia-smi")
 
 

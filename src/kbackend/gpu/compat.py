@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend._record import record
 from kbackend.gpu.model import WheelCuda
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 #: Minimum Linux driver per CUDA toolkit (GA releases; CUDA release notes, table 3).
 DRIVER_TABLE: dict[str, str] = {
@@ -401,6 +402,11 @@ def cuda_from_local(v: str) -> tuple[str | None, str | None, bool | None]:
 
 def applicable(requires: Iterable[str]) -> list[Requirement]:
     """The nvidia-* requirements that apply on this machine, extras ([and-cuda], [cuda12]) included."""
+    # packaging's markers and requirements cost ~25 ms to import: only doctor's wheel checks need them,
+    # not the install advice that also reads this module's tables (`kbackend envs`, `switch`).
+    from packaging.markers import Marker
+    from packaging.requirements import InvalidRequirement, Requirement
+
     out = []
     for line in requires:
         try:
