@@ -29,6 +29,41 @@ from packaging.version import Version
 from kbackend._record import record
 
 
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+@lru_cache(maxsize=None)
+def _clauses(text: str) -> tuple[tuple[str, Version], ...] | None:
+    """`text` as (operator, version) clauses when every clause is a plain comparison with a release
+    version (">=3.0,<3.2"); None for anything else (wildcards, ~=, ===, pre-releases)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        op = next((o for o in (">=", "<=", "==", "!=", ">", "<") if part.startswith(o)), None)
+        raw = part[len(op):].strip() if op else ""
+        if op is None or not raw or not all(c.isdigit() or c == "." for c in raw):
+            return None
+        out.append((op, Version(raw)))
+    return tuple(out)
+
+
+def contains(text: str, version: str | Version) -> bool:
+    """`version in SpecifierSet(text)`, without importing packaging.specifiers (about 7 ms) for the
+    plain comparisons the registry uses; anything else, and pre-release versions, go to packaging.
+
+    >>> contains(">=3.0,<3.2", "3.1.5"), contains(">=3.0,<3.2", "3.2.0"), contains(">=3.2", "3.16.0rc1")
+    (True, False, True)
+    >>> contains("~=2.2", "2.3.1")
+    True
+    """
+    v = version if isinstance(version, Version) else Version(str(version))
+    clauses = _clauses(text)
+    if clauses is None or v.is_prerelease or v.is_devrelease or v.local:
+        return v in spec(text)
+    return all(_OPS[op](v, bound) for op, bound in clauses)
+
+
 @lru_cache(maxsize=None)
 def spec(text: str):
     """A parsed `packaging` SpecifierSet (imported lazily: it costs start-up time)."""
@@ -80,13 +115,13 @@ class Backend:
     env_vars: tuple[str, ...] = ()
 
     def accepted_by(self, keras_version: str | Version) -> bool:
-        return Version(str(keras_version)) in spec(self.keras)
+        return contains(self.keras, keras_version)
 
     def minimum_for(self, keras_version: str | Version | None) -> dict[str, str]:
         """Minimum versions of distributions this backend needs under a Keras version."""
         out: dict[str, str] = {}
         for kspec, dist, minimum in self.minimums:
-            if keras_version is None or Version(str(keras_version)) in spec(kspec):
+            if keras_version is None or contains(kspec, keras_version):
                 out[dist] = minimum
         return out
 

@@ -83,3 +83,19 @@ def test_doctor_probe_cache_follows_the_adapters(tmp_path, monkeypatch):
     assert with_fake != base
     (tmp_path / "fakebk.py").write_text("def probe(mod, out, h):\n    out['devices'] = ['gpu']\n")
     assert cache._worker_digest() != with_fake
+
+
+def test_the_fast_version_check_agrees_with_packaging_on_every_registry_specifier():
+    """`backends.contains` answers plain comparisons itself (no packaging.specifiers import on the
+    envs path); it must give packaging's answer for every specifier the registry holds."""
+    from packaging.specifiers import SpecifierSet
+
+    from kbackend import backends as B
+
+    specs = {b.keras for b in B.REGISTRY.values()} | {k for b in B.REGISTRY.values() for k, _, _ in b.minimums}
+    specs |= {"~=2.2", ">=3.0,!=3.4.0", "==3.*"}
+    versions = ["1.2.2", "2.0.4", "2.0.5", "2.2.4", "2.3.1", "2.4.3", "2.15.0", "3.0.0", "3.1.5", "3.2.0", "3.4.0",
+                "3.8.0", "3.14.2", "3.15.1", "3.16.0", "3.16.0rc1", "3.0.0.dev1", "3.15.1+local"]
+    for s in specs:
+        for v in versions:
+            assert B.contains(s, v) == (v in SpecifierSet(s)), (s, v)
