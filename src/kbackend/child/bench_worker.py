@@ -341,7 +341,7 @@ class Kit(object):
         self.backend_threads = {}
         self.version = None
         self.h = _adapters()
-        self.flatten = _flatten
+        self.flatten = self.h.flatten
         self.adapter = adapter
         setup = getattr(adapter, "bench_setup", None)
         if setup is not None:
@@ -399,20 +399,9 @@ class Kit(object):
         if own is not None:
             return own(self, spec_dtype, out)
         try:
-            return str(self.keras.backend.standardize_dtype(_flatten(out)[0].dtype))
+            return str(self.keras.backend.standardize_dtype(self.flatten(out)[0].dtype))
         except Exception:  # noqa: BLE001
             return None
-
-
-def _flatten(x):
-    if isinstance(x, (list, tuple)):
-        out = []
-        for e in x:
-            out.extend(_flatten(e))
-        return out
-    if isinstance(x, dict):
-        return _flatten(list(x.values()))
-    return [x]
 
 
 def _peak_probe(kit, cases, jit, clock):
