@@ -27,6 +27,8 @@ A `Case` is data:
   the tensor inputs, "float" the case's float dtype, else a dtype name.
 - `xfail`: ((backend, dtype or "*", reason), ...): known, documented
   cross-backend differences (FACTS.md §5) reported as xfail with the reason.
+- `conditions`: the conditions the case exercises ("axis=-2", "ties", ...); a
+  variant of an op is a case of its own named "OP.CONDITION".
 - `crashes`: ((backend, dtype or "*", reason), ...): known to kill the
   backend's process (a segfault in the library). Still run and reported as
   an error, but last in that backend's child, so that the crash costs no
@@ -234,6 +236,11 @@ class Case:
     layout_args: tuple[str, ...] = ("x",)
     doc: str = ""
     extra: dict = field(default_factory=dict)
+    #: the conditions under which implementations diverge that this case exercises, e.g.
+    #: ("axis=-2", "keepdims"), ("ties",), ("int8+uint8",), ("rank=1",), ("kernel=even", "padding=same").
+    #: A variant of an op is its own case named "OP.CONDITION" (e.g. "argmax.ties", "matmul.1d"):
+    #: `--op OP` selects OP and all its variants; `verify --coverage` lists them per op.
+    conditions: tuple[str, ...] = ()
 
     def xfail_reason(self, backend: str, dtype: str) -> str | None:
         return _rule(self.xfail, backend, dtype)
