@@ -41,6 +41,14 @@ def test_completes_backend_names():
     assert "openvino" in _complete("kbackend switch ", 2)
 
 
+def test_switch_completes_only_what_the_installed_keras_accepts():
+    # Keras 3 (installed here) accepts five backends; theano, cntk and mxnet are Keras 2 names
+    # that `switch` would refuse, so completion does not offer them.
+    offered = _complete("kbackend switch ", 2)
+    assert offered == ["tensorflow", "jax", "torch", "numpy", "openvino"]
+    assert _complete("kbackend run --backend ", 3) == offered
+
+
 def test_completes_keys_and_values():
     assert _complete("kbackend set flo", 2) == ["floatx"]
     assert _complete("kbackend set image_data_format channels_", 3) == ["channels_last", "channels_first"]

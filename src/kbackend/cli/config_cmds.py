@@ -10,7 +10,7 @@ import re
 import click
 
 from kbackend.backends import KERAS3_ORDER, all_names
-from kbackend.cli.main import STATE, json_option
+from kbackend.cli.main import STATE, complete_backend, json_option
 
 BACKEND_NAMES = all_names()
 KEYS = ("backend", "floatx", "epsilon", "image_data_format", "nnx_enabled", "image_dim_ordering")
@@ -24,8 +24,7 @@ VALUES = {
 }
 
 
-def _complete_backend(ctx, param, incomplete):
-    return [b for b in BACKEND_NAMES if b.startswith(incomplete)]
+_complete_backend = complete_backend
 
 
 def _complete_key(ctx, param, incomplete):

@@ -8,14 +8,13 @@ from __future__ import annotations
 import click
 
 from kbackend.backends import all_names
-from kbackend.cli.main import STATE, json_option
+from kbackend.cli.main import STATE, complete_backend, json_option
 
 SHELL_NAMES = ("bash", "zsh", "fish", "powershell")
 BACKEND_NAMES = all_names()
 
 
-def _complete_backend(ctx, param, incomplete):
-    return [b for b in BACKEND_NAMES if b.startswith(incomplete)]
+_complete_backend = complete_backend
 
 
 def _view():

@@ -85,6 +85,20 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(mod) is not None
 
 
+def complete_backend(ctx, param, incomplete):
+    """Backend names the target's Keras accepts (Keras 3: not theano, cntk or mxnet); every name if unknown."""
+    from kbackend.backends import REGISTRY, all_names
+
+    names = all_names()
+    try:
+        version = STATE.config().rules.keras_version
+        if version is not None:
+            names = tuple(n for n in names if REGISTRY[n].accepted_by(version))
+    except Exception:  # noqa: BLE001 - completion never fails
+        names = all_names()
+    return [b for b in names if b.startswith(incomplete)]
+
+
 def json_option(f):
     """`--json` on every command: one JSON document on stdout."""
 
