@@ -75,7 +75,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("envs",),
     ("workers",),  # the parent-side runner (child scripts import no kbackend at all)
     ("gpu", "install"),  # install words commands for the GPU it finds (gpu.smi)
-    ("doctor", "suite", "bench", "services"),
+    ("doctor", "suite", "bench", "services", "fleet"),
     ("render",),
     ("cli", "__main__"),
 )
