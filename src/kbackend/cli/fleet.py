@@ -38,9 +38,11 @@ def fleet():
 
 @fleet.command()
 @click.argument("paths", nargs=-1, required=True, metavar="FILES|DIR...")
+@click.option("--expect", metavar="NODES", help="The nodes that should have answered (node-[01-16],gpu1): "
+                                                "any without a document is reported missing (exit 1).")
 @_report_options
 @json_option
-def merge(paths, uniform, slow, markdown_file, html_file):
+def merge(paths, expect, uniform, slow, markdown_file, html_file):
     """Merge per-node `doctor --json`, `verify --json` and `bench --json` documents into one fleet view.
 
     Prints nodes × checks, the facts that differ between nodes (one line each: "15 nodes
@@ -52,13 +54,14 @@ def merge(paths, uniform, slow, markdown_file, html_file):
     \b
     Examples:
       kbackend fleet merge results/
-      kbackend fleet merge node-*.json --markdown fleet.md
+      kbackend fleet merge --expect node-[01-16] node-*.json --markdown fleet.md
       kbackend fleet merge --uniform all --json results/ > fleet.json
     """
     from kbackend.fleet import merge as M
     from kbackend.render import fleet_view
 
-    rep = M.merge(paths, uniform=M.parse_uniform(uniform), slow=1 + slow / 100)
+    expected = M.expand_hostlist(expect) if expect else ()
+    rep = M.merge(paths, uniform=M.parse_uniform(uniform), expected=expected, slow=1 + slow / 100)
     M.require_documents(rep, paths)
     return fleet_view.render(rep, markdown_file=markdown_file, html_file=html_file)
 
@@ -107,7 +110,7 @@ def run(slurm, nodes, partition, account, time_, out, timeout, kbackend_cmd, sru
                          fix="kbackend fleet run --slurm --nodes N -- doctor")
     p = S.plan(command, nodes=nodes, partition=partition, account=account, time=time_, out=out, timeout=timeout,
                python=python or STATE.python, kbackend=kbackend_cmd, srun_args=srun_args)
-    fleet_view.progress_line(f"fleet: {S.describe(p.srun[:p.srun.index('sh')])} … {' '.join(p.node_argv[-3:])}")
+    fleet_view.progress_line(f"fleet: {S.describe(p)}")
     with _procs.temp_dir("fleet-") as work:
         fr = S.run(p, work_dir=work)
         rep = S.merge(fr, uniform=M.parse_uniform(uniform), slow=1 + slow / 100)

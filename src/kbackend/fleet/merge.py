@@ -36,6 +36,8 @@ READS = 1
 COMMANDS = ("doctor", "verify", "bench")
 #: facts that must be the same on every node unless --uniform says otherwise: their drift fails.
 DEFAULT_UNIFORM = ("driver", "cuda", "cudnn", "keras", "backend")
+#: facts of a doctor document whose absence is itself a value ("none"): a node without them differs.
+ABSENT_IS_A_VALUE = ("driver", "cuda", "cudnn", "gpus")
 #: a node this many times the fleet median (or slower) on a bench case is an outlier.
 SLOW = 1.2
 #: the statuses of a node or a cell, worst last.
@@ -186,6 +188,30 @@ def hostlist(names: Iterable[str]) -> str:
     return ",".join(sorted(parts, key=natural_key))
 
 
+def expand_hostlist(text: str) -> list[str]:
+    """Slurm's compressed names back to names: 'node-[01-03,07],gpu1' -> node-01 … node-03, node-07, gpu1.
+
+    >>> expand_hostlist("node-[01-03,07],gpu1")
+    ['node-01', 'node-02', 'node-03', 'node-07', 'gpu1']
+    """
+    out: list[str] = []
+    for item in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text):
+        item = item.strip()
+        if not item:
+            continue
+        m = re.fullmatch(r"(.*?)\[([^\]]*)\](.*)", item)
+        if m is None:
+            out.append(item)
+            continue
+        for part in m.group(2).split(","):
+            lo, _, hi = part.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise UsageError(f"--expect: cannot read {item!r}.", fix="--expect node-[01-16],gpu-a")
+            for k in range(int(lo), int(hi or lo) + 1):
+                out.extend(expand_hostlist(f"{m.group(1)}{k:0{len(lo)}d}{m.group(3)}"))
+    return out
+
+
 # ---------------------------------------------------------------------- reading
 
 
@@ -288,6 +314,8 @@ def _doctor(doc: dict, node: Node) -> None:
     _put(facts, "cudart", _loader_version(gpu.get("cuda_runtimes")))
     _put(facts, "cudnn", _loader_version(gpu.get("cudnns")))
     _put(facts, "gpus", [g.get("name") for g in gpu.get("gpus") or [] if isinstance(g, dict)])
+    for k in ABSENT_IS_A_VALUE:  # a node whose doctor found no driver differs from one that has it
+        facts.setdefault(k, "none")
     _put(facts, "python", (f.get("interpreter") or {}).get("version"))
     _put(facts, "keras", (f.get("keras") or {}).get("version"))
     config = f.get("config") or {}

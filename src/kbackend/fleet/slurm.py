@@ -246,5 +246,8 @@ def merge(fr: FleetRun, *, uniform: Sequence[str], slow: float = M.SLOW) -> M.Fl
     return rep
 
 
-def describe(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) if a != TASK_SH else "'<task>'" for a in argv)
+def describe(p: Plan) -> str:
+    """'srun --nodes=2 … : kbackend doctor --json' for the progress line."""
+    srun = p.srun[:p.srun.index("sh")]
+    i = p.node_argv.index("kbackend") + 1 if "kbackend" in p.node_argv else 0
+    return " ".join(shlex.quote(a) for a in srun) + " : kbackend " + " ".join(shlex.quote(a) for a in p.node_argv[i:])
