@@ -58,6 +58,10 @@ class Group:
     nodes: list[str]
 
 
+#: values of one fact a drift line names before "N more values" (the JSON has every group).
+LINE_GROUPS = 3
+
+
 @record
 class Drift:
     fact: str
@@ -69,8 +73,11 @@ class Drift:
         """'driver: 15 nodes agree on 570.124; node-07 differs: 575.51' (and more groups when there are)."""
         total = sum(len(g.nodes) for g in self.groups)
         head, *rest = self.groups
+        shown = rest[:LINE_GROUPS]
         others = "; ".join(f"{hostlist(g.nodes)} {g.value}" if len(g.nodes) > 1 or len(rest) > 1
-                           else f"{hostlist(g.nodes)} differs: {g.value}" for g in rest)
+                           else f"{hostlist(g.nodes)} differs: {g.value}" for g in shown)
+        if len(rest) > len(shown):
+            others += f"; {len(rest) - len(shown)} more values on {sum(len(g.nodes) for g in rest[len(shown):])} nodes"
         if len(head.nodes) == 1 and total == 2:
             return f"{self.fact}: {head.nodes[0]} {head.value} vs {rest[0].nodes[0]} {rest[0].value}"
         agree = f"{len(head.nodes)} nodes agree on {head.value}" if len(head.nodes) > 1 \

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as _html
 
 from kbackend.fleet.merge import FleetReport, hostlist
-from kbackend.render.output import err, out, out_wrapped, sev, style, table
+from kbackend.render.output import err, out, out_wrapped, sev, style, table, wrap
 from kbackend.result import Result
 
 #: the terminal lists every node up to this many, else only those with a problem.
@@ -54,7 +54,7 @@ def json_data(rep: FleetReport, extra: dict | None = None) -> dict:
 def summary_line(rep: FleetReport) -> str:
     c = rep.counts
     docs = ", ".join(f"{cmd} {k}" for cmd, k in rep.documents.items() if k)
-    parts = [f"{len(rep.nodes)} nodes" + (f" ({docs})" if docs else ""), f"{c['ok']} ok"]
+    parts = [_n(len(rep.nodes), "node") + (f" ({docs})" if docs else ""), f"{c['ok']} ok"]
     if c["warn"]:
         parts.append(f"{c['warn']} warn")
     if c["error"]:
@@ -62,7 +62,7 @@ def summary_line(rep: FleetReport) -> str:
     if rep.missing:
         parts.append(f"{len(rep.missing)} missing")
     if rep.skipped:
-        parts.append(f"{len(rep.skipped)} files skipped")
+        parts.append(_n(len(rep.skipped), "file") + " skipped")
     return " · ".join(parts)
 
 
@@ -71,16 +71,20 @@ def verdict(rep: FleetReport) -> str:
         return "fleet all clear" + (" (warnings above)" if rep.counts["warn"] or rep.drift or rep.outliers else "")
     why = []
     if rep.counts["error"]:
-        why.append(f"{rep.counts['error']} nodes with an error")
+        why.append(_n(rep.counts['error'], "node") + " with an error")
     if rep.uniform_drift:
         why.append("drift in " + ", ".join(d.fact for d in rep.uniform_drift) + " (must be uniform)")
     if rep.missing:
-        why.append(f"{len(rep.missing)} nodes did not answer")
+        why.append(_n(len(rep.missing), "node") + " did not answer")
     if rep.skipped:
-        why.append(f"{len(rep.skipped)} files not read")
+        why.append(_n(len(rep.skipped), "file") + " not read")
     if not rep.nodes:
         why.append("no node document")
     return "fleet NOT clear: " + "; ".join(why)
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
 
 
 def _check_lines(rep: FleetReport) -> list[str]:
@@ -126,7 +130,7 @@ def _node_rows(rep: FleetReport) -> None:
                      n.checks.get("bench", "-"), prob])
     for m in rep.missing[:MAX_ROWS]:
         rows.append([m, ("missing", _sty("error")), "-", "-", "-", "no document: did not answer or timed out"])
-    out(table(rows, ["node", "status", "doctor", "verify", "bench", "problems"], give=(5,)))
+    out(table(rows, ["node", "status", "doctor", "verify", "bench", "problems"], give=(5,), nowrap=(0, 1, 2, 3, 4)))
     if len(listed) > MAX_ROWS:
         out(f"  … {len(listed) - MAX_ROWS} more nodes (--json has them all)")
     if len(rep.missing) > MAX_ROWS:
@@ -163,7 +167,8 @@ def terminal(rep: FleetReport) -> None:
     _section("Checks not ok on every node", _check_lines(rep), lambda x: (f"  {sev(x[0])} ", x[1]))
     _section("Files not read", rep.skipped, lambda s: (f"  {s.file}: ", s.reason))
     out()
-    out(style(verdict(rep), fg="green" if rep.exit_code == 0 else "red", bold=True))
+    for line in wrap(verdict(rep), rest="  "):
+        out(style(line, fg="green" if rep.exit_code == 0 else "red", bold=True))
 
 
 def _pct() -> str:
