@@ -73,6 +73,18 @@ def test_bench_prints_the_envelope(run_cli, monkeypatch):
     assert code == 0 and doc["results"]
 
 
+def test_fleet_prints_the_envelope(run_cli, tmp_path):
+    """fleet merge over a document kbackend printed; fleet run without a launcher is the usage envelope."""
+    code, out, _ = run_cli("--json", "path")
+    (tmp_path / "bad.json").write_text(out)  # a `path` document: not one fleet merge reads
+    code, out, _ = run_cli("--json", "fleet", "merge", str(tmp_path))
+    doc = _envelope(out, code, "fleet merge")
+    assert code == 1 and "`path` document" in doc["skipped"][0]["reason"]
+    code, out, _ = run_cli("--json", "fleet", "run", "--", "doctor")
+    doc = _envelope(out, code, "fleet run")
+    assert code == 2 and "--slurm" in doc["error"]["fix"]
+
+
 @pytest.mark.integration
 def test_a_real_verify_of_one_op_on_numpy_prints_the_envelope(run_cli):
     code, out, _ = run_cli("--json", "verify", "--backend", "numpy", "--op", "add", "--no-grad", "--no-model")
@@ -84,7 +96,9 @@ def test_a_real_verify_of_one_op_on_numpy_prints_the_envelope(run_cli):
 #: so its own --floatx without a value).
 USAGE = [(c, [c, "--no-such-option"]) for c in
          ("show", "get", "set", "unset", "switch", "check", "path", "reset", "doctor", "verify", "bench", "envs",
-          "shell-env", "completion")] + [("run", ["run", "--floatx"])]
+          "shell-env", "completion")] + [("run", ["run", "--floatx"]),
+                                         ("fleet merge", ["fleet", "merge", "--no-such-option"]),
+                                         ("fleet run", ["fleet", "run", "--no-such-option"])]
 
 
 @pytest.mark.parametrize("command,args", USAGE, ids=[c for c, _ in USAGE])
@@ -133,7 +147,7 @@ def test_every_command_returns_a_result_and_the_renderer_prints_it(run_cli, monk
     monkeypatch.setattr(output, "render", lambda r, **kw: (seen.append(r.command), real(r, **kw))[1])
     for command, args, _codes in COMMANDS:
         run_cli("--json", *args)
-    assert sorted(set(seen)) == sorted(set(ALL) - {"bench"})
+    assert sorted(set(seen)) == sorted(set(ALL) - {"bench", "fleet"})  # fleet: test_fleet_prints_the_envelope
 
 
 def test_only_the_renderer_prints_an_envelope_and_views_decide_no_exit_code():

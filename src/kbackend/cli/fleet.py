@@ -24,16 +24,19 @@ def _report_options(f):
 
 
 @click.group()
-def fleet():
+@click.pass_context
+def fleet(ctx):
     """Doctor, verify and bench over many nodes: run them on each (Slurm) and merge the documents.
 
     \b
     Examples:
       kbackend fleet merge results/
-      kbackend fleet merge --uniform +jax,env:XLA_FLAGS --html fleet.html results/*.json
-      kbackend fleet run --slurm --nodes 16 --partition gpu --out /shared/kb -- doctor
+      kbackend fleet merge --uniform +jax,env:XLA_FLAGS --html fleet.html results/
+      kbackend fleet run --slurm -N 16 -p gpu --out /shared/kb -- doctor
       kbackend fleet run --slurm --nodes 4 -- verify --backend jax --quick
     """
+    if ctx.invoked_subcommand:  # errors and envelopes name the whole command: "fleet merge"
+        STATE.command = f"fleet {ctx.invoked_subcommand}"
 
 
 @fleet.command()
@@ -96,8 +99,8 @@ def run(slurm, nodes, partition, account, time_, out, timeout, kbackend_cmd, sru
     \b
     Examples:
       kbackend fleet run --slurm --nodes 16 --partition gpu
-      kbackend fleet run --slurm -N 8 -A proj -t 10 --out /shared/kb -- doctor --check versions
-      kbackend fleet run --slurm -N 4 --python ~/venvs/jax/bin/python -- verify --backend jax
+      kbackend fleet run --slurm -N 8 -A proj -t 10 -- doctor --check versions
+      kbackend fleet run --slurm -N 4 --python ~/jax/bin/python -- verify -b jax
     """
     from kbackend import _procs
     from kbackend.errors import UsageError
