@@ -520,14 +520,18 @@ def _failures(nodes: Sequence[Node], *, partial: bool) -> list[PartialFailure]:
 
 
 def parse_uniform(text: str | None) -> list[str]:
-    """--uniform's comma list; 'none' for no fact, 'all' for every one, '+x' adds x to the defaults."""
+    """--uniform's comma list; 'none' for no fact, 'all' for every one, a first '+' adds to the defaults.
+
+    >>> parse_uniform("+jax,env:XLA_FLAGS")[-2:], parse_uniform("none"), parse_uniform("keras")
+    (['jax', 'env:XLA_FLAGS'], [], ['keras'])
+    """
     if text is None:
         return list(DEFAULT_UNIFORM)
     items = [t.strip() for t in text.split(",") if t.strip()]
     if items == ["none"]:
         return []
-    if items and all(t.startswith("+") for t in items):
-        return list(DEFAULT_UNIFORM) + [t[1:] for t in items]
+    if items and items[0].startswith("+"):  # +jax,env:XLA_FLAGS: the defaults and these
+        return list(DEFAULT_UNIFORM) + [t.lstrip("+") for t in items]
     if not items:
         raise UsageError("--uniform got no fact name.", fix="kbackend fleet merge --uniform driver,keras DIR")
     return items
