@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_fleet_run_on_two_slurm_nodes_names_the_driver_and_backend_drift(on_slur
                       KERAS_HOME=str(_keras_home(tmp_path, "node2", "torch")))
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("--json", "fleet", "run", "--slurm", "--nodes", "2", "--out", str(out),
-                                   "--timeout", "120", "--", "doctor", *CHECKS)
+                                   "--timeout", "120", "--python", sys.executable, "--", "doctor", *CHECKS)
     doc = json.loads(stdout)
     assert code == 1 and doc["exit_code"] == 1 and doc["command"] == "fleet run", (stdout, stderr)
     assert [n["name"] for n in doc["nodes"]] == ["node1", "node2"], stderr
@@ -70,6 +71,7 @@ def test_fleet_run_on_two_slurm_nodes_names_the_driver_and_backend_drift(on_slur
     for n in ("node1", "node2"):
         node_doc = json.loads((out / f"{n}.json").read_text())
         assert node_doc["command"] == "doctor" and node_doc["node"] == n
+        assert node_doc["facts"]["interpreter"]["origin"] == "option:--python"
     # the terminal view says the same in one line per fact
     code, text, _ = run_cli("fleet", "merge", str(out), env={"COLUMNS": "80"})
     assert code == 1 and "driver: node1 570.124.06 vs node2 575.51.03" in text
