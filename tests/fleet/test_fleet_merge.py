@@ -83,13 +83,17 @@ def test_drift_and_a_failing_node_are_named_in_one_line_each(run_cli, doctor_doc
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert list(nodes) == list(NODES)
     assert nodes["node-06"]["status"] == "error" and nodes["node-06"]["checks"]["config"] == "error"
-    assert all(nodes[n]["status"] == "ok" for n in ("node-01", "node-02", "node-03", "node-04", "node-05"))
+    assert all(nodes[n]["status"] == "ok" for n in ("node-01", "node-02", "node-03"))
+    # the nodes outside the common value of a uniform fact say so
+    assert nodes["node-04"]["status"] == "warn" and nodes["node-05"]["status"] == "warn"
+    assert nodes["node-04"]["problems"] == ["driver 575.51.03 (most nodes: 570.124.06)"]
+    assert nodes["node-05"]["problems"] == ["backend torch (most nodes: jax)"]
     drift = {d["fact"]: d for d in doc["drift"]}
     assert drift["driver"]["line"] == "driver: 5 nodes agree on 570.124.06; node-04 differs: 575.51.03"
     # node-06's broken file: Keras ignores it and falls back to tensorflow
     assert drift["backend"]["line"] == "backend: 4 nodes agree on jax; node-06 tensorflow; node-05 torch"
     assert drift["driver"]["uniform"] and drift["backend"]["uniform"]
-    assert doc["counts"] == {"ok": 5, "warn": 0, "error": 1, "missing": 0, "skipped_files": 0}
+    assert doc["counts"] == {"ok": 3, "warn": 2, "error": 1, "missing": 0, "skipped_files": 0}
     code, text, _ = _merge(run_cli, doctor_docs)
     assert code == 1
     assert "driver: 5 nodes agree on 570.124.06; node-04 differs: 575.51.03" in text

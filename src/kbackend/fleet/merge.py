@@ -419,9 +419,11 @@ def merge(paths: Sequence[str], *, uniform: Sequence[str] = DEFAULT_UNIFORM, exp
     missing = sorted((e for e in expected if e not in nodes and not any(n.host == e for n in ordered)),
                      key=natural_key)
     uni = list(dict.fromkeys(uniform))
+    drift, outliers = _drift(ordered, uni), _outliers(medians, slow)
+    _mark(nodes, drift, outliers)
     return FleetReport(
-        nodes=ordered, columns=_column_order(columns), drift=_drift(ordered, uni),
-        outliers=_outliers(medians, slow), partial=_failures(ordered, partial=True),
+        nodes=ordered, columns=_column_order(columns), drift=drift,
+        outliers=outliers, partial=_failures(ordered, partial=True),
         everywhere=_failures(ordered, partial=False), missing=missing, skipped=skipped, uniform=uni,
         files=files, documents=documents_by_command,
     )
@@ -468,6 +470,19 @@ def _take(doc: dict, path: str, nodes: dict[str, Node], owner: dict[tuple[str, s
         for k in ("driver", "gpus", "cpu", "cores", "os", "kernel"):
             _put(node.facts, k, fp.get(k))
     _put(node.facts, "kbackend", ver)
+
+
+def _mark(nodes: dict[str, Node], drift: Sequence[Drift], outliers: Sequence[Outlier]) -> None:
+    """The nodes outside the most common value of a uniform fact, and the slow ones, say so (warn)."""
+    for d in drift:
+        if d.uniform:
+            for g in d.groups[1:]:
+                for name in g.nodes:
+                    nodes[name].problems.append(f"{d.fact} {g.value} (most nodes: {d.groups[0].value})")
+                    nodes[name].worst("warn")
+    for o in outliers:
+        nodes[o.node].problems.append(f"bench {o.case} {o.ratio:.2f}x the fleet median")
+        nodes[o.node].worst("warn")
 
 
 def _column_order(columns: dict[str, None]) -> list[str]:
