@@ -113,9 +113,11 @@ def run(slurm, nodes, partition, account, time_, out, timeout, kbackend_cmd, sru
                          fix="kbackend fleet run --slurm --nodes N -- doctor")
     p = S.plan(command, nodes=nodes, partition=partition, account=account, time=time_, out=out, timeout=timeout,
                python=python or STATE.python, kbackend=kbackend_cmd, srun_args=srun_args)
+    from kbackend.render.progress import progress
+
     fleet_view.progress_line(f"fleet: {S.describe(p)}")
-    with _procs.temp_dir("fleet-") as work:
-        fr = S.run(p, work_dir=work)
+    with _procs.temp_dir("fleet-") as work, progress("fleet", nodes) as step:
+        fr = S.run(p, work_dir=work, on_node=fleet_view.node_steps(step))
         rep = S.merge(fr, uniform=M.parse_uniform(uniform), slow=1 + slow / 100)
     return fleet_view.render(rep, command="fleet run", markdown_file=markdown_file, html_file=html_file,
                              extra=fr.extra(), before=lambda: fleet_view.run_notes(fr))

@@ -20,7 +20,8 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from kbackend import _procs
 from kbackend._record import field, record
@@ -137,12 +138,41 @@ def _tail(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-def run(p: Plan, *, work_dir: str) -> FleetRun:
-    """Run the plan; the documents end up in one folder (--out, or `work_dir` split from srun's output)."""
+def _watch(out: str, on_node: Callable[[str, int | None], None], stop: threading.Event) -> None:
+    """Report each node of --out as it finishes (its .rc file appears): progress while srun runs."""
+    seen: set[str] = set()
+    while True:
+        done = stop.wait(0.5)
+        try:
+            names = os.listdir(out)
+        except OSError:
+            names = []
+        for name in sorted(names):
+            if name.endswith(".rc") and name not in seen:
+                seen.add(name)
+                try:
+                    with open(os.path.join(out, name), encoding="utf-8") as f:
+                        text = f.read().strip()
+                except OSError:
+                    text = ""
+                on_node(name[:-3], int(text) if text.lstrip("-").isdigit() else None)
+        if done:
+            return
+
+
+def run(p: Plan, *, work_dir: str, on_node: Callable[[str, int | None], None] | None = None) -> FleetRun:
+    """Run the plan; the documents end up in one folder (--out, or `work_dir` split from srun's output).
+
+    on_node(node, exit code) is called as each node finishes (with --out, while srun runs).
+    """
     budget = p.timeout + SRUN_MARGIN if p.timeout else None
     timed_out = False
+    watcher, stop = None, threading.Event()
     if p.out is not None:
         _clear_markers(p.out)
+        if on_node is not None:
+            watcher = threading.Thread(target=_watch, args=(p.out, on_node, stop), daemon=True)
+            watcher.start()
     try:
         cp = _procs.run(p.srun + p.node_argv, timeout=budget, tmp=False, text=True, errors="replace", grace=5.0)
         rc, stdout, stderr = cp.returncode, cp.stdout or "", cp.stderr or ""
@@ -152,12 +182,18 @@ def run(p: Plan, *, work_dir: str) -> FleetRun:
         stderr = e.stderr if isinstance(e.stderr, str) else ""
     except OSError as e:
         raise KbackendError(f"Cannot start srun: {e.strerror or e}.", fix="check that `srun --version` runs") from None
+    finally:
+        if watcher is not None:
+            stop.set()
+            watcher.join()
     if p.out is not None:
         runs = _from_folder(p.out)
         docs = p.out
     else:
         runs = _from_labels(stdout, stderr, work_dir)
         docs = work_dir
+        for r in runs if on_node is not None else ():
+            on_node(r.node, r.rc)
     if p.nodes and len(runs) < p.nodes:
         why = _tail(stderr, 2) or f"srun exited {rc}"
         runs += [NodeRun(f"unstarted-{k}", "no_document", None, f"no task started: {why}")

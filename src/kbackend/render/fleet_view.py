@@ -298,6 +298,16 @@ def progress_line(text: str) -> None:
     err_wrapped(text)
 
 
+def node_steps(step):
+    """fleet run's on_node callback: one progress step per node that finished."""
+
+    def on_node(node: str, rc) -> None:
+        what = "timed out" if rc in (124, 137) else ("done" if rc in (0, 1) else f"exited {rc}")
+        step(f"{node} {what}")
+
+    return on_node
+
+
 def run_notes(fr) -> None:
     """On stderr: each node that did not answer, and srun's own failure."""
     from kbackend.render.output import err_wrapped
