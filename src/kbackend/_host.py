@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 
 #: what the hash covers, in this order (a change of any of them is another machine).
 FIELDS = ("cpu", "cores", "arch", "os", "kernel", "gpus", "driver")
@@ -28,10 +27,16 @@ NODE_VARS = ("KBACKEND_NODE", "SLURMD_NODENAME")
 
 
 def hostname() -> str:
+    """socket.gethostname() without importing socket (tens of ms): uname's nodename is the same on POSIX."""
     try:
-        return socket.gethostname() or "unknown"
-    except OSError:
-        return "unknown"
+        return os.uname().nodename or "unknown"
+    except AttributeError:  # Windows
+        import socket
+
+        try:
+            return socket.gethostname() or "unknown"
+        except OSError:
+            return "unknown"
 
 
 def node_name(environ=None) -> str | None:
