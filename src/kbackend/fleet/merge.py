@@ -356,6 +356,8 @@ def _verify(doc: dict, node: Node) -> None:
     node.worst(status)
     if failing:
         node.problems.append(f"verify: {len(failing)} failing ({failing[0]}{', …' if len(failing) > 1 else ''})")
+    elif status == "error":
+        node.problems.append(f"verify exited {doc.get('exit_code')}")
 
 
 def _bench(doc: dict, node: Node, medians: dict[str, dict[str, float]]) -> None:
@@ -378,6 +380,8 @@ def _bench(doc: dict, node: Node, medians: dict[str, dict[str, float]]) -> None:
         node.problems.append("bench: " + "; ".join(bad))
     if regressions:
         node.problems.append(f"bench: {len(regressions)} regressions against its baseline")
+    if status == "error" and not bad and not regressions:
+        node.problems.append(f"bench exited {doc.get('exit_code')}")
 
 
 def _node_name(doc: dict, path: str) -> tuple[str, str | None]:
