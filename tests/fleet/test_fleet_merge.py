@@ -173,6 +173,8 @@ def test_a_slow_node_is_a_bench_outlier_and_json_lines_files_are_read(run_cli, m
     assert code == 0, doc  # slow is a warning, not an error
     assert [(o["node"], o["case"], o["ratio"]) for o in doc["bench_outliers"]] == [
         ("gpu5", "numpy/matmul/medium/float32/eager", 1.5)]
+    code, out, _ = run_cli("--json", "fleet", "merge", "-", input="\n".join(lines))  # piped in
+    assert [n["name"] for n in json.loads(out)["nodes"]] == [f"gpu{i}" for i in range(1, 7)]
     code, text, _ = _merge(run_cli, "--slow", "10", tmp_path / "bench.jsonl")
     assert "gpu6  numpy/add/medium/float32/eager: 1.15× (11.5 ms vs median 10 ms)" in text
     assert all(len(line) <= 80 for line in text.splitlines()), text

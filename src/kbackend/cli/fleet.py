@@ -51,7 +51,8 @@ def merge(paths, expect, uniform, slow, markdown_file, html_file):
     Prints nodes × checks, the facts that differ between nodes (one line each: "15 nodes
     agree on 570.124; node-07 differs: 575.51"), bench cases where a node is 20 % or more
     slower than the fleet median, and verify rows failing on some nodes only. A folder is
-    read for *.json at every depth; a file may hold several documents. Exit 1 when a node
+    read for *.json at every depth; a file may hold several documents; - reads them from
+    standard input. Exit 1 when a node
     has an error, a --uniform fact differs, or a file could not be read.
 
     \b

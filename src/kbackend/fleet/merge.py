@@ -223,9 +223,11 @@ def expand_hostlist(text: str) -> list[str]:
 
 
 def expand(paths: Sequence[str]) -> Iterator[str]:
-    """The files to read: each FILE as given, each DIR's *.json files (all depths), in name order."""
+    """The files to read: each FILE as given, each DIR's *.json files (all depths), in name order; - is stdin."""
     for p in paths:
-        if os.path.isdir(p):
+        if p == "-":  # standard input: documents piped in (a Ray driver's, `cat`)
+            yield p
+        elif os.path.isdir(p):
             found = []
             for root, dirs, files in os.walk(p):
                 dirs.sort()
@@ -240,11 +242,16 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
 def documents(path: str) -> Iterator[dict | Skipped]:
     """The documents of one file: one JSON document, or several one after another (JSON Lines too)."""
     try:
-        if os.path.getsize(path) > MAX_BYTES:
-            yield Skipped(path, f"larger than {MAX_BYTES >> 20} MiB: not a kbackend document")
-            return
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        if path == "-":
+            import sys
+
+            text = sys.stdin.read()
+        else:
+            if os.path.getsize(path) > MAX_BYTES:
+                yield Skipped(path, f"larger than {MAX_BYTES >> 20} MiB: not a kbackend document")
+                return
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         yield Skipped(path, f"cannot be read: {getattr(e, 'strerror', None) or e}")
         return
