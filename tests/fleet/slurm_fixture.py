@@ -160,14 +160,19 @@ def _wait_idle(c: Cluster, timeout: float = 30.0) -> None:
     raise RuntimeError(f"the nodes did not become idle in {timeout:.0f} s: {last}\n{c.logs()}")
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
+def require_programs() -> None:
+    """Skip when Slurm or munge is missing, unless KBACKEND_REQUIRE_SLURM is set: fail then (CI)."""
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing:
         if os.environ.get("KBACKEND_REQUIRE_SLURM"):
             pytest.fail(f"KBACKEND_REQUIRE_SLURM is set but these programs are missing: {missing} "
                         "(apt-get install slurmctld slurmd slurm-client munge)")
         pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing); CI installs it")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    require_programs()
     root = tmp_path_factory.mktemp("slurm")
     c = Cluster(root)
     _write_config(c)

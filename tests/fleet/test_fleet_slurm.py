@@ -98,3 +98,15 @@ def test_fleet_run_all_alike_is_all_clear(on_slurm, run_cli, tmp_path):
     code, stdout, stderr = run_cli("fleet", "run", "--slurm", "-N", "2", "--timeout", "120", "--", "doctor", *CHECKS)
     assert code == 0, (stdout, stderr)
     assert "2 nodes (doctor 2) · 2 ok" in stdout and "fleet all clear" in stdout
+
+
+def test_missing_slurm_skips_only_when_it_is_not_required(monkeypatch, tmp_path):
+    from slurm_fixture import require_programs
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no slurmctld, no munged
+    monkeypatch.delenv("KBACKEND_REQUIRE_SLURM", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_programs()
+    monkeypatch.setenv("KBACKEND_REQUIRE_SLURM", "1")
+    with pytest.raises(pytest.fail.Exception, match="KBACKEND_REQUIRE_SLURM is set"):
+        require_programs()
