@@ -100,6 +100,13 @@ def test_fleet_run_all_alike_is_all_clear(on_slurm, run_cli, tmp_path):
     assert "2 nodes (doctor 2) · 2 ok" in stdout and "fleet all clear" in stdout
 
 
+def test_a_job_slurm_refuses_is_an_error_with_srun_s_words(on_slurm, run_cli):
+    code, stdout, stderr = run_cli("--json", "fleet", "run", "--slurm", "-N", "2", "-p", "nosuch", "--", "doctor")
+    doc = json.loads(stdout)
+    assert code == 1 and "srun started no task" in doc["error"]["message"], doc
+    assert "invalid partition" in doc["error"]["message"].lower() and "--partition" in doc["error"]["fix"]
+
+
 def test_missing_slurm_skips_only_when_it_is_not_required(monkeypatch, tmp_path):
     from slurm_fixture import require_programs
 

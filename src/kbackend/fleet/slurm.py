@@ -194,6 +194,11 @@ def run(p: Plan, *, work_dir: str, on_node: Callable[[str, int | None], None] | 
         docs = work_dir
         for r in runs if on_node is not None else ():
             on_node(r.node, r.rc)
+    if not runs and not timed_out and rc not in (0, None):
+        raise KbackendError(f"srun started no task (exit {rc}): {_tail(stderr, 3) or 'no message'}.",
+                            fix="check --partition, --account and --time against `sinfo` and `sacctmgr show assoc`; "
+                                "the srun line is on stderr",
+                            data={"srun": p.srun + p.node_argv, "srun_exit": rc})
     if p.nodes and len(runs) < p.nodes:
         why = _tail(stderr, 2) or f"srun exited {rc}"
         runs += [NodeRun(f"unstarted-{k}", "no_document", None, f"no task started: {why}")
