@@ -224,3 +224,18 @@ def test_no_document_at_all_is_an_error_with_the_fix(run_cli, tmp_path):
     assert code == 1 and "found no .json file" in err and "fleet merge DIR" in err
     code, out, err = run_cli("fleet", "merge", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
+
+
+def test_a_large_fleet_lists_only_the_nodes_with_problems_of_their_own(run_cli, doctor_docs, tmp_path):
+    """Past 24 nodes the table keeps the nodes that differ; what all share is said once."""
+    base = json.loads((doctor_docs / "node-01.json").read_text())
+    for i in range(1, 41):
+        doc = dict(base, node=f"n{i:02d}")
+        if i == 17:
+            doc["facts"] = json.loads((doctor_docs / "node-04.json").read_text())["facts"]  # the other driver
+        (tmp_path / f"n{i:02d}.json").write_text(json.dumps(doc))
+    code, text, _ = _merge(run_cli, tmp_path)
+    rows = [line.split()[0] for line in text.splitlines() if re.match(r"  n\d\d ", line)]
+    assert code == 1 and rows == ["n17"], text
+    assert "39 other nodes: no problem of their own" in text
+    assert "driver: 39 nodes agree on 570.124.06; n17 differs: 575.51.03" in text

@@ -491,9 +491,14 @@ def _mark(nodes: dict[str, Node], drift: Sequence[Drift], outliers: Sequence[Out
                 for name in g.nodes:
                     nodes[name].problems.append(f"{d.fact} {g.value} (most nodes: {d.groups[0].value})")
                     nodes[name].worst("warn")
+    slow: dict[str, list[Outlier]] = {}
     for o in outliers:
-        nodes[o.node].problems.append(f"bench {o.case} {o.ratio:.2f}x the fleet median")
-        nodes[o.node].worst("warn")
+        slow.setdefault(o.node, []).append(o)
+    for name, os_ in slow.items():
+        worst = max(os_, key=lambda o: o.ratio)
+        more = f" and {len(os_) - 1} more cases" if len(os_) > 1 else ""
+        nodes[name].problems.append(f"bench: {worst.case} {worst.ratio:.2f}x the fleet median{more}")
+        nodes[name].worst("warn")
 
 
 def _column_order(columns: dict[str, None]) -> list[str]:

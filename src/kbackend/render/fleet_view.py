@@ -113,8 +113,21 @@ def _ms(s: float) -> str:
 # ---------------------------------------------------------------------- terminal
 
 
+def _common_problems(rep: FleetReport) -> set[str]:
+    """Problems every node has (a warning of the whole fleet): said once below, not on each row."""
+    if len(rep.nodes) < 2:
+        return set()
+    common = set(rep.nodes[0].problems)
+    for n in rep.nodes[1:]:
+        common &= set(n.problems)
+    return common
+
+
 def _node_rows(rep: FleetReport) -> None:
-    listed = rep.nodes if len(rep.nodes) <= ALL_NODES_UP_TO else [n for n in rep.nodes if n.status != "ok"]
+    common = _common_problems(rep)
+    own = {n.name: [p for p in n.problems if p not in common] for n in rep.nodes}
+    listed = rep.nodes if len(rep.nodes) <= ALL_NODES_UP_TO else \
+        [n for n in rep.nodes if n.status == "error" or (n.status != "ok" and own[n.name])]
     if not listed and not rep.missing:
         return
     out()
@@ -125,7 +138,7 @@ def _node_rows(rep: FleetReport) -> None:
             if col not in ("verify", "bench"):
                 k[s] = k.get(s, 0) + 1
         doctor = (" ".join(f"{v} {s}" for s, v in k.items() if s != "skip") or "-") if "doctor" in n.commands else "-"
-        prob = "; ".join(n.problems) or "; ".join(n.notes)
+        prob = "; ".join(own[n.name]) or "; ".join(n.notes)
         rows.append([n.name, (n.status, _sty(n.status)), doctor, n.checks.get("verify", "-"),
                      n.checks.get("bench", "-"), prob])
     for m in rep.missing[:MAX_ROWS]:
@@ -136,7 +149,9 @@ def _node_rows(rep: FleetReport) -> None:
     if len(rep.missing) > MAX_ROWS:
         out(f"  … {len(rep.missing) - MAX_ROWS} more missing: {hostlist(rep.missing)}")
     if len(rep.nodes) > ALL_NODES_UP_TO:
-        out(f"  {rep.counts['ok']} other nodes all clear")
+        rest = len(rep.nodes) - len(listed)
+        shared = f" beyond what every node shares ({len(common)} below)" if common else ""
+        out_wrapped(f"{rest} other nodes: no problem of their own{shared}", first="  ", rest="  ")
 
 
 def _section(title: str, items: list, line, more: str = "(--json has them all)") -> None:
@@ -158,9 +173,8 @@ def terminal(rep: FleetReport) -> None:
     _section("Facts that differ between nodes (✗ must be uniform: --uniform)", rep.drift,
              lambda d: ("  " + (style("✗", fg="red", bold=True) if d.uniform else style("!", fg="yellow")) + " ",
                         d.line))
-    _section(f"Bench outliers (a node {_pct()} or more slower than the fleet median)", rep.outliers,
-             lambda o: (f"  {o.node}  ",
-                        f"{o.case}: {o.ratio:.2f}× ({_ms(o.median_s)} vs median {_ms(o.fleet_median_s)})"))
+    _section(f"Bench outliers (a node {_pct()} or more slower than the fleet median)", _outlier_lines(rep),
+             lambda x: x)
     _section("verify", [(p, True) for p in rep.partial] + [(p, False) for p in rep.everywhere],
              lambda x: ("  ✗ ", f"{x[0].result}: fails on {len(x[0].nodes)} of {x[0].of} nodes only "
                                 f"({hostlist(x[0].nodes)})" if x[1] else f"{x[0].result}: fails on all {x[0].of} nodes"))
@@ -169,6 +183,24 @@ def terminal(rep: FleetReport) -> None:
     out()
     for line in wrap(verdict(rep), rest="  "):
         out(style(line, fg="green" if rep.exit_code == 0 else "red", bold=True))
+
+
+def _outlier_lines(rep: FleetReport) -> list[tuple[str, str]]:
+    """One line per outlier; a node slow on more than 3 cases gets one line for all of them."""
+    by: dict[str, list] = {}
+    for o in rep.outliers:
+        by.setdefault(o.node, []).append(o)
+    lines = []
+    for node, os_ in by.items():
+        if len(os_) > 3:
+            mid = sorted(o.ratio for o in os_)[len(os_) // 2]
+            worst = os_[0]
+            lines.append((f"  {node}  ", f"slower on {len(os_)} cases: {mid:.2f}× the fleet median (median), "
+                                        f"worst {worst.case} {worst.ratio:.2f}×"))
+        else:
+            lines += [(f"  {node}  ", f"{o.case}: {o.ratio:.2f}× ({_ms(o.median_s)} vs median "
+                                      f"{_ms(o.fleet_median_s)})") for o in os_]
+    return lines
 
 
 def _pct() -> str:
