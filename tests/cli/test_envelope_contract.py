@@ -10,6 +10,8 @@ of each command (exit 2), for a problem the user can act on (exit 1) and for an 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 
 import pytest
@@ -24,6 +26,9 @@ def _envelope(out: str, code: int, command: str) -> dict:
     assert list(doc)[:4] == HEAD, list(doc)
     assert doc["schema_version"] == 1 and doc["kbackend_version"] == __version__
     assert doc["command"] == command and doc["exit_code"] == code, (doc["command"], doc["exit_code"], code)
+    assert doc["host"] == socket.gethostname(), doc["host"]
+    fp = doc["fingerprint"]
+    assert len(fp["hash"]) == 16 and fp["cores"] == os.cpu_count() and fp["kernel"] == os.uname().release, fp
     if "error" in doc or code in (2, 3):  # other codes of `run` are its command's own
         e = doc["error"]
         assert isinstance(e["message"], str) and e["message"].strip(), e
@@ -68,6 +73,18 @@ def test_bench_prints_the_envelope(run_cli, monkeypatch):
     assert code == 0 and doc["results"]
 
 
+def test_fleet_prints_the_envelope(run_cli, tmp_path):
+    """fleet merge over a document kbackend printed; fleet run without a launcher is the usage envelope."""
+    code, out, _ = run_cli("--json", "path")
+    (tmp_path / "bad.json").write_text(out)  # a `path` document: not one fleet merge reads
+    code, out, _ = run_cli("--json", "fleet", "merge", str(tmp_path))
+    doc = _envelope(out, code, "fleet merge")
+    assert code == 1 and "`path` document" in doc["skipped"][0]["reason"]
+    code, out, _ = run_cli("--json", "fleet", "run", "--", "doctor")
+    doc = _envelope(out, code, "fleet run")
+    assert code == 2 and "--slurm" in doc["error"]["fix"]
+
+
 @pytest.mark.integration
 def test_a_real_verify_of_one_op_on_numpy_prints_the_envelope(run_cli):
     code, out, _ = run_cli("--json", "verify", "--backend", "numpy", "--op", "add", "--no-grad", "--no-model")
@@ -79,7 +96,9 @@ def test_a_real_verify_of_one_op_on_numpy_prints_the_envelope(run_cli):
 #: so its own --floatx without a value).
 USAGE = [(c, [c, "--no-such-option"]) for c in
          ("show", "get", "set", "unset", "switch", "check", "path", "reset", "doctor", "verify", "bench", "envs",
-          "shell-env", "completion")] + [("run", ["run", "--floatx"])]
+          "shell-env", "completion")] + [("run", ["run", "--floatx"]),
+                                         ("fleet merge", ["fleet", "merge", "--no-such-option"]),
+                                         ("fleet run", ["fleet", "run", "--no-such-option"])]
 
 
 @pytest.mark.parametrize("command,args", USAGE, ids=[c for c, _ in USAGE])
@@ -128,7 +147,7 @@ def test_every_command_returns_a_result_and_the_renderer_prints_it(run_cli, monk
     monkeypatch.setattr(output, "render", lambda r, **kw: (seen.append(r.command), real(r, **kw))[1])
     for command, args, _codes in COMMANDS:
         run_cli("--json", *args)
-    assert sorted(set(seen)) == sorted(set(ALL) - {"bench"})
+    assert sorted(set(seen)) == sorted(set(ALL) - {"bench", "fleet"})  # fleet: test_fleet_prints_the_envelope
 
 
 def test_only_the_renderer_prints_an_envelope_and_views_decide_no_exit_code():
@@ -146,3 +165,40 @@ def test_only_the_renderer_prints_an_envelope_and_views_decide_no_exit_code():
         if path.name.endswith("_view.py"):
             assert not re.search(r"^\s+return [0-9]+\s*$", text, re.M), f"{path}: a view returns an exit code"
             assert not re.search(r"\b0 if .*\bok\b.* else 1\b", text), f"{path}: a view decides an exit code"
+
+
+def test_the_fingerprint_is_the_machine_s_and_the_node_the_scheduler_s(run_cli, monkeypatch):
+    """Two documents of one machine share the fingerprint; a Slurm node name that is not the host's is kept."""
+    monkeypatch.setenv("SLURMD_NODENAME", "node-07")
+    _, a, _ = run_cli("--json", "path")
+    monkeypatch.delenv("SLURMD_NODENAME")
+    _, b, _ = run_cli("--json", "show")
+    a, b = json.loads(a), json.loads(b)
+    assert a["node"] == "node-07" and "node" not in b
+    assert a["fingerprint"] == b["fingerprint"]
+    cpu = open("/proc/cpuinfo").read()
+    assert a["fingerprint"]["cpu"] and a["fingerprint"]["cpu"] in " ".join(cpu.split())
+
+
+def test_the_fingerprint_hash_changes_with_any_fact():
+    from kbackend import _host
+
+    real = _host.fingerprint()
+    import hashlib
+
+    def h(facts):
+        blob = json.dumps([facts[k] for k in _host.FIELDS], separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    assert h(real) == real["hash"]
+    for k in _host.FIELDS:
+        other = dict(real, **{k: "something else"})
+        assert h(other) != real["hash"], k
+
+
+def test_the_cpu_model_is_read_from_the_first_processor_on_x86_and_arm():
+    from kbackend._host import _cpu_model
+
+    x86 = "processor\t: 0\nmodel name\t: AMD  EPYC 7763\n\nprocessor\t: 1\nmodel name\t: other\n"
+    arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n\nModel\t\t: Raspberry Pi 4\n"
+    assert _cpu_model(x86) == "AMD EPYC 7763" and _cpu_model(arm) == "0xd0c" and _cpu_model("") == ""

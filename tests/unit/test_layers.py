@@ -70,12 +70,12 @@ def test_the_purity_walk_sees_lazy_and_relative_imports(tmp_path):
 
 #: the layers from the bottom; a module may import its own layer and those below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_record", "errors", "backends", "names", "_signals", "_procs", "_fs", "result", "child"),
+    ("_record", "errors", "backends", "names", "_signals", "_procs", "_fs", "result", "child", "_host"),
     ("config",),
     ("envs",),
     ("workers",),  # the parent-side runner (child scripts import no kbackend at all)
     ("gpu", "install"),  # install words commands for the GPU it finds (gpu.smi)
-    ("doctor", "suite", "bench", "services"),
+    ("doctor", "suite", "bench", "services", "fleet"),
     ("render",),
     ("cli", "__main__"),
 )

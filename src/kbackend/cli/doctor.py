@@ -25,8 +25,12 @@ from kbackend.cli.params import multi_option
 @click.option("--verbose", is_flag=True,
               help="Show every check, also the GPU checks that a machine without an NVIDIA GPU skips "
                    "(folded into one line otherwise).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Health-check mode (a Slurm Prolog or HealthCheckProgram): nothing on success, one line "
+                   "per problem on stdout, no progress. Exit 0 clear, 1 a problem on this node, 2 usage, "
+                   "3 internal error.")
 @json_option
-def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout, verbose):
+def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout, verbose, quiet):
     """Check the whole setup: Keras, keras.json, the backends, the GPU stack; with the fix for each problem.
 
     Each backend is imported in a child process (in parallel, cached until something
@@ -38,6 +42,7 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
       kbackend doctor --check backend-importable --check versions
       kbackend --python ~/venvs/tf/bin/python doctor --json
       kbackend doctor --report > report.md
+      kbackend doctor --quiet --check config,gpu-driver || drain-this-node
     """
     from kbackend.doctor import service
     from kbackend.render import doctor_view
@@ -49,11 +54,13 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
     selected = service.select(checks, check_ids)
     target = STATE.target()
     ctx = STATE.config()
-    with progress("doctor") as step:
+    with progress("doctor", enabled=False if quiet else None) as step:
         on_start, on_done = doctor_view.probe_steps(step)
         facts, info = service.collect(
             target, ctx, scope=service.probe_scope(selected),
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
         )
     res = service.diagnose(facts, selected, info, strict=strict)
+    if quiet and not report:
+        return doctor_view.quiet(res)
     return doctor_view.render(res, report=report, verbose=verbose)

@@ -34,6 +34,7 @@ COMMANDS = {
     "envs": "kbackend.cli.envs:envs",
     "run": "kbackend.cli.envs:run",
     "shell-env": "kbackend.cli.envs:shell_env",
+    "fleet": "kbackend.cli.fleet:fleet",
     "completion": "kbackend.cli.config_cmds:completion",
 }
 
@@ -180,7 +181,9 @@ def _usage_error_json(e: click.ClickException, code: int) -> None:
     from kbackend.render import output
 
     ctx = getattr(e, "ctx", None)
-    command = ctx.info_name if ctx is not None and ctx.parent is not None else (STATE.command or "kbackend")
+    # the command's path without "kbackend": "show", "fleet merge"
+    command = (" ".join(ctx.command_path.split()[1:]) or ctx.info_name) if ctx is not None and ctx.parent is not None \
+        else (STATE.command or "kbackend")
     if isinstance(e, click.exceptions.NoArgsIsHelpError):
         message = "Missing command."
     else:

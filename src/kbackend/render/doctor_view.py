@@ -274,6 +274,30 @@ def report_text(res) -> str:
 # ---------------------------------------------------------------------- entry
 
 
+def problem_lines(res) -> list[str]:
+    """--quiet: one line per problem, for a health check's log ("error gpu-driver: <title>: <evidence>").
+
+    A problem is an error or a crashed check, and a warning under --strict; the line holds the
+    check's first line of evidence and its fix, whole (grep-able, not wrapped).
+    """
+    bad = ("error", "crashed") + (("warn",) if res.strict else ())
+    lines = []
+    for c in res.checks:
+        if c.status in bad:
+            ev = next((e for e in c.evidence if e.strip()), "")
+            line = f"kbackend doctor: {c.status} {c.id}: {c.title}" + (f": {ev}" if ev else "")
+            if c.fix:
+                line += f" (fix: {c.fix})"
+            lines.append(" ".join(line.split()))
+    return lines
+
+
+def quiet(res) -> Result:
+    """doctor --quiet: nothing when the node is clear, one line per problem otherwise (same JSON)."""
+    lines = problem_lines(res)
+    return Result("doctor", exit_code(res), _json_data(res), lambda: [out(line) for line in lines])
+
+
 def render(res, *, report: bool = False, verbose: bool = False) -> Result:
     text = report_text(res) if report else None
     if res.probe.cache_problem:

@@ -1,7 +1,8 @@
 """Output for every command: one JSON document with --json, text for people otherwise.
 
 The JSON envelope (DESIGN.md): {"schema_version": 1, "kbackend_version": ...,
-"command": ..., "exit_code": ..., ...command data...} on stdout. Everything for
+"command": ..., "exit_code": ..., "host": ..., ["node": ...,] "fingerprint": {...},
+...command data...} on stdout (host, node and fingerprint: `kbackend._host`, for `fleet merge`). Everything for
 people that is not the answer (progress, warnings) goes to stderr.
 
 Colour follows NO_COLOR, FORCE_COLOR and whether the stream is a terminal.
@@ -40,6 +41,13 @@ def envelope(command: str, exit_code: int, data: dict[str, Any] | None = None) -
         "command": command,
         "exit_code": exit_code,
     }
+    from kbackend import _host  # only when a document is printed: it reads a few small /proc files
+
+    doc["host"] = _host.hostname()
+    node = _host.node_name()
+    if node is not None and node != doc["host"]:
+        doc["node"] = node
+    doc["fingerprint"] = dict(_host.fingerprint())
     for k, v in (data or {}).items():
         if k not in doc:
             doc[k] = to_jsonable(v)
