@@ -58,7 +58,7 @@ def test_inputs_are_seeded_random_and_never_all_zeros():
             for k, v in a1.items():
                 if isinstance(v, np.ndarray):
                     assert np.array_equal(v, a2[k], equal_nan=True), (c.name, k)
-                    assert np.any(v != 0), (c.name, dtype, k)
+                    assert v.size == 0 or np.any(v != 0), (c.name, dtype, k)  # an empty dimension is a condition
             other = K.make_args(c, np.random.default_rng(12345), dtype, "small", fmt)
             arrays = [k for k, v in a1.items() if isinstance(v, np.ndarray) and v.size > 1]
             assert any(not np.array_equal(a1[k], other[k], equal_nan=True) for k in arrays) or not arrays, c.name
@@ -111,8 +111,8 @@ def _out_dtype(c, ref):
 
 def _wrong_layout(ref):
     """A transposed (or, when that changes nothing, reversed or rolled) copy of ref; None for a scalar."""
-    if ref.size < 2:
-        return None
+    if ref.size < 2 or np.all(ref == ref.reshape(-1)[0]):
+        return None  # a constant reference has no layout to get wrong (its shape is checked apart)
     for cand in ((np.swapaxes(ref, -1, -2) if ref.ndim >= 2 else None), np.flip(ref, axis=-1),
                  np.roll(ref.reshape(-1), 1).reshape(ref.shape)):
         if cand is not None and not (cand.shape == ref.shape and np.array_equal(cand, ref, equal_nan=True)):
@@ -224,8 +224,8 @@ def test_pooling_reference_matches_a_direct_loop():
 def test_analytic_gradients_match_central_differences():
     checked = 0
     for c in K.CASES:
-        if c.grad_reference is None or not c.differentiable:
-            continue
+        if c.grad_reference is None or not c.differentiable or "kink" in c.conditions:
+            continue  # at a kink the analytic gradient is the convention; differences have no answer there
         for fmt in (K.DATA_FORMATS if c.layout_dependent else (None,)):
             a = _args(c, "float64", fmt)
             names = [k for k, v in a.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
