@@ -143,6 +143,22 @@ def test_every_case_fails_a_perturbed_a_transposed_and_a_wrongly_typed_result(na
         wrong = {"float32": "float64", "int32": "int64", "bool": "int32"}[out_dt]
         v = C.compare(ref, ref, tol=c.tol, dtype=tol_dt, expected_dtype=out_dt, got_dtype=wrong)
         assert v["status"] == "fail", (name, dtype, "wrong dtype passed")
+        # The right values in a shape that broadcasts to the reference's (a [1, 1] for a scalar, a (5,)
+        # for (1, 5), an extra trailing 1) fail, naming both shapes.
+        for other in _broadcastable_shapes(ref):
+            v = C.compare(other, ref, tol=c.tol, dtype=tol_dt)
+            assert v["status"] == "fail", (name, dtype, fmt, other.shape, "a broadcastable shape passed")
+            assert f"shape {tuple(other.shape)}, expected {tuple(ref.shape)}" in v["message"], v["message"]
+
+
+def _broadcastable_shapes(ref):
+    """The reference's values in other shapes that broadcast against it (a leading or trailing 1, 1s dropped)."""
+    out = [ref[None], ref.reshape(ref.shape + (1,))]
+    if 1 in ref.shape:
+        out.append(np.squeeze(ref))
+    if ref.ndim == 0:
+        out.append(ref.reshape(1, 1))
+    return out
 
 
 # --------------------------------------------------------------------------- references vs independent forms
