@@ -181,7 +181,7 @@ ops.sum = sum_
     # ---------------------------------------------------------------- torch (eager, gradients by autograd)
     M("torch", "clip", ("clip.at_bound",), ("clip",),
       "clip passes no gradient at the bound itself (the consensus, torch.clamp and tf.clip_by_value, passes 1)",
-      "jax-ml/jax#37821 (a min/max-built clip or relu gets a tie gradient at the kink, unlike torch and tf)", '''
+      "jax-ml/jax#37821 (maximum(x, 0) has gradient 0.5 at the kink where torch and tf differ: at a bound the gradient is a convention backends disagree on)", '''
 _clip = ops.clip
 def clip(x, x_min, x_max):
     inside = ops.logical_and(ops.greater(x, x_min), ops.less(x, x_max))
@@ -335,7 +335,7 @@ ops.abs = abs_
 ''', also=("abs_subnormal",)),  # under tensorflow's denormals-are-zero, x >= 0 holds for -tiny too
     M("tensorflow", "leaky_relu", ("leaky_relu.at_zero",), ("leaky_relu",),
       "leaky_relu written as where(x >= 0, x, slope * x): gradient 1 at 0 (the consensus: the slope)",
-      "chainer/chainer#5898 (leaky_relu's gradient was wrong at the slope boundary)", '''
+      "uptake/numpynet#35 (relu's and leaky_relu's derivatives at 0 had to be defined explicitly)", '''
 ops.leaky_relu = lambda x, negative_slope=0.2: ops.where(ops.greater_equal(x, 0), x, ops.multiply(x, negative_slope))
 '''),
     # ---------------------------------------------------------------- openvino (one compiled model)
