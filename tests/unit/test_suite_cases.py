@@ -290,3 +290,54 @@ def test_a_known_error_is_told_by_backend_layout_and_message():
     assert K.known_error("torch", "channels_first", msg) is None
     assert K.known_error("tensorflow", "channels_first", "ValueError: shapes do not match") is None
     assert K.known_error("tensorflow", None, msg) is None
+
+
+# --------------------------------------------------------------------------- condition variants
+
+
+def test_a_variant_is_named_op_dot_condition_and_declares_its_conditions():
+    variants = [c for c in K.CASES if "." in c.name]
+    assert len(variants) >= 100
+    for c in variants:
+        op, cond = c.name.split(".", 1)
+        assert op and cond and c.conditions, c.name
+    names = {c.name for c in K.CASES}
+    assert set(K.COND_KNOWN) <= names  # every known difference this part declares names a case that exists
+    for name, rules in K.COND_KNOWN.items():
+        assert all(r in K.CASES_BY_NAME[name].xfail for r in rules), name
+
+
+@pytest.mark.parametrize("padding,spatial,ksize,opad", [("valid", (3, 3), (3, 3), 1), ("same", (3, 3), (4, 4), 1),
+                                                        ("same", (2, 3), (3, 2), 1), ("valid", (2, 2), (2, 3), 0)])
+def test_conv_transpose_with_output_padding_is_the_adjoint_of_the_conv_it_inverts(padding, spatial, ksize, opad):
+    """<conv(z), x> == <z, conv_transpose(x)>, z of Keras's output size for that output_padding."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, *spatial, 2))
+    k = rng.standard_normal((*ksize, 3, 2))
+    y = K._np_conv_transpose_op(x, k, 2, padding, opad)
+    for s, kk, o in zip(spatial, ksize, y.shape[1:-1]):  # Keras's output size
+        assert o == ((s - 1) * 2 + kk + opad if padding == "valid" else (s - 1) * 2 + kk % 2 + opad)
+    z = rng.standard_normal(y.shape)
+    fwd = K.np_conv(z, k, 2, padding)
+    assert fwd.shape == x.shape
+    assert np.isclose(np.sum(fwd * x), np.sum(z * y))
+
+
+def test_mixed_dtype_operands_keep_their_dtype_in_any_run():
+    c = K.CASES_BY_NAME["add.int8_uint8"]
+    a = _args(c, "float32")
+    assert a["x"].dtype == np.int8 and a["y"].dtype == np.uint8 and a["_dtypes"] == {"x": "int8", "y": "uint8"}
+    a = _args(K.CASES_BY_NAME["add.float16_bfloat16"], "float32")
+    assert a["_dtypes"] == {"x": "float16", "y": "bfloat16"}
+    assert np.array_equal(K.carrier(a["y"], "bfloat16"), a["y"])  # bfloat16 values, carried as float32
+    long = _args(K.CASES_BY_NAME["sum.float16_long"], "float32")["x"]
+    assert long.dtype == np.float16 and long.size == 10_000 and float(long.astype(np.float64).sum()) > 4096
+
+
+def test_the_long_half_sums_defeat_a_half_precision_accumulator():
+    """A float16 running sum stops growing long before the exact sum: the case can tell the two apart."""
+    x = _args(K.CASES_BY_NAME["sum.float16_long"], "float32")["x"]
+    exact = float(np.sum(x.astype(np.float64)))
+    stalled = float(np.cumsum(x, dtype=np.float16)[-1])
+    tol = C.tolerance("reduction", "float16")
+    assert abs(stalled - exact) > tol[0] + tol[1] * exact
