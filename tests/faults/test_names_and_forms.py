@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kbackend.child import cases
 from kbackend.cli import catalog
 from tests.faults.gpu_fakes import fake_python, site
 
@@ -150,7 +151,10 @@ def _bash_complete(line: str) -> list[str]:
 def test_bash_completes_ops_categories_and_checks():
     if not os.path.exists(os.path.join(os.path.dirname(sys.executable), "kbackend")):
         pytest.fail("the kbackend script is not installed beside this interpreter")
-    assert _bash_complete("kbackend verify --op matm") == ["matmul", "matmul_batched", "matmul_broadcast"]
+    # every case whose name starts so, condition variants ("matmul.1d_2d") included
+    want = sorted(c.name for c in cases.CASES if c.name.startswith("matm"))
+    assert {"matmul", "matmul_batched", "matmul_broadcast", "matmul.1d_2d"} <= set(want)
+    assert sorted(_bash_complete("kbackend verify --op matm")) == want
     assert _bash_complete("kbackend bench --category co") == ["conv"]
     assert _bash_complete("kbackend verify --category mo") == ["model"]
     assert _bash_complete("kbackend doctor --check gpu-dr") == ["gpu-driver", "gpu-driver-cuda"]

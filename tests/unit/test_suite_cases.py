@@ -58,7 +58,7 @@ def test_inputs_are_seeded_random_and_never_all_zeros():
             for k, v in a1.items():
                 if isinstance(v, np.ndarray):
                     assert np.array_equal(v, a2[k], equal_nan=True), (c.name, k)
-                    assert np.any(v != 0), (c.name, dtype, k)
+                    assert v.size == 0 or np.any(v != 0), (c.name, dtype, k)  # an empty dimension is a condition
             other = K.make_args(c, np.random.default_rng(12345), dtype, "small", fmt)
             arrays = [k for k, v in a1.items() if isinstance(v, np.ndarray) and v.size > 1]
             assert any(not np.array_equal(a1[k], other[k], equal_nan=True) for k in arrays) or not arrays, c.name
@@ -111,8 +111,8 @@ def _out_dtype(c, ref):
 
 def _wrong_layout(ref):
     """A transposed (or, when that changes nothing, reversed or rolled) copy of ref; None for a scalar."""
-    if ref.size < 2:
-        return None
+    if ref.size < 2 or np.all(ref == ref.reshape(-1)[0]):
+        return None  # a constant reference has no layout to get wrong (its shape is checked apart)
     for cand in ((np.swapaxes(ref, -1, -2) if ref.ndim >= 2 else None), np.flip(ref, axis=-1),
                  np.roll(ref.reshape(-1), 1).reshape(ref.shape)):
         if cand is not None and not (cand.shape == ref.shape and np.array_equal(cand, ref, equal_nan=True)):
@@ -143,6 +143,22 @@ def test_every_case_fails_a_perturbed_a_transposed_and_a_wrongly_typed_result(na
         wrong = {"float32": "float64", "int32": "int64", "bool": "int32"}[out_dt]
         v = C.compare(ref, ref, tol=c.tol, dtype=tol_dt, expected_dtype=out_dt, got_dtype=wrong)
         assert v["status"] == "fail", (name, dtype, "wrong dtype passed")
+        # The right values in a shape that broadcasts to the reference's (a [1, 1] for a scalar, a (5,)
+        # for (1, 5), an extra trailing 1) fail, naming both shapes.
+        for other in _broadcastable_shapes(ref):
+            v = C.compare(other, ref, tol=c.tol, dtype=tol_dt)
+            assert v["status"] == "fail", (name, dtype, fmt, other.shape, "a broadcastable shape passed")
+            assert f"shape {tuple(other.shape)}, expected {tuple(ref.shape)}" in v["message"], v["message"]
+
+
+def _broadcastable_shapes(ref):
+    """The reference's values in other shapes that broadcast against it (a leading or trailing 1, 1s dropped)."""
+    out = [ref[None], ref.reshape(ref.shape + (1,))]
+    if 1 in ref.shape:
+        out.append(np.squeeze(ref))
+    if ref.ndim == 0:
+        out.append(ref.reshape(1, 1))
+    return out
 
 
 # --------------------------------------------------------------------------- references vs independent forms
@@ -224,8 +240,8 @@ def test_pooling_reference_matches_a_direct_loop():
 def test_analytic_gradients_match_central_differences():
     checked = 0
     for c in K.CASES:
-        if c.grad_reference is None or not c.differentiable:
-            continue
+        if c.grad_reference is None or not c.differentiable or "kink" in c.conditions:
+            continue  # at a kink the analytic gradient is the convention; differences have no answer there
         for fmt in (K.DATA_FORMATS if c.layout_dependent else (None,)):
             a = _args(c, "float64", fmt)
             names = [k for k, v in a.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
@@ -274,3 +290,54 @@ def test_a_known_error_is_told_by_backend_layout_and_message():
     assert K.known_error("torch", "channels_first", msg) is None
     assert K.known_error("tensorflow", "channels_first", "ValueError: shapes do not match") is None
     assert K.known_error("tensorflow", None, msg) is None
+
+
+# --------------------------------------------------------------------------- condition variants
+
+
+def test_a_variant_is_named_op_dot_condition_and_declares_its_conditions():
+    variants = [c for c in K.CASES if "." in c.name]
+    assert len(variants) >= 100
+    for c in variants:
+        op, cond = c.name.split(".", 1)
+        assert op and cond and c.conditions, c.name
+    names = {c.name for c in K.CASES}
+    assert set(K.COND_KNOWN) <= names  # every known difference this part declares names a case that exists
+    for name, rules in K.COND_KNOWN.items():
+        assert all(r in K.CASES_BY_NAME[name].xfail for r in rules), name
+
+
+@pytest.mark.parametrize("padding,spatial,ksize,opad", [("valid", (3, 3), (3, 3), 1), ("same", (3, 3), (4, 4), 1),
+                                                        ("same", (2, 3), (3, 2), 1), ("valid", (2, 2), (2, 3), 0)])
+def test_conv_transpose_with_output_padding_is_the_adjoint_of_the_conv_it_inverts(padding, spatial, ksize, opad):
+    """<conv(z), x> == <z, conv_transpose(x)>, z of Keras's output size for that output_padding."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, *spatial, 2))
+    k = rng.standard_normal((*ksize, 3, 2))
+    y = K._np_conv_transpose_op(x, k, 2, padding, opad)
+    for s, kk, o in zip(spatial, ksize, y.shape[1:-1]):  # Keras's output size
+        assert o == ((s - 1) * 2 + kk + opad if padding == "valid" else (s - 1) * 2 + kk % 2 + opad)
+    z = rng.standard_normal(y.shape)
+    fwd = K.np_conv(z, k, 2, padding)
+    assert fwd.shape == x.shape
+    assert np.isclose(np.sum(fwd * x), np.sum(z * y))
+
+
+def test_mixed_dtype_operands_keep_their_dtype_in_any_run():
+    c = K.CASES_BY_NAME["add.int8_uint8"]
+    a = _args(c, "float32")
+    assert a["x"].dtype == np.int8 and a["y"].dtype == np.uint8 and a["_dtypes"] == {"x": "int8", "y": "uint8"}
+    a = _args(K.CASES_BY_NAME["add.float16_bfloat16"], "float32")
+    assert a["_dtypes"] == {"x": "float16", "y": "bfloat16"}
+    assert np.array_equal(K.carrier(a["y"], "bfloat16"), a["y"])  # bfloat16 values, carried as float32
+    long = _args(K.CASES_BY_NAME["sum.float16_long"], "float32")["x"]
+    assert long.dtype == np.float16 and long.size == 10_000 and float(long.astype(np.float64).sum()) > 4096
+
+
+def test_the_long_half_sums_defeat_a_half_precision_accumulator():
+    """A float16 running sum stops growing long before the exact sum: the case can tell the two apart."""
+    x = _args(K.CASES_BY_NAME["sum.float16_long"], "float32")["x"]
+    exact = float(np.sum(x.astype(np.float64)))
+    stalled = float(np.cumsum(x, dtype=np.float16)[-1])
+    tol = C.tolerance("reduction", "float16")
+    assert abs(stalled - exact) > tol[0] + tol[1] * exact

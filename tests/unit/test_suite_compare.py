@@ -102,3 +102,24 @@ def test_relative_error_ignores_reference_zeros():
 def test_non_numeric_output_fails():
     v = C.compare(np.array(["a", "b"]), np.array([1.0, 2.0]), tol="exact", dtype="float32")
     assert v["status"] == "fail" and "not numeric" in v["message"]
+
+
+@pytest.mark.parametrize("got,ref", [
+    (np.ones((1, 1)), np.array(1.0)),            # a [1, 1] is not a scalar 1
+    (np.array([1.0]), np.array(1.0)),
+    (np.array(1.0), np.ones((1, 1))),
+    (np.arange(5.0), np.arange(5.0)[None]),      # a (5,) is not a (1, 5)
+    (np.arange(5.0)[None], np.arange(5.0)),
+    (np.zeros((3, 0)), np.zeros((0, 3))),         # empty, but not the same empty
+])
+def test_a_shape_that_broadcasts_still_fails_naming_both_shapes(got, ref):
+    v = C.compare(got, ref, tol="exact", dtype="float32", expected_dtype="float32", got_dtype="float32")
+    assert v["status"] == "fail"
+    assert v["message"] == f"shape {tuple(got.shape)}, expected {tuple(ref.shape)}"
+
+
+def test_an_integer_or_boolean_result_of_the_wrong_width_fails_even_with_equal_values():
+    r = np.array([1, 0, 3])
+    for exp, got in (("int32", "int64"), ("int16", "int8"), ("uint8", "int8"), ("bool", "uint8"), ("float16", "float32")):
+        v = C.compare(r, r, tol="exact", dtype=exp, expected_dtype=exp, got_dtype=got)
+        assert v["status"] == "fail" and f"dtype {got}, expected {exp}" in v["message"]
