@@ -1134,6 +1134,7 @@ sort_case("top_k_ties_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a
 
 #: keras.ops functions that have no case, and why (verify --coverage reads every NO_CASE* dict of this module).
 NO_CASE: dict[str, str] = {}
+_NP_START = len(CASES_LIST)
 
 #: `Case.extra` key: the output's shape depends on the values (nonzero, unique...): the case runs
 #: eagerly, never inside a backend's one compiled program (which needs static shapes).
@@ -1224,7 +1225,8 @@ def np_create(name: str, call: Callable, ref: Callable, tol: str = "exact", **mo
     """A creation op called with the case's dtype (`call(ops, dtype)`): values and the dtype checked."""
     return case(name=name, category="creation", inputs=inputs(dtype="$dtype"),
                 call=lambda o, a: call(o, a["dtype"]), reference=lambda a: ref(), tol=tol, out_dtype="float",
-                differentiable=False, **more)
+                differentiable=False, flops=lambda a: float(np.size(ref())), bytes=lambda a: 4.0 * np.size(ref()),
+                **more)
 
 
 def _nans(d):
@@ -1333,9 +1335,27 @@ np_pred("isposinf", np.isposinf, x=A(edge=_edges_all), conditions=("nan", "inf")
 np_pred("signbit", np.signbit, x=A(edge=lambda d: [-0.0, 0.0, float("inf"), float("-inf")]),
         conditions=("-0.0", "inf"))
 np_pred("isreal", np.isreal, conditions=("real input",))
-np_pred("all", lambda x: np.all(x, axis=1), x=A("bool", sizes=((4, 3), (256, 256), (1024, 1024))), kw=dict(axis=1))
-np_pred("any", lambda x: np.any(x, axis=0), x=A("bool", sizes=((3, 5), (256, 256), (1024, 1024))), kw=dict(axis=0))
-np_pred("isin", np.isin, x=A("int", hi=10), y=A("int", hi=10, sizes=((4,), (64,), (256,))))
+
+
+def _bool_rows(fill: bool):
+    """Random bools with the first row all `fill` (so that all/any give both answers along axis 1/0)."""
+
+    def gen(rng, dtype, size):
+        x = rng.random(_pick(size, (4, 3), (256, 256), (1024, 1024))) < 0.5
+        x[0, :] = fill
+        x[1, 0], x[1, 1] = (not fill), fill
+        return {"x": np.ascontiguousarray(x if fill else x.T)}
+
+    return gen
+
+
+case(name="all", category="reduction", inputs=_bool_rows(True), call=lambda o, a: o.all(a["x"], axis=1),
+     reference=lambda a: np.all(a["x"], axis=1), tol="exact", differentiable=False, out_dtype="bool",
+     conditions=("axis=1",))
+case(name="any", category="reduction", inputs=_bool_rows(False), call=lambda o, a: o.any(a["x"], axis=0),
+     reference=lambda a: np.any(a["x"], axis=0), tol="exact", differentiable=False, out_dtype="bool",
+     conditions=("axis=0",))
+np_pred("isin", np.isin, x=A("int", hi=10), y=A("int", hi=10, sizes=((4,), (64,), (256,))), category="indexing")
 
 
 def _close_inputs(rng, dtype, size):
@@ -1347,7 +1367,7 @@ def _close_inputs(rng, dtype, size):
 
 case(name="isclose", category="logic", inputs=_close_inputs, call=lambda o, a: o.isclose(a["x"], a["y"]),
      reference=lambda a: np.isclose(a["x"], a["y"]), tol="exact", out_dtype="bool", differentiable=False)
-case(name="allclose", category="logic", inputs=_close_inputs, tol="exact", out_dtype="bool", differentiable=False,
+case(name="allclose", category="reduction", inputs=_close_inputs, tol="exact", out_dtype="bool", differentiable=False,
      call=lambda o, a: o.stack([o.allclose(a["x"], a["x"]), o.allclose(a["x"], a["y"])]),
      reference=lambda a: np.array([True, False]), doc="allclose(x, x) and allclose(x, y) with y off in half its values")
 
@@ -1415,7 +1435,7 @@ case(name="average", category="reduction", tol="reduction",
      reference=lambda a: np.average(a["x"], axis=1, weights=a["w"]), conditions=("weights", "axis=1"),
      xfail=known_np("average_1d", "torch", "openvino"))
 case(name="corrcoef", category="reduction", tol="reduction", inputs=inputs(x=A(sizes=((4, 6), (64, 256), (128, 1024)))),
-     call=lambda o, a: o.corrcoef(a["x"]), reference=lambda a: np.corrcoef(a["x"]))
+     call=lambda o, a: o.corrcoef(a["x"]), reference=lambda a: (np.corrcoef(a["x"]) + np.corrcoef(a["x"]).T) / 2)
 NANX = A(sizes=R3, edge=_nans)
 reduction("nansum", lambda o, x: o.nansum(x, axis=-1), lambda x: np.nansum(x, axis=-1), x=NANX,
           differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
@@ -1486,10 +1506,11 @@ case(name="empty_like", category="creation", inputs=inputs(x=A()), tol="exact", 
 for _w, _ref in (("bartlett", np.bartlett), ("blackman", np.blackman), ("hamming", np.hamming),
                  ("hanning", np.hanning)):
     case(name=_w, category="creation", inputs=inputs(), call=(lambda w: lambda o, a: getattr(o, w)(7))(_w),
-         reference=(lambda r: lambda a: r(7))(_ref), tol="math", differentiable=False,
-         doc="a window of length 7 in floatx")
+         reference=(lambda r: lambda a: r(7))(_ref), tol="math", differentiable=False, bytes=lambda a: 28.0,
+         flops=lambda a: 7.0, doc="a window of length 7 in floatx")
 case(name="kaiser", category="creation", inputs=inputs(), call=lambda o, a: o.kaiser(7, 5.0),
-     reference=lambda a: np.kaiser(7, 5.0), tol="math", differentiable=False, doc="beta=5, length 7, in floatx")
+     reference=lambda a: np.kaiser(7, 5.0), tol="math", differentiable=False, doc="beta=5, length 7, in floatx",
+     bytes=lambda a: 28.0, flops=lambda a: 7.0)
 case(name="vander", category="creation", inputs=inputs(x=A(sizes=V1)), call=lambda o, a: o.vander(a["x"], 4),
      reference=lambda a: np.vander(a["x"], 4), tol="math", xfail=known_np("vander_grad", "torch"))
 case(name="meshgrid", category="creation", inputs=inputs(x=A(sizes=((4,), (256,), (1024,))), y=A(sizes=((3,), (128,), (512,)))),
@@ -1576,9 +1597,21 @@ mm_case("kron", lambda o, a: o.kron(a["x"], a["y"]), lambda a: np.kron(a["x"], a
         y=A(sizes=((3, 2), (32, 32), (64, 64))))
 mm_case("correlate", lambda o, a: o.correlate(a["x"], a["y"]), lambda a: np.correlate(a["x"], a["y"]),
         lambda a: 2.0 * a["x"].size * a["y"].size, x=A(sizes=((8,), (4096,), (65536,))), y=A(sizes=((3,), (64,), (64,))))
-la_case("slogdet", lambda o, a: o.stack(o.slogdet(a["x"])), lambda a: np.stack(np.linalg.slogdet(a["x"])),
-        x=A("wellcond", sizes=((3, 4, 4), (8, 32, 32), (8, 64, 64))), differentiable=False,
-        doc="(sign, log|det|) stacked")
+
+
+def _slogdet_inputs(rng, dtype, size):
+    """Well-conditioned matrices, the first with two rows swapped (a negative determinant)."""
+    x = A("wellcond", sizes=((3, 4, 4), (8, 32, 32), (8, 64, 64)))(rng, dtype, size)
+    x[0, [0, 1]] = x[0, [1, 0]]
+    return {"x": x}
+
+
+case(name="slogdet", category="linalg", inputs=_slogdet_inputs, tol="linalg", dtypes=LIN_DTYPES,
+     call=lambda o, a: o.stack(o.slogdet(a["x"])), reference=lambda a: np.stack(np.linalg.slogdet(a["x"])),
+     differentiable=False, conditions=("negative determinant",), doc="(sign, log|det|) stacked")
+
+#: the cases of this part (keras.ops.numpy), for the tests that run them on real backends.
+NUMPY_CASES: tuple[str, ...] = tuple(c.name for c in CASES_LIST[_NP_START:])
 
 
 CASES: tuple[Case, ...] = tuple(CASES_LIST)
