@@ -1136,8 +1136,10 @@ sort_case("top_k_ties_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a
 NO_CASE: dict[str, str] = {}
 _NP_START = len(CASES_LIST)
 
-#: `Case.extra` key: the output's shape depends on the values (nonzero, unique...): the case runs
-#: eagerly, never inside a backend's one compiled program (which needs static shapes).
+#: `Case.extra` key: the case runs eagerly, never inside a backend's one compiled program, because its
+#: output's shape depends on the values (nonzero, unique) or Keras's implementation needs concrete values
+#: (bincount's length, jax's window functions: ConcretizationTypeError when traced). A case that cannot be
+#: traced would otherwise make jax lower the whole program twice to find it.
 EAGER = {"eager": True}
 
 #: Known differences of keras.ops.numpy functions, measured with Keras 3.15.1 (jax 0.10.2, torch 2.13,
@@ -1388,11 +1390,12 @@ np_int("lcm", np.lcm, A("int", lo=1, hi=20), A("int", lo=1, hi=20))
 np_unary("count_nonzero", lambda x: np.count_nonzero(x, axis=1), x=A("ties"), kw=dict(axis=1), tol="exact",
          differentiable=False, out_dtype="int32", category="reduction", conditions=("zeros",))
 np_int("bincount", lambda x: np.bincount(x, minlength=8), A("int", hi=6, sizes=((10,), (4096,), (65536,))),
-       kw=dict(minlength=8), conditions=("minlength",))
+       kw=dict(minlength=8), conditions=("minlength",), extra=EAGER)
 case(name="bincount_weights", category="integer", tol="reduction", differentiable=False,
      inputs=inputs(x=A("int", hi=6, sizes=((10,), (4096,), (65536,))), w=A(sizes=((10,), (4096,), (65536,)))),
      call=lambda o, a: o.bincount(a["x"], weights=a["w"], minlength=8),
-     reference=lambda a: np.bincount(a["x"], weights=a["w"], minlength=8), conditions=("weights", "minlength"))
+     reference=lambda a: np.bincount(a["x"], weights=a["w"], minlength=8), conditions=("weights", "minlength"),
+     extra=EAGER)
 case(name="digitize", category="integer", tol="exact", differentiable=False, out_dtype="int32",
      inputs=inputs(x=A(), b=P(*[np.array([-1.0, -0.25, 0.25, 1.0])] * 3)),
      call=lambda o, a: o.digitize(a["x"], a["b"]), reference=lambda a: np.digitize(a["x"], a["b"]))
@@ -1507,10 +1510,10 @@ for _w, _ref in (("bartlett", np.bartlett), ("blackman", np.blackman), ("hamming
                  ("hanning", np.hanning)):
     case(name=_w, category="creation", inputs=inputs(), call=(lambda w: lambda o, a: getattr(o, w)(7))(_w),
          reference=(lambda r: lambda a: r(7))(_ref), tol="math", differentiable=False, bytes=lambda a: 28.0,
-         flops=lambda a: 7.0, doc="a window of length 7 in floatx")
+         flops=lambda a: 7.0, doc="a window of length 7 in floatx", extra=EAGER)
 case(name="kaiser", category="creation", inputs=inputs(), call=lambda o, a: o.kaiser(7, 5.0),
      reference=lambda a: np.kaiser(7, 5.0), tol="math", differentiable=False, doc="beta=5, length 7, in floatx",
-     bytes=lambda a: 28.0, flops=lambda a: 7.0)
+     bytes=lambda a: 28.0, flops=lambda a: 7.0, extra=EAGER)
 case(name="vander", category="creation", inputs=inputs(x=A(sizes=V1)), call=lambda o, a: o.vander(a["x"], 4),
      reference=lambda a: np.vander(a["x"], 4), tol="math", xfail=known_np("vander_grad", "torch"))
 case(name="meshgrid", category="creation", inputs=inputs(x=A(sizes=((4,), (256,), (1024,))), y=A(sizes=((3,), (128,), (512,)))),
