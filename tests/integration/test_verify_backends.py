@@ -92,7 +92,9 @@ def test_gradients_are_checked_where_backends_differentiate(full):
     for b in BACKENDS:
         grads = {r["case"] for r in _rows(doc, backend=b, check="grad")}
         if b in GRAD_BACKENDS:
-            want = {c.name for c in K.CASES if c.differentiable and "float32" in c.dtypes}
+            # a case whose value raised (a known error: xfail, no output) has no gradient to check
+            raised = {r["case"] for r in _rows(doc, backend=b, check="value", status="xfail") if not r["got_dtype"]}
+            want = {c.name for c in K.CASES if c.differentiable and "float32" in c.dtypes} - raised
             assert want <= grads, (b, want - grads)
             assert all(r["status"] in ("pass", "xfail") for r in _rows(doc, backend=b, check="grad"))
         else:

@@ -1642,6 +1642,498 @@ def _values_only() -> None:
 _values_only()
 
 
+# =========================================================================================
+# keras.ops.numpy: a case for every function of the namespace (issue 12, part "covnp").
+# Each case: a float64 NumPy reference, its tolerance class, the dtypes it is defined for,
+# `out_dtype` where it is not the promoted float, and the conditions it exercises.
+# Functions without a case are in NO_CASE with the reason (`kbackend verify --coverage`).
+# =========================================================================================
+
+#: keras.ops functions that have no case, and why (verify --coverage reads every NO_CASE* dict of this module).
+NO_CASE: dict[str, str] = {}
+_NP_START = len(CASES_LIST)
+
+#: `Case.extra` key: the case runs eagerly, never inside a backend's one compiled program, because its
+#: output's shape depends on the values (nonzero, unique) or Keras's implementation needs concrete values
+#: (bincount's length, jax's window functions: ConcretizationTypeError when traced). A case that cannot be
+#: traced would otherwise make jax lower the whole program twice to find it.
+EAGER = {"eager": True}
+
+#: Known differences of keras.ops.numpy functions, measured with Keras 3.15.1 (jax 0.10.2, torch 2.13,
+#: tensorflow 2.21, openvino 2026.4) on this suite: xfail reasons, with the upstream thread where one was found.
+KNOWN_NP = {
+    "nextafter64": "Keras's {b} backend computes nextafter in float64 and casts the result back, so a float32 "
+                   "step rounds back to x itself (keras-team/keras#23132, fixed upstream by keras-team/keras#23417)",
+    "average_1d": "Keras's {b} backend broadcasts 1-D weights against the last axis, not the averaged one "
+                  "(keras-team/keras#23250, fixed upstream by keras-team/keras#23249)",
+    "imag_real": "torch.imag raises for real tensors (pytorch/pytorch#51210) and Keras's torch backend calls it as is; "
+                 "NumPy returns zeros",
+    "histogram_dtype": "Keras declares the counts' dtype as the input's (Histogram.compute_output_spec); the {b} "
+                       "backend returns integer counts",
+    "argpartition_int": "Keras's torch backend casts argpartition's input to int32, so fractional values that "
+                        "truncate to the same integer are partitioned as ties (no upstream thread found)",
+    "argpartition_tf": "Keras's tensorflow argpartition raises InvalidArgumentError (tensor_scatter_nd_update "
+                       "index out of range) on a 2-D input (no upstream thread found)",
+    "vander_grad": "the gradient of Keras's torch vander fails: a tensor it needs was modified by an in-place "
+                   "operation (no upstream thread found)",
+    "vdot_flatten": "Keras's torch vdot passes 2-D inputs to torch.vdot, which takes only 1-D tensors "
+                    "(NumPy flattens them; torch's choice: pytorch/pytorch#2313)",
+    "vectorize_tf": "Keras's tensorflow vectorize supports only in_axes=0 (_vmap_fn), so a scalar function over "
+                    "a 2-D input raises ValueError",
+    "nanpercentile_list": "Keras's openvino nanpercentile and nanquantile raise TypeError for a list of "
+                          "percentiles (the documented 'sequence of percentiles')",
+    "nonzero_tuple": "Keras's openvino nonzero returns one tensor, not the tuple of 1-D index tensors "
+                     "Keras documents (keras-team/keras#19910)",
+    "size_int64": "keras.ops.size returns int64 on this backend while Keras declares int32 "
+                  "(keras-team/keras#23495)",
+    "nan_bf16": "NumPy's nan* functions and nan_to_num do not recognise NaN and inf in ml_dtypes bfloat16 arrays "
+                "(np.nansum gives nan), and Keras's numpy backend calls them directly",
+    "vectorize_bf16": "np.vectorize cannot build an ml_dtypes bfloat16 output (TypeError: data type 'E' not "
+                      "understood), and Keras's numpy backend calls it directly",
+    "i0_f64": "Keras's numpy i0 returns float64 for a bfloat16 input",
+    "i0_tf_bf16": "TensorFlow has no CPU kernel of BesselI0 for bfloat16 (NotFoundError)",
+    "posinf_f32": "Keras's numpy backend converts a float64 input to float32 first (convert_to_tensor without a "
+                  "dtype), so a finite value beyond float32's range reads as an infinity",
+    "edges_f32": "the {b} backend returns float32 bin edges where Keras declares the input's dtype "
+                 "(Histogram.compute_output_spec)",
+    "deg2rad_ov": "openvino computes deg2rad in bfloat16 in two roundings (x·π, then /180): 2 of 20 values "
+                  "are off by more than one bfloat16 step",
+    "ov_bf16_const": "Keras's openvino backend cannot make this op's constant in bfloat16 (RuntimeError in "
+                     "openvino's Python bindings)",
+}
+
+
+def known_np(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, str], ...]:
+    return tuple((b, dtype, KNOWN_NP[key].format(b=b)) for b in backends)
+
+
+def _by_name(fn: str, *pos, **kw) -> Callable:
+    """ops.<fn>(*arrays, *pos, **kw): a call by name, so that one line makes a case."""
+    return lambda o, *xs: getattr(o, fn)(*xs, *pos, **kw)
+
+
+def np_unary(fn: str, ref: Callable, x=None, tol: str = "math", name: str | None = None, category: str = "elementwise",
+             args: tuple = (), kw: dict | None = None, **more) -> Case:
+    """A case ops.<fn>(x, *args, **kw) against ref(x)."""
+    return unary(name or fn, category, _by_name(fn, *args, **(kw or {})), ref, x=x, tol=tol, **more)
+
+
+def np_binary(fn: str, ref: Callable, x=None, y=None, tol: str = "elementwise", name: str | None = None,
+              category: str = "elementwise", kw: dict | None = None, **more) -> Case:
+    """A case ops.<fn>(x, y, **kw) against ref(x, y)."""
+    return binary(name or fn, category, _by_name(fn, **(kw or {})), ref, x=x, y=y, tol=tol, **more)
+
+
+def np_pred(fn: str, ref: Callable, x=None, y=None, name: str | None = None, kw: dict | None = None, **more) -> Case:
+    """A bool-valued case (comparisons, predicates, logic): compared exactly, its dtype bool."""
+    more = dict(dict(tol="exact", differentiable=False, out_dtype="bool", category="logic"), **more)
+    if y is None:
+        return np_unary(fn, ref, x=x, name=name, kw=kw, **more)
+    return np_binary(fn, ref, x=x, y=y, name=name, kw=kw, **more)
+
+
+def np_int(fn: str, ref: Callable, x, y=None, name: str | None = None, **more) -> Case:
+    """An integer case (bitwise ops, gcd...): int32 in, int32 out, compared exactly."""
+    more = dict(dict(tol="exact", differentiable=False, out_dtype="int32", category="integer"), **more)
+    if y is None:
+        return np_unary(fn, ref, x=x, name=name, **more)
+    return np_binary(fn, ref, x=x, y=y, name=name, **more)
+
+
+def np_create(name: str, call: Callable, ref: Callable, tol: str = "exact", **more) -> Case:
+    """A creation op called with the case's dtype (`call(ops, dtype)`): values and the dtype checked."""
+    return case(name=name, category="creation", inputs=inputs(dtype="$dtype"),
+                call=lambda o, a: call(o, a["dtype"]), reference=lambda a: ref(), tol=tol, out_dtype="float",
+                differentiable=False, flops=lambda a: float(np.size(ref())), bytes=lambda a: 4.0 * np.size(ref()),
+                **more)
+
+
+def _nans(d):
+    """NaN in the first two positions (the nan* reductions ignore them)."""
+    return [float("nan"), float("nan")]
+
+
+def _divmod_inputs(rng, dtype, size):
+    """x = (q + f)·y with q an integer in [-3, 3] and f in [1/8, 7/8]: x/y is never near an integer, and
+    q·y is exact in every float dtype (y = k/8), so floor_divide, mod and fmod have one right answer."""
+    shape = _pick(size, *EW)
+    y = rng.integers(4, 13, shape) / 8.0 * rng.choice([-1.0, 1.0], shape)
+    x = (rng.integers(-3, 4, shape) + rng.integers(1, 8, shape) / 8.0) * y
+    return {"x": carrier(x, dtype), "y": carrier(y, dtype)}
+
+
+def _divmod_case(fn, ref, **more):
+    return case(name=fn, category="elementwise", inputs=_divmod_inputs, call=lambda o, a: getattr(o, fn)(a["x"], a["y"]),
+                reference=lambda a: ref(a["x"], a["y"]), tol="elementwise", differentiable=False,
+                conditions=("negative operands",), **more)
+
+
+V1 = ((5,), (1024,), (4096,))
+I20 = dict(lo=-50, hi=50)
+
+# Elementwise math ---------------------------------------------------------------------------
+
+np_unary("absolute", np.abs, x=A("kinks"), tol="exact", grad_reference=lambda a, g: {"x": g * np.sign(a["x"])})
+np_unary("fabs", np.abs, x=A("kinks"), tol="exact", grad_reference=lambda a, g: {"x": g * np.sign(a["x"])})
+np_unary("arccos", np.arccos, x=A("uniform", lo=-0.9, hi=0.9))
+np_unary("arcsin", np.arcsin, x=A("uniform", lo=-0.9, hi=0.9))
+np_unary("arctan", np.arctan, x=A(scale=2.0))
+np_unary("arccosh", np.arccosh, x=A("uniform", lo=1.2, hi=4.0))
+np_unary("arcsinh", np.arcsinh, x=A(scale=2.0))
+np_unary("arctanh", np.arctanh, x=A("uniform", lo=-0.9, hi=0.9))
+np_unary("cosh", np.cosh, x=A("uniform", lo=-3.0, hi=3.0))
+np_unary("sinh", np.sinh, x=A("uniform", lo=-3.0, hi=3.0))
+np_unary("tan", np.tan, x=A("uniform", lo=-1.2, hi=1.2))
+np_unary("cbrt", np.cbrt, x=A("kinks", gap=0.2, scale=2.0), conditions=("negative operands",))
+np_unary("exp2", np.exp2, x=A("uniform", lo=-4.0, hi=4.0))
+np_unary("log10", np.log10, x=A("uniform", lo=0.05, hi=20.0))
+np_unary("log2", np.log2, x=A("uniform", lo=0.05, hi=20.0))
+np_unary("sinc", np.sinc, x=A(scale=2.0))
+np_unary("i0", np.i0, x=A("uniform", lo=-3.0, hi=3.0),
+         xfail=known_np("i0_f64", "numpy", dtype="bfloat16") + known_np("i0_tf_bf16", "tensorflow", dtype="bfloat16"))
+np_unary("deg2rad", np.deg2rad, x=A(scale=90.0), tol="elementwise",
+         xfail=known_np("deg2rad_ov", "openvino", dtype="bfloat16"))
+np_unary("rad2deg", np.rad2deg, x=A(scale=2.0), tol="elementwise")
+np_unary("ceil", np.ceil, x=A(scale=3.0), tol="exact", differentiable=False)
+np_unary("trunc", np.trunc, x=A(scale=3.0), tol="exact", differentiable=False, conditions=("negative operands",))
+np_unary("real", lambda x: x, tol="exact", conditions=("real input",))
+np_unary("imag", np.zeros_like, tol="exact", differentiable=False, conditions=("real input",),
+         xfail=known_np("imag_real", "torch"))
+np_unary("conj", lambda x: x, tol="exact", conditions=("real input",))
+np_unary("conjugate", lambda x: x, tol="exact", conditions=("real input",))
+np_unary("angle", np.angle, x=A("kinks"), differentiable=False, conditions=("real input", "negative operands"))
+np_unary("nan_to_num", lambda x: np.nan_to_num(x, nan=0.0, posinf=100.0, neginf=-100.0), x=A(edge=_edges_normal),
+         tol="exact", differentiable=False, kw=dict(nan=0.0, posinf=100.0, neginf=-100.0),
+         conditions=("nan", "inf", "-0.0"), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+np_binary("minimum", np.minimum)
+np_binary("fmax", np.fmax)
+np_binary("fmin", np.fmin)
+np_binary("hypot", np.hypot, tol="math")
+np_binary("logaddexp2", np.logaddexp2, tol="math")
+np_binary("true_divide", np.true_divide, y=A("kinks", gap=0.5))
+np_binary("divide_no_nan", lambda x, y: np.where(y == 0, 0.0, x / np.where(y == 0, 1.0, y)),
+          y=A("kinks", gap=0.5, edge=lambda d: [0.0, -0.0, 0.0]), differentiable=False,
+          conditions=("zero divisor",))
+_divmod_case("floor_divide", np.floor_divide)
+_divmod_case("mod", np.mod)
+_divmod_case("fmod", np.fmod)
+np_binary("heaviside", np.heaviside, x=A(edge=lambda d: [0.0, -0.0, 0.0]), tol="exact", differentiable=False,
+          conditions=("x1=0",))
+case(name="ldexp", category="elementwise", inputs=inputs(x=A(), i=A("int", lo=-3, hi=4)), tol="exact",
+     call=lambda o, a: o.ldexp(a["x"], a["i"]), reference=lambda a: a["x"] * 2.0 ** a["i"],
+     differentiable=False, conditions=("int exponent",))
+case(name="nextafter", category="elementwise", inputs=inputs(x=A(), y=A(), dt="$dtype"), tol="exact",
+     call=lambda o, a: o.nextafter(a["x"], a["y"]),
+     reference=lambda a: np.nextafter(a["x"].astype(a["dt"]), a["y"].astype(a["dt"])),
+     dtypes=("float16", "float32"), differentiable=False, doc="the next representable value in the case's dtype",
+     xfail=known_np("nextafter64", "torch", "tensorflow", "openvino"))
+case(name="vectorize", category="elementwise", inputs=inputs(x=A()), tol="elementwise", differentiable=False,
+     call=lambda o, a: o.vectorize(lambda v: v * 2.0 + 1.0)(a["x"]), reference=lambda a: 2 * a["x"] + 1,
+     doc="ops.vectorize(lambda v: v * 2 + 1)(x)", conditions=("rank=2",),
+     xfail=known_np("vectorize_tf", "tensorflow") + known_np("vectorize_bf16", "numpy", dtype="bfloat16"))
+
+# Comparisons, predicates and logic (bool) ---------------------------------------------------
+
+TIES = A("ties")
+np_pred("equal", np.equal, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("not_equal", np.not_equal, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("greater", np.greater, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("greater_equal", np.greater_equal, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("less", np.less, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("less_equal", np.less_equal, x=TIES, y=A("ties"), conditions=("ties",))
+np_pred("logical_and", np.logical_and, x=A("bool"), y=A("bool"))
+np_pred("logical_or", np.logical_or, x=A("bool"), y=A("bool"))
+np_pred("logical_xor", np.logical_xor, x=A("bool"), y=A("bool"))
+np_pred("logical_not", np.logical_not, x=A("bool"))
+np_pred("isnan", np.isnan, x=A(edge=_edges_all), conditions=("nan", "inf", "subnormal"))
+np_pred("isinf", np.isinf, x=A(edge=_edges_all), conditions=("nan", "inf", "subnormal"))
+np_pred("isneginf", np.isneginf, x=A(edge=_edges_all), conditions=("nan", "inf"),
+        xfail=known_np("posinf_f32", "numpy", dtype="float64"))
+np_pred("isposinf", np.isposinf, x=A(edge=_edges_all), conditions=("nan", "inf"),
+        xfail=known_np("posinf_f32", "numpy", dtype="float64"))
+np_pred("signbit", np.signbit, x=A(edge=lambda d: [-0.0, 0.0, float("inf"), float("-inf")]),
+        conditions=("-0.0", "inf"))
+np_pred("isreal", np.isreal, conditions=("real input",))
+
+
+def _bool_rows(fill: bool):
+    """Random bools with the first row all `fill` (so that all/any give both answers along axis 1/0)."""
+
+    def gen(rng, dtype, size):
+        x = rng.random(_pick(size, (4, 3), (256, 256), (1024, 1024))) < 0.5
+        x[0, :] = fill
+        x[1, 0], x[1, 1] = (not fill), fill
+        return {"x": np.ascontiguousarray(x if fill else x.T)}
+
+    return gen
+
+
+case(name="all", category="reduction", inputs=_bool_rows(True), call=lambda o, a: o.all(a["x"], axis=1),
+     reference=lambda a: np.all(a["x"], axis=1), tol="exact", differentiable=False, out_dtype="bool",
+     conditions=("axis=1",))
+case(name="any", category="reduction", inputs=_bool_rows(False), call=lambda o, a: o.any(a["x"], axis=0),
+     reference=lambda a: np.any(a["x"], axis=0), tol="exact", differentiable=False, out_dtype="bool",
+     conditions=("axis=0",))
+np_pred("isin", np.isin, x=A("int", hi=10), y=A("int", hi=10, sizes=((4,), (64,), (256,))), category="indexing")
+
+
+def _close_inputs(rng, dtype, size):
+    x = randn(rng, _pick(size, *EW), dtype)
+    off = rng.random(x.shape) < 0.5
+    off.flat[:2] = (True, False)
+    return {"x": x, "y": carrier(np.where(off, x.astype(np.float64) + 0.5, x), dtype)}
+
+
+case(name="isclose", category="logic", inputs=_close_inputs, call=lambda o, a: o.isclose(a["x"], a["y"]),
+     reference=lambda a: np.isclose(a["x"], a["y"]), tol="exact", out_dtype="bool", differentiable=False)
+case(name="allclose", category="reduction", inputs=_close_inputs, tol="exact", out_dtype="bool", differentiable=False,
+     call=lambda o, a: o.stack([o.allclose(a["x"], a["x"]), o.allclose(a["x"], a["y"])]),
+     reference=lambda a: np.array([True, False]), doc="allclose(x, x) and allclose(x, y) with y off in half its values")
+
+# Integers: bitwise, gcd, counts ------------------------------------------------------------
+
+np_int("bitwise_and", np.bitwise_and, A("int", **I20), A("int", **I20), conditions=("negative operands",))
+np_int("bitwise_or", np.bitwise_or, A("int", **I20), A("int", **I20), conditions=("negative operands",))
+np_int("bitwise_xor", np.bitwise_xor, A("int", **I20), A("int", **I20), conditions=("negative operands",))
+np_int("bitwise_invert", np.invert, A("int", **I20))
+np_int("bitwise_not", np.invert, A("int", **I20))
+np_int("left_shift", np.left_shift, A("int", hi=100), A("int", hi=5))
+np_int("bitwise_left_shift", np.left_shift, A("int", hi=100), A("int", hi=5))
+np_int("right_shift", np.right_shift, A("int", lo=-100, hi=100), A("int", hi=5), conditions=("negative operands",))
+np_int("bitwise_right_shift", np.right_shift, A("int", lo=-100, hi=100), A("int", hi=5),
+       conditions=("negative operands",))
+np_int("gcd", np.gcd, A("int", lo=1, hi=40), A("int", lo=1, hi=40))
+np_int("lcm", np.lcm, A("int", lo=1, hi=20), A("int", lo=1, hi=20))
+np_unary("count_nonzero", lambda x: np.count_nonzero(x, axis=1), x=A("ties"), kw=dict(axis=1), tol="exact",
+         differentiable=False, out_dtype="int32", category="reduction", conditions=("zeros",))
+np_int("bincount", lambda x: np.bincount(x, minlength=8), A("int", hi=6, sizes=((10,), (4096,), (65536,))),
+       kw=dict(minlength=8), conditions=("minlength",), extra=EAGER)
+case(name="bincount_weights", category="integer", tol="reduction", differentiable=False,
+     inputs=inputs(x=A("int", hi=6, sizes=((10,), (4096,), (65536,))), w=A(sizes=((10,), (4096,), (65536,)))),
+     call=lambda o, a: o.bincount(a["x"], weights=a["w"], minlength=8),
+     reference=lambda a: np.bincount(a["x"], weights=a["w"], minlength=8), conditions=("weights", "minlength"),
+     extra=EAGER)
+case(name="digitize", category="integer", tol="exact", differentiable=False, out_dtype="int32",
+     inputs=inputs(x=A(), b=P(*[np.array([-1.0, -0.25, 0.25, 1.0])] * 3)),
+     call=lambda o, a: o.digitize(a["x"], a["b"]), reference=lambda a: np.digitize(a["x"], a["b"]))
+case(name="searchsorted", category="integer", tol="exact", differentiable=False, out_dtype="int32",
+     inputs=inputs(s=P(*[np.arange(-2.0, 2.5, 0.5)] * 3), v=A(sizes=((6,), (4096,), (65536,)), edge=lambda d: [0.5, -2.0])),
+     call=lambda o, a: o.searchsorted(a["s"], a["v"]), reference=lambda a: np.searchsorted(a["s"], a["v"]),
+     conditions=("ties",), doc="side='left': a value equal to an element goes before it")
+case(name="histogram", category="integer", tol="exact", differentiable=False, out_dtype="float",
+     xfail=known_np("histogram_dtype", "numpy", "openvino"),
+     inputs=inputs(x=A("uniform", lo=-2.0, hi=2.0, sizes=((20,), (4096,), (65536,)))),
+     call=lambda o, a: o.histogram(a["x"], bins=5, range=(-2.5, 2.5))[0],
+     reference=lambda a: np.histogram(a["x"], bins=5, range=(-2.5, 2.5))[0], doc="the counts, bins=5 over [-2.5, 2.5]")
+case(name="histogram_edges", category="integer", tol="reduction", differentiable=False, out_dtype="float",
+     xfail=known_np("edges_f32", "numpy", dtype="float64") + known_np("edges_f32", "openvino", dtype="float16")
+     + known_np("edges_f32", "openvino", dtype="bfloat16") + known_np("edges_f32", "openvino", dtype="float64"),
+     inputs=inputs(x=A("uniform", lo=-2.0, hi=2.0, sizes=((20,), (4096,), (65536,)))),
+     call=lambda o, a: o.histogram(a["x"], bins=5)[1],
+     reference=lambda a: np.histogram(a["x"], bins=5)[1], doc="the bin edges, bins=5 over the values' range")
+
+# Reductions, statistics and their nan* forms -----------------------------------------------
+
+reduction("amax", lambda o, x: o.amax(x, axis=1), lambda x: np.amax(x, axis=1), tol="exact",
+          x=A("distinct", sizes=R3, step=0.25))
+reduction("amin", lambda o, x: o.amin(x, axis=-1, keepdims=True), lambda x: np.amin(x, axis=-1, keepdims=True),
+          tol="exact", x=A("distinct", sizes=R3, step=0.25), conditions=("keepdims",))
+reduction("ptp", lambda o, x: o.ptp(x, axis=-1), lambda x: np.ptp(x, axis=-1), tol="elementwise",
+          x=A("distinct", sizes=R3, step=0.25))
+reduction("median", lambda o, x: o.median(x, axis=1), lambda x: np.median(x, axis=1), x=A("distinct", sizes=R3),
+          conditions=("even length",))
+reduction("percentile", lambda o, x: o.percentile(x, [10.0, 50.0, 90.0], axis=-1),
+          lambda x: np.percentile(x, [10.0, 50.0, 90.0], axis=-1), x=A("distinct", sizes=R3))
+reduction("quantile", lambda o, x: o.quantile(x, [0.25, 0.5, 0.75], axis=1),
+          lambda x: np.quantile(x, [0.25, 0.5, 0.75], axis=1), x=A("distinct", sizes=R3))
+reduction("trace", lambda o, x: o.trace(x, axis1=1, axis2=2), lambda x: np.trace(x, axis1=1, axis2=2))
+reduction("trapezoid", lambda o, x: o.trapezoid(x, dx=0.5, axis=-1), lambda x: np.trapezoid(x, dx=0.5, axis=-1))
+reduction("diff", lambda o, x: o.diff(x, n=2, axis=1), lambda x: np.diff(x, n=2, axis=1), conditions=("n=2",))
+case(name="average", category="reduction", tol="reduction",
+     inputs=inputs(x=A(sizes=R3), w=A("uniform", lo=0.5, hi=1.5, sizes=((4,), (64,), (128,)))),
+     call=lambda o, a: o.average(a["x"], axis=1, weights=a["w"]),
+     reference=lambda a: np.average(a["x"], axis=1, weights=a["w"]), conditions=("weights", "axis=1"),
+     xfail=known_np("average_1d", "torch", "openvino"))
+case(name="corrcoef", category="reduction", tol="reduction", inputs=inputs(x=A(sizes=((4, 6), (64, 256), (128, 1024)))),
+     call=lambda o, a: o.corrcoef(a["x"]), reference=lambda a: (np.corrcoef(a["x"]) + np.corrcoef(a["x"]).T) / 2)
+NANX = A(sizes=R3, edge=_nans)
+reduction("nansum", lambda o, x: o.nansum(x, axis=-1), lambda x: np.nansum(x, axis=-1), x=NANX,
+          differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanmean", lambda o, x: o.nanmean(x, axis=-1), lambda x: np.nanmean(x, axis=-1), x=NANX,
+          differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanprod", lambda o, x: o.nanprod(x, axis=-1), lambda x: np.nanprod(x, axis=-1), differentiable=False,
+          x=A("uniform", lo=0.5, hi=1.5, sizes=R3, edge=_nans), conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanmax", lambda o, x: o.nanmax(x, axis=-1), lambda x: np.nanmax(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3, step=0.25, edge=_nans), differentiable=False, conditions=("nan",))
+reduction("nanmin", lambda o, x: o.nanmin(x, axis=-1), lambda x: np.nanmin(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3, step=0.25, edge=_nans), differentiable=False, conditions=("nan",))
+reduction("nanstd", lambda o, x: o.nanstd(x, axis=-1), lambda x: np.nanstd(x, axis=-1), x=NANX,
+          differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanvar", lambda o, x: o.nanvar(x, axis=-1), lambda x: np.nanvar(x, axis=-1), x=NANX,
+          differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanmedian", lambda o, x: o.nanmedian(x, axis=-1), lambda x: np.nanmedian(x, axis=-1),
+          x=A("distinct", sizes=R3, edge=_nans), differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanpercentile", lambda o, x: o.nanpercentile(x, [10.0, 50.0, 90.0], axis=-1),
+          lambda x: np.nanpercentile(x, [10.0, 50.0, 90.0], axis=-1), x=A("distinct", sizes=R3, edge=_nans),
+          differentiable=False, conditions=("nan",), xfail=known_np("nanpercentile_list", "openvino"))
+reduction("nanquantile", lambda o, x: o.nanquantile(x, [0.25, 0.5, 0.75], axis=-1),
+          lambda x: np.nanquantile(x, [0.25, 0.5, 0.75], axis=-1), x=A("distinct", sizes=R3, edge=_nans),
+          differentiable=False, conditions=("nan",))
+reduction("nancumsum", lambda o, x: o.nancumsum(x, axis=-1), lambda x: np.nancumsum(x, axis=-1), x=NANX,
+          differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nancumprod", lambda o, x: o.nancumprod(x, axis=-1), lambda x: np.nancumprod(x, axis=-1),
+          x=A("uniform", lo=0.5, hi=1.5, sizes=R3, edge=_nans), differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanargmax", lambda o, x: o.nanargmax(x, axis=-1), lambda x: np.nanargmax(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3, edge=_nans), out_dtype="int32", differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+reduction("nanargmin", lambda o, x: o.nanargmin(x, axis=-1), lambda x: np.nanargmin(x, axis=-1), tol="exact",
+          x=A("distinct", sizes=R3, edge=_nans), out_dtype="int32", differentiable=False, conditions=("nan",), xfail=known_np("nan_bf16", "numpy", dtype="bfloat16"))
+
+
+def _partitioned(o, x, k):
+    """x partitioned around its k-th value by argpartition, each side sorted (the order inside a side is free)."""
+    p = o.take_along_axis(x, o.argpartition(x, k, axis=-1), axis=-1)
+    return o.concatenate([o.sort(p[..., :k], axis=-1), p[..., k:k + 1], o.sort(p[..., k + 1:], axis=-1)], axis=-1)
+
+
+sort_case("argpartition", lambda o, a: _partitioned(o, a["x"], 3), lambda a: np.sort(a["x"], axis=-1),
+          A("distinct", sizes=ST), doc="values left of the k-th are smaller, right of it larger (each side sorted)",
+          xfail=known_np("argpartition_int", "torch") + known_np("argpartition_tf", "tensorflow"))
+
+# Creation ---------------------------------------------------------------------------------
+
+np_create("arange", lambda o, d: o.arange(1.0, 7.0, 0.5, dtype=d), lambda: np.arange(1.0, 7.0, 0.5),
+          xfail=known_np("ov_bf16_const", "openvino", dtype="bfloat16"))
+np_create("linspace", lambda o, d: o.linspace(-1.0, 2.0, 7, dtype=d), lambda: np.linspace(-1.0, 2.0, 7),
+          tol="elementwise")
+np_create("logspace", lambda o, d: o.logspace(0.0, 2.0, 5, dtype=d), lambda: np.logspace(0.0, 2.0, 5), tol="math")
+np_create("geomspace", lambda o, d: o.geomspace(1.0, 1000.0, 4, dtype=d), lambda: np.geomspace(1.0, 1000.0, 4),
+          tol="math")
+np_create("eye", lambda o, d: o.eye(4, 5, k=1, dtype=d), lambda: np.eye(4, 5, k=1), conditions=("k=1",))
+np_create("identity", lambda o, d: o.identity(4, dtype=d), lambda: np.identity(4))
+np_create("tri", lambda o, d: o.tri(4, 5, k=-1, dtype=d), lambda: np.tri(4, 5, k=-1), conditions=("k=-1",))
+np_create("zeros", lambda o, d: o.zeros((4, 5), dtype=d), lambda: np.zeros((4, 5)))
+np_create("ones", lambda o, d: o.ones((4, 5), dtype=d), lambda: np.ones((4, 5)))
+np_create("full", lambda o, d: o.full((4, 5), 2.5, dtype=d), lambda: np.full((4, 5), 2.5))
+np_create("empty", lambda o, d: o.zeros_like(o.empty((4, 5), dtype=d)), lambda: np.zeros((4, 5)),
+          doc="its values are uninitialised: the shape and dtype are checked (through zeros_like)")
+np_unary("zeros_like", np.zeros_like, tol="exact", differentiable=False, category="creation", out_dtype="float")
+np_unary("ones_like", np.ones_like, tol="exact", differentiable=False, category="creation", out_dtype="float")
+np_unary("full_like", lambda x: np.full_like(x, 2.5), tol="exact", differentiable=False, category="creation",
+         out_dtype="float", args=(2.5,))
+case(name="empty_like", category="creation", inputs=inputs(x=A()), tol="exact", differentiable=False,
+     out_dtype="float", call=lambda o, a: o.zeros_like(o.empty_like(a["x"])), reference=lambda a: np.zeros_like(a["x"]),
+     doc="its values are uninitialised: the shape and dtype are checked (through zeros_like)")
+for _w, _ref in (("bartlett", np.bartlett), ("blackman", np.blackman), ("hamming", np.hamming),
+                 ("hanning", np.hanning)):
+    case(name=_w, category="creation", inputs=inputs(), call=(lambda w: lambda o, a: getattr(o, w)(7))(_w),
+         reference=(lambda r: lambda a: r(7))(_ref), tol="math", differentiable=False, bytes=lambda a: 28.0,
+         flops=lambda a: 7.0, doc="a window of length 7 in floatx", extra=EAGER)
+case(name="kaiser", category="creation", inputs=inputs(), call=lambda o, a: o.kaiser(7, 5.0),
+     reference=lambda a: np.kaiser(7, 5.0), tol="math", differentiable=False, doc="beta=5, length 7, in floatx",
+     bytes=lambda a: 28.0, flops=lambda a: 7.0, extra=EAGER)
+case(name="vander", category="creation", inputs=inputs(x=A(sizes=V1)), call=lambda o, a: o.vander(a["x"], 4),
+     reference=lambda a: np.vander(a["x"], 4), tol="math", xfail=known_np("vander_grad", "torch"))
+case(name="meshgrid", category="creation", inputs=inputs(x=A(sizes=((4,), (256,), (1024,))), y=A(sizes=((3,), (128,), (512,)))),
+     call=lambda o, a: o.stack(o.meshgrid(a["x"], a["y"])), reference=lambda a: np.stack(np.meshgrid(a["x"], a["y"])),
+     tol="exact", conditions=("indexing=xy",))
+
+# Shape and layout -------------------------------------------------------------------------
+
+S1 = ((2, 1, 4), (64, 1, 64), (128, 1, 128))
+shape_case("ravel", lambda o, x: o.ravel(x), np.ravel)
+shape_case("squeeze", lambda o, x: o.squeeze(x, axis=1), lambda x: np.squeeze(x, axis=1), x=A(sizes=S1))
+shape_case("moveaxis", lambda o, x: o.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1))
+shape_case("copy", lambda o, x: o.copy(x), np.copy)
+shape_case("array", lambda o, x: o.array(x), np.array)
+shape_case("rot90", lambda o, x: o.rot90(x, k=1, axes=(1, 2)), lambda x: np.rot90(x, k=1, axes=(1, 2)),
+           conditions=("axes=(1, 2)",))
+shape_case("fliplr", lambda o, x: o.fliplr(x), np.fliplr)
+shape_case("flipud", lambda o, x: o.flipud(x), np.flipud)
+shape_case("triu", lambda o, x: o.triu(x, 1), lambda x: np.triu(x, 1), x=A(), conditions=("k=1",))
+shape_case("diag", lambda o, x: o.diag(x, k=1), lambda x: np.diag(x, k=1), x=A(), conditions=("rank=2", "k=1"))
+shape_case("diag.rank=1", lambda o, x: o.diag(x, k=-1), lambda x: np.diag(x, k=-1), x=A(sizes=V1),
+           conditions=("rank=1", "k=-1"))
+shape_case("diagonal", lambda o, x: o.diagonal(x, offset=1, axis1=1, axis2=2),
+           lambda x: np.diagonal(x, offset=1, axis1=1, axis2=2), conditions=("offset=1", "axis1=1"))
+shape_case("diagflat", lambda o, x: o.diagflat(x), np.diagflat, x=A(sizes=((2, 2), (16, 16), (32, 32))))
+shape_case("get_item", lambda o, x: o.get_item(x, 1), lambda x: x[1])
+shape_case("array_split", lambda o, x: o.array_split(x, 3, axis=-1)[1], lambda x: np.array_split(x, 3, axis=-1)[1],
+           conditions=("uneven",))
+shape_case("hsplit", lambda o, x: o.hsplit(x, 3)[1], lambda x: np.hsplit(x, 3)[1])
+shape_case("vsplit", lambda o, x: o.vsplit(x, 2)[1], lambda x: np.vsplit(x, 2)[1])
+shape_case("dsplit", lambda o, x: o.dsplit(x, 2)[1], lambda x: np.dsplit(x, 2)[1])
+for _fn in ("hstack", "vstack", "dstack"):
+    case(name=_fn, category="shape", inputs=inputs(x=A(sizes=S3), y=A(sizes=S3)), tol="exact",
+         call=(lambda f: lambda o, a: getattr(o, f)([a["x"], a["y"]]))(_fn),
+         reference=(lambda f: lambda a: getattr(np, f)([a["x"], a["y"]]))(_fn))
+case(name="append", category="shape", inputs=inputs(x=A(sizes=S3), y=A(sizes=S3)), tol="exact",
+     call=lambda o, a: o.append(a["x"], a["y"], axis=1), reference=lambda a: np.append(a["x"], a["y"], axis=1))
+case(name="view", category="shape", inputs=inputs(x=A()), tol="exact", dtypes=("float32",), out_dtype="int32",
+     call=lambda o, a: o.view(a["x"], "int32"), reference=lambda a: a["x"].astype(np.float32).view(np.int32),
+     differentiable=False, doc="float32 bits read as int32")
+case(name="size", category="shape", inputs=inputs(x=A(sizes=S3)), tol="exact", out_dtype="int32",
+     call=lambda o, a: o.convert_to_tensor(o.size(a["x"])), reference=lambda a: np.array(a["x"].size),
+     differentiable=False, doc="a Python int (numpy backend) becomes an int32 tensor",
+     xfail=known_np("size_int64", "torch", "openvino"))
+case(name="ndim", category="shape", inputs=inputs(x=A(sizes=S3)), tol="exact", out_dtype="int32",
+     call=lambda o, a: o.convert_to_tensor(o.ndim(a["x"]), dtype="int32"), reference=lambda a: np.array(a["x"].ndim),
+     differentiable=False)
+case(name="select", category="indexing", tol="exact",
+     inputs=inputs(c1=A("bool"), c2=A("bool"), x=A(), y=A()),
+     call=lambda o, a: o.select([a["c1"], a["c2"]], [a["x"], a["y"]]),
+     reference=lambda a: np.select([a["c1"], a["c2"]], [a["x"], a["y"]]), conditions=("overlapping conditions",))
+
+# Values decide the shape: run eagerly -------------------------------------------------------
+
+case(name="nonzero", category="indexing", inputs=inputs(x=A("ties")), tol="exact", out_dtype="int32",
+     call=lambda o, a: o.stack(o.nonzero(a["x"])), reference=lambda a: np.stack(np.nonzero(a["x"])),
+     differentiable=False, extra=EAGER, doc="the indices of the nonzero values, stacked",
+     xfail=known_np("nonzero_tuple", "openvino"))
+case(name="unique", category="indexing", inputs=inputs(x=A("ties", sizes=((4, 5), (256, 256), (1024, 1024)))),
+     tol="exact", call=lambda o, a: o.unique(a["x"]), reference=lambda a: np.unique(a["x"]),
+     differentiable=False, extra=EAGER, conditions=("ties",),
+     xfail=known_np("ov_bf16_const", "openvino", dtype="bfloat16"))
+case(name="unravel_index", category="indexing", inputs=inputs(i=A("int", hi=20, sizes=((6,), (4096,), (65536,)))),
+     tol="exact", out_dtype="int32", call=lambda o, a: o.stack(o.unravel_index(a["i"], (4, 5))),
+     reference=lambda a: np.stack(np.unravel_index(a["i"], (4, 5))), differentiable=False)
+
+# Products ---------------------------------------------------------------------------------
+
+mm_case("dot", lambda o, a: o.dot(a["x"], a["y"]), lambda a: np.dot(a["x"], a["y"]),
+        lambda a: 2.0 * a["x"].size * a["y"].shape[-1],
+        x=A(sizes=((4, 5), (256, 256), (1024, 1024))), y=A(sizes=((5, 3), (256, 256), (1024, 1024))))
+case(name="inner", category="matmul", inputs=inputs(x=A(sizes=V1), y=A(sizes=V1)), tol="matmul",
+     call=lambda o, a: o.inner(a["x"], a["y"]), reference=lambda a: np.inner(a["x"], a["y"]),
+     flops=lambda a: 2.0 * a["x"].size, conditions=("rank=1",))
+case(name="vdot", category="matmul", inputs=inputs(x=A(), y=A()), tol="matmul",
+     call=lambda o, a: o.vdot(a["x"], a["y"]), reference=lambda a: np.vdot(a["x"], a["y"]),
+     flops=lambda a: 2.0 * a["x"].size, conditions=("rank=2",), xfail=known_np("vdot_flatten", "torch"),
+     doc="2-D operands are flattened")
+mm_case("cross", lambda o, a: o.cross(a["x"], a["y"]), lambda a: np.cross(a["x"], a["y"]),
+        lambda a: 6.0 * a["x"].shape[0], x=A(sizes=((4, 3), (4096, 3), (65536, 3))),
+        y=A(sizes=((4, 3), (4096, 3), (65536, 3))))
+mm_case("kron", lambda o, a: o.kron(a["x"], a["y"]), lambda a: np.kron(a["x"], a["y"]),
+        lambda a: float(a["x"].size * a["y"].size), x=A(sizes=((2, 3), (32, 32), (64, 64))),
+        y=A(sizes=((3, 2), (32, 32), (64, 64))))
+mm_case("correlate", lambda o, a: o.correlate(a["x"], a["y"]), lambda a: np.correlate(a["x"], a["y"]),
+        lambda a: 2.0 * a["x"].size * a["y"].size, x=A(sizes=((8,), (4096,), (65536,))), y=A(sizes=((3,), (64,), (64,))))
+
+
+def _slogdet_inputs(rng, dtype, size):
+    """Well-conditioned matrices, the first with two rows swapped (a negative determinant)."""
+    x = A("wellcond", sizes=((3, 4, 4), (8, 32, 32), (8, 64, 64)))(rng, dtype, size)
+    x[0, [0, 1]] = x[0, [1, 0]]
+    return {"x": x}
+
+
+case(name="slogdet", category="linalg", inputs=_slogdet_inputs, tol="linalg", dtypes=LIN_DTYPES,
+     call=lambda o, a: o.stack(o.slogdet(a["x"])), reference=lambda a: np.stack(np.linalg.slogdet(a["x"])),
+     differentiable=False, conditions=("negative determinant",), doc="(sign, log|det|) stacked")
+
+#: the cases of this part (keras.ops.numpy), for the tests that run them on real backends.
+NUMPY_CASES: tuple[str, ...] = tuple(c.name for c in CASES_LIST[_NP_START:])
+
+
 CASES: tuple[Case, ...] = tuple(CASES_LIST)
 CASES_BY_NAME: dict[str, Case] = {c.name: c for c in CASES}
 CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(c.category for c in CASES))

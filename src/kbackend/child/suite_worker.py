@@ -508,7 +508,8 @@ class _Runner(object):
     def batch_units(self, todo, dtype):
         """(case, data format) pairs of `todo` that the one-program step computes (skipped cases left out)."""
         for c in todo:
-            if not c.skip_reason(self.backend, dtype):
+            # a case whose output shape depends on its values (Case.extra["eager"]) cannot be compiled
+            if not c.skip_reason(self.backend, dtype) and not (getattr(c, "extra", None) or {}).get("eager"):
                 for fmt in (self.formats if c.layout_dependent else [None]):
                     yield c, fmt
 

@@ -71,11 +71,31 @@ OPS = (
     "conv1d.dilated_even_same", "depthwise_conv2d.multiplier3_even_same",
     "conv_transpose.output_padding_valid", "conv_transpose.output_padding_same_even",
     "max_pool2d.pool_even_same", "avg_pool2d.pool_even_same", "avg_pool1d.strided_same",
-    "sum.float16_long", "mean.float16_long", "sum.bfloat16_long", "mean.bfloat16_long",
+    "sum.float16_long", "mean.float16_long", "sum.bfloat16_long", "mean.bfloat16_long", "absolute",
+    "fabs", "arccos", "arcsin", "arctan", "arccosh", "arcsinh", "arctanh", "cosh", "sinh", "tan",
+    "cbrt", "exp2", "log10", "log2", "sinc", "i0", "deg2rad", "rad2deg", "ceil", "trunc", "real",
+    "imag", "conj", "conjugate", "angle", "nan_to_num", "minimum", "fmax", "fmin", "hypot",
+    "logaddexp2", "true_divide", "divide_no_nan", "floor_divide", "mod", "fmod", "heaviside",
+    "ldexp", "nextafter", "vectorize", "equal", "not_equal", "greater", "greater_equal", "less",
+    "less_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf",
+    "isneginf", "isposinf", "signbit", "isreal", "all", "any", "isin", "isclose", "allclose",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert", "bitwise_not", "left_shift",
+    "bitwise_left_shift", "right_shift", "bitwise_right_shift", "gcd", "lcm", "count_nonzero",
+    "bincount", "bincount_weights", "digitize", "searchsorted", "histogram", "histogram_edges",
+    "amax", "amin", "ptp", "median", "percentile", "quantile", "trace", "trapezoid", "diff",
+    "average", "corrcoef", "nansum", "nanmean", "nanprod", "nanmax", "nanmin", "nanstd", "nanvar",
+    "nanmedian", "nanpercentile", "nanquantile", "nancumsum", "nancumprod", "nanargmax",
+    "nanargmin", "argpartition", "arange", "linspace", "logspace", "geomspace", "eye", "identity",
+    "tri", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
+    "bartlett", "blackman", "hamming", "hanning", "kaiser", "vander", "meshgrid", "ravel",
+    "squeeze", "moveaxis", "copy", "array", "rot90", "fliplr", "flipud", "triu", "diag",
+    "diag.rank=1", "diagonal", "diagflat", "get_item", "array_split", "hsplit", "vsplit", "dsplit",
+    "hstack", "vstack", "dstack", "append", "view", "size", "ndim", "select", "nonzero", "unique",
+    "unravel_index", "dot", "inner", "vdot", "cross", "kron", "correlate", "slogdet",
 )
 CATEGORIES = (
     "elementwise", "activation", "reduction", "shape", "indexing", "matmul", "linalg", "conv",
-    "pooling", "norm", "softmax", "loss", "sort", "model",
+    "pooling", "norm", "softmax", "loss", "sort", "logic", "integer", "creation", "model",
 )
 # --- generated: end
 

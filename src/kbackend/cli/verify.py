@@ -31,8 +31,12 @@ FORMATS = ("channels_last", "channels_first")
 @click.option("--no-compile-cache", is_flag=True,
               help="Compile jax's programs afresh instead of reusing those an earlier run cached.")
 @click.option("--list", "list_", is_flag=True, help="List the cases and exit.")
+@click.option("--coverage", is_flag=True,
+              help="List every keras.ops function with the cases that call it (recorded in a child), then those "
+                   "with none, and exit.")
 @json_option
-def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, no_compile_cache, list_):
+def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, no_compile_cache, list_,
+           coverage):
     """Prove each backend computes what Keras promises: every op case against a float64 NumPy reference.
 
     Each backend runs the suite in its own child process (in parallel). Values are
@@ -49,6 +53,7 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
       kbackend verify --backend torch,jax --category conv
       kbackend verify --dtype float16 --dtype bfloat16 --op matmul
       kbackend verify --list
+      kbackend verify --coverage
       kbackend verify --json > verify.json
     """
     from kbackend.render import verify_view
@@ -60,6 +65,14 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
     cases = service.cases(target) if list_ or ops or categories else None
     if list_:
         return verify_view.list_cases(service.select(cases, ops, categories))
+    if coverage:
+        from kbackend.suite import coverage as cov
+
+        names = [c.name for c in service.select(cases, ops, categories)] if cases is not None else None
+        env = {"KERAS_HOME": STATE.keras_home} if STATE.keras_home else None
+        with progress("recording which keras.ops functions the cases call"):
+            rep = cov.coverage(target, names=names, backends=backends, env=env, timeout=timeout)
+        return verify_view.coverage(rep)
     plan = service.plan(target, STATE.config(), cases, backends=backends, ops=ops, categories=categories,
                         dtypes=dtypes, data_formats=data_formats, keras_home=STATE.keras_home,
                         compile_cache=not no_compile_cache)

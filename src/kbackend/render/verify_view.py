@@ -329,3 +329,98 @@ def _list_text(cases: list[CaseInfo]) -> None:
 
 def warn(text: str) -> None:
     err_wrapped(text, first=style("warning: ", stream=sys.stderr, fg="yellow", bold=True), rest="  ")
+
+
+# ---------------------------------------------------------------------- --coverage
+
+
+def coverage_data(rep) -> dict:
+    """`verify --coverage --json`'s document: every keras.ops function with its cases, then the gaps."""
+    return {
+        "backend": rep.backend,
+        "keras_version": rep.keras_version,
+        "functions": [f.model_dump(mode="json") for f in rep.functions],
+        "uncovered": [f.name for f in rep.uncovered],
+        "no_case": dict(rep.no_case),
+        "stale_no_case": list(rep.stale_no_case),
+        "errors": dict(rep.errors),
+        "cases": rep.cases,
+        "covered": rep.covered,
+        "total": rep.total,
+        "percent": round(rep.percent, 1),
+    }
+
+
+def coverage_summary(rep) -> str:
+    """The last line: "covered N of M (P %)".
+
+    >>> from kbackend.suite.coverage import build
+    >>> coverage_summary(build("py", {"functions": [{"name": "add", "namespace": "numpy"}], "cases": {}}))
+    'covered 0 of 1 keras.ops functions (0.0 %)'
+    """
+    return f"covered {rep.covered} of {rep.total} keras.ops functions ({rep.percent:.1f} %)"
+
+
+def coverage(rep) -> Result:
+    return Result("verify", 0, coverage_data(rep), lambda: _coverage_text(rep))
+
+
+def _coverage_text(rep) -> None:
+    """Per namespace, each function and the cases that call it (conditions under them); then the gaps."""
+    head = f"keras.ops coverage: Keras {rep.keras_version or '?'}, each case's calls recorded on {rep.backend}"
+    for line in wrap(head, rest="  "):
+        out(style(line, bold=True))
+    namespaces = list(dict.fromkeys(f.namespace for f in rep.functions))
+    name_w = min(max((len(f.name) for f in rep.functions), default=8), 22)
+    for ns in namespaces:
+        _coverage_namespace(rep, ns, name_w)
+    _coverage_gaps(rep, namespaces)
+    _bullets(f"cases that raised on {rep.backend} (their calls up to the error count)",
+             [f"{name}: {err}" for name, err in rep.errors.items()], cap=MAX_LINES)
+    if rep.stale_no_case:
+        out()
+        out_wrapped("NO_CASE names functions this Keras does not have: " + ", ".join(rep.stale_no_case), rest="  ")
+    out()
+    out(coverage_summary(rep))
+
+
+def _coverage_namespace(rep, ns: str, name_w: int) -> None:
+    members = [f for f in rep.functions if f.namespace == ns]
+    out()
+    n = len(members)
+    out(style(f"{ns}: {n} function{'s' if n != 1 else ''}, {sum(1 for f in members if f.cases)} covered", bold=True))
+    indent = " " * (4 + name_w)
+    for f in members:
+        if not f.cases:
+            continue
+        first = "  " + f.name.ljust(name_w) + "  "
+        if len(f.name) > name_w:  # a name wider than the column: the cases on the next line
+            out("  " + f.name)
+            first = indent
+        out_wrapped(", ".join(f.cases), first=first, rest=indent)
+        if f.conditions:
+            for line in wrap("conditions: " + ", ".join(f.conditions), first=indent, rest=indent + "  "):
+                out(style(line, dim=True))
+
+
+def _coverage_gaps(rep, namespaces: list[str]) -> None:
+    gaps = rep.uncovered
+    if not gaps:
+        return
+    out()
+    out(style(f"no case ({len(gaps)}):", bold=True))
+    for ns in namespaces:
+        names = [f.name for f in gaps if f.namespace == ns and f.name not in rep.no_case]
+        if names:
+            out_wrapped(", ".join(names), first=f"  {ns}: ", rest="    ")
+    _bullets("no case, with the reason", [f"{f.name}: {rep.no_case[f.name]}" for f in gaps if f.name in rep.no_case])
+
+
+def _bullets(title: str, lines: list[str], cap: int | None = None) -> None:
+    if not lines:
+        return
+    out()
+    out(style(f"{title} ({len(lines)}):", bold=True))
+    for text in lines:
+        for line in wrap(text, first="  • ", rest="    ", max_lines=cap, more=MORE):
+            out(line)
