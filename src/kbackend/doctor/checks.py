@@ -13,6 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
+from kbackend.config.judge import VARIABLE_PROBLEMS
 from kbackend.config.rules import rules_for
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
@@ -37,7 +38,10 @@ LEGACY_TRUE = ("true", "True", "1")
 LEGACY_FALSE = ("false", "False", "0", "")
 #: config problems that have a doctor check of their own (reported there, not twice).
 OWNED_ELSEWHERE = ("env_overrides_backend", "pin_overrides_backend", "env_backend_empty", "backend_not_installed",
-                   "keras_missing")
+                   "keras_missing") + VARIABLE_PROBLEMS
+
+
+_KERAS_VARS = ("KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH", "KERAS_NNX_ENABLED", "KERAS_TORCH_DEVICE")
 
 
 def _f(id: str, status: Status, title: str, evidence: list[str] | None = None, fix: str | None = None,
@@ -185,6 +189,31 @@ def check_keras_backend_env(facts: Facts) -> Finding:
                   fix=over[0].fix, link=KERAS_CONFIG_DOC)
     # env_overrides_backend names every layer (keras.json, the pin) KERAS_BACKEND differs from.
     return _f("keras-backend-env", "ok", title, [f"KERAS_BACKEND={kb} does not contradict keras.json or a pin"])
+
+
+def check_keras_env(facts: Facts) -> Finding:
+    title = "Keras environment variables"
+    c = facts.config
+    variables = getattr(c, "variables", None) or {}
+    if facts.keras.version is None:
+        return _f("keras-env", "skip", title, ["Keras is not installed"])
+    ev = [f"{k}={v.value if not isinstance(v.value, bool) else str(v.value).lower()} ({v.origin})"
+          for k, v in variables.items()]
+    probs = [p for p in c.problems if p.id in VARIABLE_PROBLEMS]
+    name, _ = facts.configured_backend()
+    status: Status = "ok"
+    for p in probs:
+        line = f"{p.severity}: {p.message}" + (f" (Keras raises {p.keras_error})" if p.keras_error else "")
+        ev.append(line)
+        if p.severity == "error" or (p.id == "torch_device_invalid" and name == "torch"):
+            status = "error"
+        elif p.severity == "warning" and status != "error":
+            status = "warn"
+    if not ev:
+        return _f("keras-env", "ok", title, [f"none of {', '.join(sorted(_KERAS_VARS))} is set"])
+    fix = next((p.fix for p in probs if p.fix and p.severity in ("error", "warning")), None)
+    return _f("keras-env", status, title, ev, fix=fix if status != "ok" else None,
+              link=KERAS_CONFIG_DOC if status != "ok" else None)
 
 
 # ---------------------------------------------------------------------- backends
@@ -594,6 +623,7 @@ CHECKS: list[Check] = [
     Check("keras", "Keras installed", check_keras),
     Check("config", "keras.json valid for the installed Keras", check_config),
     Check("keras-backend-env", "KERAS_BACKEND override", check_keras_backend_env),
+    Check("keras-env", "Keras environment variables", check_keras_env),
     Check("backend-importable", "Configured backend installed and importable", check_backend_importable, ("backend",)),
     Check("other-backends", "Other installed backends importable", check_other_backends, ("backends",)),
     Check("versions", "Keras and backend versions compatible", check_versions),
