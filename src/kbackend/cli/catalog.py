@@ -14,6 +14,7 @@ CHECKS = (
     "channels-first-cpu", "h5py", "plot-model", "gpu-driver", "gpu-driver-cuda",
     "gpu-compute-capability", "gpu-cudnn", "gpu-libraries", "gpu-ld-library-path",
     "gpu-visible-devices", "gpu-jax-preallocate", "gpu-version-mismatch", "gpu-stub-libcuda",
+    "gpu-backend-on-cpu",
 )
 OPS = (
     "add", "subtract_broadcast", "multiply", "divide", "power", "maximum", "arctan2", "logaddexp",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kbackend._record import Model
 from kbackend.services.config import CheckResult
+from kbackend.doctor.system import SystemFacts
 from kbackend.gpu.model import GpuFacts
 
 #: the statuses of a backend probe: the runner's, plus `not_run` (not installed / not asked).
@@ -82,6 +83,8 @@ class Facts(Model):
     environ: dict[str, str] = {}
     #: programs found on PATH that checks need (dot), name -> path or None.
     programs: dict[str, str | None] = {}
+    #: OS, kernel, glibc, CPU model and instruction sets (kbackend.doctor.system).
+    system: SystemFacts = SystemFacts()
 
     def backend(self, name: str) -> BackendFacts | None:
         for b in self.backends:

@@ -537,3 +537,104 @@ CHECKS: list[Check] = [
     Check("gpu-version-mismatch", TITLES["gpu-version-mismatch"], check_version_mismatch, ("gpu",)),
     Check("gpu-stub-libcuda", TITLES["gpu-stub-libcuda"], check_stub_libcuda, ("gpu",)),
 ]
+
+
+# -- a GPU present, a backend on the CPU ------------------------------------------------------------
+
+#: the Keras backends with CUDA builds, as frameworks.
+GPU_BACKENDS = ("jax", "torch", "tensorflow")
+WSL2_DOC = "https://www.tensorflow.org/install/pip#windows-wsl2"
+TITLES["gpu-backend-on-cpu"] = "Backends that would run on the CPU although an NVIDIA GPU is present"
+
+
+def _installed_dist(facts: Facts, framework: str) -> tuple[str | None, str | None]:
+    from kbackend import backends as B
+
+    for d in B.REGISTRY[framework].dists:
+        if d in facts.installed:
+            return d, facts.installed[d]
+    return None, None
+
+
+def _cpu_reason(facts: Facts, framework: str, builds: dict[str, C.Build]) -> str | None:
+    """Why `framework` runs on the CPU here (a CPU build, or a CUDA build whose probe saw no GPU), or None."""
+    dist, ver = _installed_dist(facts, framework)
+    bf = facts.backend(framework)
+    if framework not in builds:
+        w = next((w for w in facts.gpu.wheels if w.framework == framework), None)
+        if w is not None and w.dist != dist:  # jax: the plugin decides, jaxlib is always a CPU build
+            dist, ver = w.dist, w.version
+        if framework == "jax":
+            return f"{dist} {ver} is a CPU build: no jax-cuda12/13 plugin is installed"
+        if bf is not None and bf.status == "ok" and not bf.built_cuda:
+            return f"{dist} {ver} is a CPU build: its import reports no CUDA"
+        return f"{dist} {ver} is a CPU build" + (" (its version tag)" if "+cpu" in (ver or "") else "")
+    if bf is not None and bf.status == "ok" and not bf.gpu_devices:
+        return (f"{builds[framework].label} is a CUDA build, but its probe lists no GPU (devices: "
+                f"{', '.join(bf.devices) or 'none'}): see the other GPU checks")
+    return None
+
+
+def _gpu_install(facts: Facts, framework: str, dist: str | None) -> tuple[str | None, str | None]:
+    """(command that installs the GPU build of `framework` for this driver and GPU, why there is none)."""
+    from kbackend.install import NO_GPU, gpu_from_facts, install_command, pip_command
+
+    py, kv = facts.interpreter.python, facts.keras.version
+    plat = facts.system.platform
+    if not plat.startswith("linux"):
+        if framework in ("tensorflow", "jax"):
+            what = "TensorFlow 2.11 and later have" if framework == "tensorflow" else "jax has"
+            return None, (f"{what} no CUDA build for native {plat}: run it in WSL2, where the Linux "
+                          "command applies")
+    hint = gpu_from_facts(facts.gpu)
+    cmd = install_command(framework, py, keras_version=kv, gpu=hint, platform=plat,
+                          force=framework == "torch", upgrade=framework == "jax")
+    cpu = install_command(framework, py, keras_version=kv, gpu=NO_GPU, platform=plat,
+                          force=framework == "torch", upgrade=framework == "jax")
+    if cmd == cpu:
+        cc = f" and compute capability {hint.cc}" if hint.cc else ""
+        return None, (f"no {framework} CUDA build runs with this driver (CUDA {hint.cuda or '?'}){cc}: "
+                      f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD})")
+    if framework == "tensorflow" and dist and dist != "tensorflow":
+        # tensorflow-cpu and tensorflow[and-cuda] both install the `tensorflow` package: remove the CPU one first
+        cmd = pip_command(py).replace(" install", " uninstall -y") + f" {dist} && {cmd}"
+    return cmd, None
+
+
+def check_backend_on_cpu(facts: Facts) -> Finding:
+    id = "gpu-backend-on-cpu"
+    title = TITLES[id]
+    g = facts.gpu
+    if not (g.has_driver and g.gpus):
+        return _f(id, "skip", title, ["no NVIDIA GPU answers (nvidia-smi, NVML, libcuda)"])
+    present = [fw for fw in GPU_BACKENDS if _installed_dist(facts, fw)[0]]
+    if not present:
+        return _f(id, "skip", title, ["none of jax, torch, tensorflow is installed"])
+    name, origin = facts.configured_backend()
+    present.sort(key=lambda fw: fw != name)  # the configured backend's finding and command first
+    builds = {b.framework: b for b in _builds(facts)}
+    gpus = ", ".join(f"GPU {d.index} {d.name} (cc {d.compute_capability or '?'})" for d in g.gpus)
+    ev = [f"{_driver_line(facts)}; {gpus}"]
+    statuses, fixes, links = [], [], []
+    for fw in present:
+        why = _cpu_reason(facts, fw, builds)
+        if why is None:
+            statuses.append("ok")
+            ev.append(f"{fw}: {builds[fw].label if fw in builds else fw} is a CUDA build")
+            continue
+        role = f"the configured backend (from {origin})" if fw == name else "installed, not configured"
+        cmd, none = _gpu_install(facts, fw, _installed_dist(facts, fw)[0])
+        ev.append(f"{fw} ({role}): {why}" + (f"; {none}" if none else ""))
+        statuses.append("error" if fw == name and cmd else "warn")
+        if cmd:
+            fixes.append(cmd)
+        links.append(WSL2_DOC if none and "WSL2" in none else INSTALL_DOC[fw])
+    st = _worst(statuses)
+    verdict = {"ok": "Every installed GPU framework is a CUDA build",
+               "warn": "An installed backend would run on the CPU although a GPU is present",
+               "error": f"The configured backend {name} would run on the CPU although a GPU is present"}[st]
+    return _f(id, st, verdict, ev, fix=" && ".join(dict.fromkeys(fixes)) or None,
+              link=links[0] if links and st != "ok" else None)
+
+
+CHECKS.append(Check("gpu-backend-on-cpu", TITLES["gpu-backend-on-cpu"], check_backend_on_cpu, ("gpu",)))

@@ -24,6 +24,7 @@ from kbackend.doctor.check import Check
 from kbackend.doctor.checks import CHECKS as BASE_CHECKS
 from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFacts
 from kbackend.doctor.model import Finding
+from kbackend.doctor.system import system_facts
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
 from kbackend.gpu.model import GpuFacts
@@ -161,6 +162,7 @@ def collect(
         installed=dict(ctx.installed),
         environ=P.relevant_environ(env),
         programs={p: shutil.which(p, path=env.get("PATH")) for p in PROGRAMS},
+        system=system_facts(),
     )
     return facts, ProbeInfo(**info)
 
