@@ -441,6 +441,17 @@ def check_versions(facts: Facts) -> Finding:
     return _f("versions", status, title, [s for _, s in probs], fix=fix, link=KERAS_INSTALL_DOC)
 
 
+def check_backend_trains(facts: Facts) -> Finding:
+    title = "What the configured backend runs: training or inference only"
+    name, origin = facts.configured_backend()
+    if not isinstance(name, str) or B.get(name) is None:
+        return _f("backend-trains", "skip", title, [f"backend {name!r} is not one kbackend knows"])
+    note = B.inference_only(name)
+    if note:
+        return _f("backend-trains", "ok", title, [f"{note} (backend {name} from {origin})"])
+    return _f("backend-trains", "ok", title, [f"{B.get(name).name} trains (model.fit) and runs inference"])
+
+
 def check_numpy_needs_jax(facts: Facts) -> Finding:
     title = "The numpy backend's need for jax"
     name, origin = facts.configured_backend()
@@ -627,6 +638,7 @@ CHECKS: list[Check] = [
     Check("backend-importable", "Configured backend installed and importable", check_backend_importable, ("backend",)),
     Check("other-backends", "Other installed backends importable", check_other_backends, ("backends",)),
     Check("versions", "Keras and backend versions compatible", check_versions),
+    Check("backend-trains", "What the configured backend runs: training or inference only", check_backend_trains),
     Check("numpy-needs-jax", "The numpy backend's need for jax", check_numpy_needs_jax),
     Check("tf-legacy-keras", "TF_USE_LEGACY_KERAS and tf_keras", check_tf_legacy_keras),
     Check("tf-import-backend", "`import tensorflow` survives the configured backend", check_tf_import_backend,

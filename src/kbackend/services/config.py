@@ -485,5 +485,8 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
         warnings.append("written anyway (--force): " + v.message)
     elif v.status == PROBLEM:
         warnings.append(v.message)
+    note = B.inference_only(v.entry.name) if v.entry is not None else None
+    if note:
+        warnings.append(note)
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)
