@@ -9,6 +9,9 @@ that does not apply returns `skip` and says why.
 
 from __future__ import annotations
 
+import os
+import shlex
+
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -214,6 +217,41 @@ def check_keras_env(facts: Facts) -> Finding:
     fix = next((p.fix for p in probs if p.fix and p.severity in ("error", "warning")), None)
     return _f("keras-env", status, title, ev, fix=fix if status != "ok" else None,
               link=KERAS_CONFIG_DOC if status != "ok" else None)
+
+
+def check_backend_elsewhere(facts: Facts) -> Finding:
+    title = "KERAS_BACKEND set by conda activation or a Jupyter kernel"
+    sets = [e for e in facts.elsewhere if e.get("name") == "KERAS_BACKEND"]
+    if not sets:
+        return _f("backend-elsewhere", "ok", title,
+                  ["no conda activate.d script, conda env config var or Jupyter kernel of "
+                   f"{facts.interpreter.python} sets KERAS_BACKEND"])
+    base = facts.base_backend
+    ev = [f"KERAS_BACKEND={e['value']} {e['where']}" for e in sets]
+    values = {e["value"] for e in sets}
+    against = [e for e in sets if base and e["value"] != base[0] and e["value"] != ""]
+    shell = facts.environ.get("KERAS_BACKEND")
+    if shell and any(e["kind"] != "kernel" and e["value"] == shell for e in sets):
+        ev.append(f"this shell's KERAS_BACKEND={shell} matches the conda activation: it comes from there")
+    if not against and len(values) == 1:
+        return _f("backend-elsewhere", "ok", title,
+                  ev + ([f"the same as backend {base[0]!r} from {base[1]}"] if base else []))
+    if base:
+        ev.append(f"keras.json's choice: backend {base[0]!r} from {base[1]}")
+    if len(values) > 1:
+        ev.append("they disagree with each other: the backend depends on how Python is started")
+    e = (against or sets)[0]
+    if e["kind"] == "kernel":
+        fix = f"remove KERAS_BACKEND from the \"env\" of {e['path']}"
+    elif e["kind"] == "conda_env_vars":
+        prefix = os.path.dirname(os.path.dirname(e["path"]))
+        fix = f"conda env config vars unset KERAS_BACKEND -p {shlex.quote(prefix)}"
+    else:
+        fix = f"remove the KERAS_BACKEND line from {e['path']}"
+    fix += f"  # or make keras.json agree: kbackend switch {e['value']}"
+    return _f("backend-elsewhere", "warn", title,
+              ev + ["Keras uses it over keras.json wherever it applies (KERAS_BACKEND wins over the file)"],
+              fix=fix, link=KERAS_CONFIG_DOC)
 
 
 # ---------------------------------------------------------------------- backends
@@ -635,6 +673,7 @@ CHECKS: list[Check] = [
     Check("config", "keras.json valid for the installed Keras", check_config),
     Check("keras-backend-env", "KERAS_BACKEND override", check_keras_backend_env),
     Check("keras-env", "Keras environment variables", check_keras_env),
+    Check("backend-elsewhere", "KERAS_BACKEND set by conda activation or a Jupyter kernel", check_backend_elsewhere),
     Check("backend-importable", "Configured backend installed and importable", check_backend_importable, ("backend",)),
     Check("other-backends", "Other installed backends importable", check_other_backends, ("backends",)),
     Check("versions", "Keras and backend versions compatible", check_versions),

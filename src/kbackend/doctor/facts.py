@@ -85,6 +85,10 @@ class Facts(Model):
     programs: dict[str, str | None] = {}
     #: OS, kernel, glibc, CPU model and instruction sets (kbackend.doctor.system).
     system: SystemFacts = SystemFacts()
+    #: where else KERAS_BACKEND is set for the target (kbackend.envs.elsewhere.Setting.as_json).
+    elsewhere: list[dict] = []
+    #: the backend keras.json (or an environment pin) gives, without this shell's KERAS_BACKEND: (value, origin).
+    base_backend: list = []
 
     def backend(self, name: str) -> BackendFacts | None:
         for b in self.backends:

@@ -163,8 +163,30 @@ def collect(
         environ=P.relevant_environ(env),
         programs={p: shutil.which(p, path=env.get("PATH")) for p in PROGRAMS},
         system=system_facts(),
+        elsewhere=[e.as_json() for e in _elsewhere(ctx)],
+        base_backend=_base_backend(ctx, config),
     )
     return facts, ProbeInfo(**info)
+
+
+def _elsewhere(ctx: ConfigContext) -> list:
+    from kbackend.services.config import elsewhere
+
+    return elsewhere(ctx)
+
+
+def _base_backend(ctx: ConfigContext, config: CheckResult) -> list:
+    """[value, origin] of the backend without this shell's KERAS_BACKEND (keras.json, a pin or the default)."""
+    eff = config.effective.get("backend")
+    if eff is None:
+        return []
+    if eff.origin != "env:KERAS_BACKEND":
+        return [eff.value, eff.origin]
+    from kbackend._record import replace
+
+    env = {k: v for k, v in ctx.environ.items() if k != "KERAS_BACKEND"}
+    base = config_check(replace(ctx, environ=env)).effective.get("backend")
+    return [base.value, base.origin] if base is not None else []
 
 
 def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict[str, str], *, scope: str,

@@ -63,9 +63,10 @@ def probe_gpu(
 
     `sys_path` (the target's, when the caller already has it) saves asking `python` for it.
     `native`: load libcudart/libcudnn in children to read their versions: always (True),
-    never (False), or (None) only when there is a trace of a driver (nvidia-smi, a libcuda.so.1
-    on the loader path, /proc/driver/nvidia, WSL). Without a driver no framework loads them,
-    and their versions come from the file and wheel names, so a GPU-less machine starts no child."""
+    never (False), or (None) libcudart always (it answers without a driver) and libcudnn only when
+    there is a trace of a driver (nvidia-smi, a libcuda.so.1 on the loader path, /proc/driver/nvidia,
+    WSL). Without a driver no framework loads cuDNN, and its version comes from the file and wheel
+    names; a machine with no CUDA library at all starts no child."""
     t0 = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     try:
@@ -105,10 +106,14 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
     if smi_path is None and os.path.exists(os.path.join(paths.wsl_lib, "nvidia-smi")):
         smi_path = os.path.join(paths.wsl_lib, "nvidia-smi")
     has_pynvml = "nvidia-ml-py" in dists or "pynvml" in dists
+    kinds: tuple[str, ...] = ("cudart", "cudnn") if native else ()
     if native is None:
-        native = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
-                      or _is_wsl(paths))
-    jobs = _jobs(found, python if has_pynvml else None, env, timeout, native)
+        trace = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
+                     or _is_wsl(paths))
+        # libcudart answers its version without a driver (cudaRuntimeGetVersion): every one found is read
+        # from the library; cuDNN only where a framework can load it.
+        kinds = ("cudart", "cudnn") if trace else ("cudart",)
+    jobs = _jobs(found, python if has_pynvml else None, env, timeout, kinds)
 
     smi = NvidiaSmi()
     results: list = []
@@ -148,7 +153,7 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
 
 
 def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: float,
-          native: bool) -> list[tuple[str, object]]:
+          kinds: tuple[str, ...]) -> list[tuple[str, object]]:
     from kbackend.workers.runner import Job
 
     # The child sees exactly `env` (the caller's environment), all GPUs (no CUDA_VISIBLE_DEVICES:
@@ -161,7 +166,7 @@ def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: f
     if cuda:
         jobs.append(("cuda", Job(sys.executable, "gpu_probe.py", {"probe": "cuda", "path": cuda.path},
                                  timeout=timeout, env=child, key=cuda.path)))
-    for kind in ("cudart", "cudnn") if native else ():
+    for kind in kinds:
         for f in found.files[kind][:MAX_PROBES]:
             jobs.append((kind, Job(sys.executable, "gpu_probe.py", {"probe": kind, "path": f.path},
                                    timeout=timeout, env=child, key=f.path)))

@@ -90,6 +90,28 @@ def _gpu_line(gpu) -> str:
     return "; ".join(parts)
 
 
+def system_line(facts) -> str:
+    """OS, kernel, libc, CPU, cores, instruction sets; torch's CPU capability and TF's oneDNN when probed."""
+    s = facts.system
+    bits = [" ".join(x for x in (s.os, s.kernel, s.machine) if x) or s.platform]
+    if s.libc:
+        bits.append(s.libc)
+    if s.cpu_model:
+        bits.append(s.cpu_model)
+    if s.cpus:
+        bits.append(f"{s.cpus} CPUs" + (f" ({s.cpus_usable} usable)" if s.cpus_usable and s.cpus_usable != s.cpus
+                                        else ""))
+    if s.isa:
+        bits.append("/".join(s.isa))
+    for b in facts.backends:
+        cap = b.extra.get("cpu_capability")
+        if cap:
+            bits.append(f"torch CPU capability {cap}")
+        if "onednn" in b.extra:
+            bits.append("TensorFlow oneDNN " + ("on" if b.extra["onednn"] else "off"))
+    return ", ".join(bits)
+
+
 def _header_lines(res) -> list[tuple[str, str]]:
     f = res.facts
     k = f.keras
@@ -100,6 +122,7 @@ def _header_lines(res) -> list[tuple[str, str]]:
         ("keras", f"{k.dist or 'keras'} {k.version}" if k.version else "not installed"),
         ("config", f"{f.config.config_path} ({f.config.file_status}): {cfg}"),
         ("gpu", _gpu_line(f.gpu)),
+        ("system", system_line(f)),
     ]
 
 
@@ -239,7 +262,8 @@ def report_text(res) -> str:
         lines.append(f"gpu {g.index}  {g.name} cc={g.compute_capability} mem={g.memory_mib} MiB")
     lines += [f"gpu probe: {e}" for e in f.gpu.errors]
     for lib in list(f.gpu.cuda_runtimes) + list(f.gpu.cudnns):
-        lines.append(f"{lib.kind.ljust(7)}{lib.version or '?'} {lib.path} ({lib.source}{', loader pick' if lib.loader_pick else ''})")
+        said = f"{lib.version} from {lib.version_from or '?'}" if lib.version else "?"
+        lines.append(f"{lib.kind.ljust(7)}{said} {lib.path} ({lib.source}{', loader pick' if lib.loader_pick else ''})")
     if f.backends:
         lines.append("backends:")
         for b in f.backends:

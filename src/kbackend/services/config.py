@@ -109,7 +109,18 @@ def show(ctx: ConfigContext) -> ShowResult:
         problems=notes + j.problems,
         file=fs.data,
         variables=j.variables,
+        elsewhere=elsewhere(ctx),
     )
+
+
+def elsewhere(ctx: ConfigContext) -> list:
+    """Where else KERAS_BACKEND is set for the target: conda activation, conda env vars, Jupyter kernels."""
+    from kbackend.envs.elsewhere import find
+
+    try:
+        return find(ctx.target.python, ctx.target.prefix, ctx.environ)
+    except Exception:  # noqa: BLE001 - reading others' files must never break `show`
+        return []
 
 
 #: file statuses with which `import keras` fails before any value is in effect (IsADirectoryError, ...).
