@@ -54,6 +54,7 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
         facts, info = service.collect(
             target, ctx, scope=service.probe_scope(selected),
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
+            coload=service.needs_coload(selected),
         )
     res = service.diagnose(facts, selected, info, strict=strict)
     return doctor_view.render(res, report=report, verbose=verbose)

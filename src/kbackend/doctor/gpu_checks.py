@@ -638,3 +638,65 @@ def check_backend_on_cpu(facts: Facts) -> Finding:
 
 
 CHECKS.append(Check("gpu-backend-on-cpu", TITLES["gpu-backend-on-cpu"], check_backend_on_cpu, ("gpu",)))
+
+
+# -- frameworks sharing a process; their nvidia-* pins ---------------------------------------------
+
+TITLES["gpu-coload"] = "GPU frameworks imported together: the CUDA libraries the process maps"
+TITLES["gpu-wheel-pins"] = "Installed nvidia-* wheels against every framework's pins"
+
+
+def check_coload(facts: Facts) -> Finding:
+    from kbackend.gpu.coload import verdict
+
+    id = "gpu-coload"
+    c = facts.coload
+    if c.status == "not_run":
+        return _f(id, "skip", TITLES[id], [c.why_not or "not run"])
+    if c.status != "ok":
+        return _f(id, "error", "The child that imports the GPU frameworks together failed",
+                  [f"{c.status}: {c.error or 'no detail'}"] + [f"{s['name']}: {s.get('error') or 'ok'}" for s in c.steps],
+                  fix="kbackend doctor --refresh")
+    st, ev = verdict(c)
+    order = " then ".join(s["name"] for s in c.steps)
+    first = next((s["name"] for s in c.steps), "")
+    words = {"ok": f"Imported in one process ({order}), each framework gets CUDA libraries it was built for",
+             "warn": f"Imported in one process ({order}), the frameworks map separate copies of a CUDA library",
+             "error": f"Imported in one process ({order}), a framework gets a CUDA library it was not built for"}
+    fix = None
+    if st != "ok":
+        fix = (f"install builds that need the same cuDNN and CUDA (see gpu-wheel-pins), or import {first.split('+')[-1]} "
+               "alone: one framework per process")
+    return _f(id, st, words[st], ev, fix=fix, link="https://github.com/jax-ml/jax/issues/18032" if st != "ok" else None)
+
+
+def check_wheel_pins(facts: Facts) -> Finding:
+    from kbackend.gpu.coload import pin_conflicts
+
+    id = "gpu-wheel-pins"
+    wheels = [w for w in facts.gpu.wheels if w.requires]
+    if not wheels:
+        return _f(id, "skip", TITLES[id], ["no installed framework requires nvidia-* wheels"])
+    bad = pin_conflicts(wheels, facts.installed)
+    if not bad:
+        n = len({r for w in wheels for r in w.requires})
+        return _f(id, "ok", f"The installed nvidia-* wheels meet every framework's pins ({n} requirements)")
+    name, _ = facts.configured_backend()
+    ev, status = [], "warn"
+    for b in bad:
+        pins = "; ".join(f"{who} wants {spec}" for who, spec in b["pins"])
+        have = f"{b['installed']} installed" if b["installed"] else "not installed"
+        ev.append(f"{b['dist']} ({have}): {pins}")
+        for who in b["broken"]:
+            ev.append(f"{b['dist']} {b['installed']} breaks the pin of {who}")
+            if who.split(" ")[0].startswith(str(name)) or (name == "jax" and who.startswith("jax")):
+                status = "error"
+        if not b["broken"]:
+            ev.append(f"no single version of {b['dist']} meets all of them: pip can satisfy only one framework")
+    fix = "use one environment per GPU framework, or versions of them that pin the same nvidia-* wheels"
+    return _f(id, status, "The frameworks' pins on nvidia-* wheels conflict", ev, fix=fix,
+              link="https://github.com/apple/axlearn/issues/858")
+
+
+CHECKS.append(Check("gpu-coload", TITLES["gpu-coload"], check_coload, ("gpu", "coload")))
+CHECKS.append(Check("gpu-wheel-pins", TITLES["gpu-wheel-pins"], check_wheel_pins, ("gpu",)))

@@ -134,6 +134,7 @@ def collect(
     environ: Mapping[str, str] | None = None,
     on_start: Callable[[list[str]], None] | None = None,
     on_done: Callable[[Any], None] | None = None,
+    coload: bool = True,
 ) -> tuple[Facts, ProbeInfo]:
     """Everything doctor knows about `target`: metadata, config, GPU probe, backend probes.
 
@@ -147,10 +148,14 @@ def collect(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The GPU probe runs beside the backend probes: the cache key reads the driver's
         # identity from a file instead of waiting for it.
-        gpu_future = pool.submit(_safe_gpu_probe, gpu_probe or _default_gpu_probe, env, target, min(timeout, 30.0))
+        def gpu_then_coload():
+            g = _safe_gpu_probe(gpu_probe or _default_gpu_probe, env, target, min(timeout, 30.0))
+            return g, (_coload(target, ctx, config, g, timeout) if coload else None)
+
+        gpu_future = pool.submit(gpu_then_coload)
         backends, info = _backends(target, ctx, config, env, scope=scope, all_backends=all_backends, refresh=refresh,
                                    timeout=timeout, cache=cache, on_start=on_start, on_done=on_done)
-        gpu = gpu_future.result()
+        gpu, co = gpu_future.result()
     kd = inst.keras_dist(inst.scan(target.sys_path)) if ctx.keras_version else None
     facts = Facts(
         interpreter=InterpreterFacts(python=target.python, version=target.version, origin=target.origin),
@@ -165,8 +170,38 @@ def collect(
         system=system_facts(),
         elsewhere=[e.as_json() for e in _elsewhere(ctx)],
         base_backend=_base_backend(ctx, config),
+        **({"coload": co} if co is not None else {}),
     )
     return facts, ProbeInfo(**info)
+
+
+def needs_coload(checks: Sequence[Check]) -> bool:
+    """Whether a selected check reads the co-loading child's outcome."""
+    return any("coload" in c.needs for c in checks)
+
+
+def _coload(target: Target, ctx: ConfigContext, config: CheckResult, gpu: GpuFacts, timeout: float):
+    """The co-loading child, only where two or more CUDA builds of frameworks are installed and a driver works."""
+    from kbackend.gpu import compat as C
+    from kbackend.gpu.coload import needs_of, run_coload, steps
+    from kbackend.gpu.model import CoLoad
+
+    builds = C.builds(gpu.wheels)
+    if len(builds) < 2:
+        return CoLoad(why_not=f"{len(builds)} CUDA build(s) of a GPU framework installed: nothing shares a process")
+    if not gpu.has_driver:
+        return CoLoad(why_not="no working NVIDIA driver: no CUDA library is loaded")
+    eff = config.effective.get("backend")
+    configured = eff.value if eff is not None else None
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "KERAS_BACKEND": str(configured)}
+    with _procs.temp_dir("keras-home-") as spare_home:
+        if ctx.rules.keras_home_env:
+            env["KERAS_HOME"] = spare_home  # Keras must not write a keras.json as a side effect
+        try:
+            return run_coload(target.python, steps([b.framework for b in builds], configured),
+                              needs_of(builds, configured), env=env, timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - a failed co-load is a finding, never a crash of doctor
+            return CoLoad(status="error", error=f"{type(e).__name__}: {e}")
 
 
 def _elsewhere(ctx: ConfigContext) -> list:

@@ -168,3 +168,30 @@ class GpuFacts(Model):
         smi_failed = self.nvidia_smi.status in ("version_mismatch", "no_driver", "error")
         libcuda_failed = self.libcuda.status != "not_found" and not self.libcuda.is_stub
         return self.has_driver or smi_failed or libcuda_failed or self.kernel_module_version is not None
+
+
+class MappedLib(Model):
+    """A CUDA library file the co-loading child had mapped, and the step that mapped it first."""
+
+    path: str
+    realpath: str | None = None
+    #: libcudart, libcudnn, libcublas, libnccl.
+    lib: str
+    #: the step (framework) after whose import it appeared.
+    by: str
+    version: str | None = None
+
+
+class CoLoad(Model):
+    """The co-loading child's outcome (kbackend.gpu.coload)."""
+
+    #: not_run (fewer than two GPU builds, no driver, or not asked), or the runner's status.
+    status: str = "not_run"
+    why_not: str | None = None
+    error: str | None = None
+    #: [{"name", "error"}] in the order they ran.
+    steps: list[dict] = []
+    mapped: list[MappedLib] = []
+    #: step name -> {"cudnn": specifier or None, "cuda": "12.4" or None, "label": "torch 2.6.0+cu124"}.
+    needs: dict[str, dict] = {}
+    elapsed_s: float = 0.0
