@@ -14,7 +14,7 @@ CHECKS = (
     "tf-legacy-keras", "tf-import-backend", "channels-first-cpu", "h5py", "plot-model",
     "gpu-driver", "gpu-driver-cuda", "gpu-compute-capability", "gpu-cudnn", "gpu-libraries",
     "gpu-ld-library-path", "gpu-visible-devices", "gpu-jax-preallocate", "gpu-version-mismatch",
-    "gpu-stub-libcuda", "gpu-backend-on-cpu", "gpu-coload", "gpu-wheel-pins",
+    "gpu-stub-libcuda", "gpu-backend-on-cpu", "gpu-coload", "gpu-wheel-pins", "gpu-ptxas",
 )
 OPS = (
     "add", "subtract_broadcast", "multiply", "divide", "power", "maximum", "arctan2", "logaddexp",

@@ -700,3 +700,78 @@ def check_wheel_pins(facts: Facts) -> Finding:
 
 CHECKS.append(Check("gpu-coload", TITLES["gpu-coload"], check_coload, ("gpu", "coload")))
 CHECKS.append(Check("gpu-wheel-pins", TITLES["gpu-wheel-pins"], check_wheel_pins, ("gpu",)))
+
+
+# -- the toolchain XLA compiles with ---------------------------------------------------------------
+
+TITLES["gpu-ptxas"] = "ptxas and libdevice for XLA (jax, TensorFlow) against the driver"
+#: ptxas of CUDA 12.x before 12.6.3 (nvidia-cuda-nvcc 12.6.85) miscompiles on Hopper and later (openxla/xla#19927).
+PTXAS_HOPPER_FIX = "12.6.85"
+
+
+def check_ptxas(facts: Facts) -> Finding:
+    id = "gpu-ptxas"
+    title = TITLES[id]
+    xla = [b for b in _builds(facts) if b.framework in ("jax", "tensorflow")]
+    skip = _needs_builds_and_driver(id, title, xla, facts)
+    if skip:
+        return skip if xla else _f(id, "skip", title, ["no CUDA build of jax or TensorFlow (XLA) is installed"])
+    t = facts.gpu.toolchain
+    statuses, ev, fixes = [], [], []
+    drv = facts.gpu.driver_cuda_version or C.cuda_for_driver(facts.gpu.driver_version)
+    if t.xla_data_dir is not None:
+        d = t.xla_data_dir
+        has = [x.path for x in t.libdevice if x.source == "xla_flags"]
+        ev.append(f"XLA_FLAGS --xla_gpu_cuda_data_dir={d}")
+        if not has:
+            statuses.append("error")
+            ev.append(f"{d} holds no nvvm/libdevice/libdevice.10.bc: XLA fails with \"libdevice not found\"")
+            good = next((x.path for x in t.libdevice if x.source != "xla_flags"), None)
+            fixes.append("export XLA_FLAGS=--xla_gpu_cuda_data_dir=" + good.rsplit("/nvvm/", 1)[0] if good
+                         else "remove --xla_gpu_cuda_data_dir from XLA_FLAGS")
+    elif not t.libdevice:
+        statuses.append("warn")
+        ev.append("no libdevice.10.bc found (nvidia-cuda-nvcc wheel, CUDA_HOME, /usr/local/cuda): XLA may fail with "
+                  "\"libdevice not found\"")
+        fixes.append(_reinstall(facts, xla[0]))
+    else:
+        ev.append(f"libdevice: {t.libdevice[0].path} ({t.libdevice[0].source})")
+    if not t.ptxas:
+        statuses.append("warn")
+        ev.append("no ptxas found: XLA falls back to the driver's PTX compiler (slower, and older than the builds')")
+        fixes.append(_reinstall(facts, xla[0]))
+    else:
+        first = t.ptxas[0]
+        ev += [f"ptxas {p.version or '?'}: {p.path} ({p.source})" + (f" ({p.error})" if p.error else "") for p in t.ptxas]
+        pv, dv = C.major_minor(first.version), C.major_minor(drv)
+        if pv and dv and pv[0] > dv[0]:
+            statuses.append("error")
+            ev.append(f"the first ptxas ({first.version}) is for CUDA {pv[0]}, the driver supports CUDA {drv}: its "
+                      "code does not load")
+            fixes.append(f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD})")
+        elif pv and dv and pv > dv:
+            statuses.append("warn")
+            ev.append(f"the first ptxas ({first.version}) is newer than the driver's CUDA {drv}: \"XLA is disabling "
+                      "parallel compilation, which may slow down compilation\"")
+            fixes.append(f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD}), or: "
+                         + _pip(facts, f'"nvidia-cuda-nvcc-cu{dv[0]}~={dv[0]}.{dv[1]}.0"'))
+        ccs = [d.compute_capability for d in facts.gpu.gpus if C.major_minor(d.compute_capability)]
+        if (pv and pv[0] == 12 and C.version(first.version) < C.version(PTXAS_HOPPER_FIX)
+                and any(C.major_minor(c) >= (9, 0) for c in ccs)):
+            statuses.append("warn")
+            ev.append(f"ptxas {first.version} is older than CUDA 12.6.3 (12.6.85): on compute capability 9.0 and "
+                      "later it miscompiles some XLA kernels (openxla/xla#19927)")
+            fixes.append(_pip(facts, '-U "nvidia-cuda-nvcc-cu12>=12.6.85"'))
+        if len({p.version for p in t.ptxas if p.version}) > 1 and first.source != "pip" and any(
+                p.source == "pip" for p in t.ptxas):
+            ev.append("a system ptxas comes before the nvidia-cuda-nvcc wheel's (jax#25718)")
+        statuses.append("ok")
+    st = _worst(statuses)
+    verdicts = {"ok": "XLA finds ptxas and libdevice that suit the driver",
+                "warn": "XLA's ptxas or libdevice does not suit this driver or GPU",
+                "error": "XLA cannot compile for the GPU with the toolchain it finds"}
+    return _f(id, st, verdicts[st], ev, fix="; ".join(dict.fromkeys(fixes)) or None,
+              link="https://github.com/jax-ml/jax/issues/19821" if st != "ok" else None)
+
+
+CHECKS.append(Check("gpu-ptxas", TITLES["gpu-ptxas"], check_ptxas, ("gpu",)))

@@ -130,6 +130,27 @@ class WheelCuda(Model):
     requires: list[str] = []
 
 
+class ToolFile(Model):
+    """A CUDA tool or data file XLA looks for (ptxas, libdevice), where it was found, and its version."""
+
+    path: str
+    #: xla_flags (XLA_FLAGS' --xla_gpu_cuda_data_dir), pip (nvidia-cuda-nvcc wheel), path (PATH),
+    #: cuda_home (CUDA_HOME/CUDA_PATH), usr_local (/usr/local/cuda*).
+    source: str
+    #: "12.4.131" from `ptxas --version`; None when not asked (no driver) or unreadable.
+    version: str | None = None
+    error: str | None = None
+
+
+class Toolchain(Model):
+    """What XLA (jax, TensorFlow) compiles GPU code with: ptxas and libdevice, in XLA's search order."""
+
+    ptxas: list[ToolFile] = []
+    libdevice: list[ToolFile] = []
+    #: the folder XLA_FLAGS' --xla_gpu_cuda_data_dir names, when set.
+    xla_data_dir: str | None = None
+
+
 class GpuFacts(Model):
     """Everything the GPU probe saw; `probe_gpu` never raises, failures land in `errors`."""
 
@@ -152,6 +173,8 @@ class GpuFacts(Model):
     #: probe failures worded for a person ("nvidia-smi timed out after 10 s").
     errors: list[str] = []
     elapsed_s: float = 0.0
+    #: ptxas and libdevice as XLA finds them (kbackend.gpu.toolchain).
+    toolchain: Toolchain = Toolchain()
 
     @property
     def has_driver(self) -> bool:
@@ -195,3 +218,4 @@ class CoLoad(Model):
     #: step name -> {"cudnn": specifier or None, "cuda": "12.4" or None, "label": "torch 2.6.0+cu124"}.
     needs: dict[str, dict] = {}
     elapsed_s: float = 0.0
+

@@ -107,9 +107,9 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
         smi_path = os.path.join(paths.wsl_lib, "nvidia-smi")
     has_pynvml = "nvidia-ml-py" in dists or "pynvml" in dists
     kinds: tuple[str, ...] = ("cudart", "cudnn") if native else ()
+    trace = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
+                 or _is_wsl(paths))
     if native is None:
-        trace = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
-                     or _is_wsl(paths))
         # libcudart answers its version without a driver (cudaRuntimeGetVersion): every one found is read
         # from the library; cuDNN only where a framework can load it.
         kinds = ("cudart", "cudnn") if trace else ("cudart",)
@@ -135,6 +135,9 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
     cudarts = _libs(found.files["cudart"], by_kind.get("cudart", []))
     cudnns = _libs(found.files["cudnn"], by_kind.get("cudnn", []))
     kmod = _kernel_module(paths)
+    from kbackend.gpu.toolchain import toolchain
+
+    tools = toolchain(env, spath, paths.usr_local, versions=trace and native is not False)
     gpus = _merge_gpus(smi.gpus, libcuda.gpus, nvml.gpus)
     return GpuFacts(
         driver_version=smi.driver_version or nvml.driver_version or kmod,
@@ -149,6 +152,7 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
         wsl=_is_wsl(paths),
         wheels=wheels,
         errors=errors,
+        toolchain=tools,
     )
 
 
