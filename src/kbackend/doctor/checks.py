@@ -220,7 +220,7 @@ def check_keras_env(facts: Facts) -> Finding:
 
 
 def check_backend_elsewhere(facts: Facts) -> Finding:
-    title = "KERAS_BACKEND set by conda activation or a Jupyter kernel"
+    title = "KERAS_BACKEND set by conda or a Jupyter kernel"
     sets = [e for e in facts.elsewhere if e.get("name") == "KERAS_BACKEND"]
     if not sets:
         return _f("backend-elsewhere", "ok", title,
@@ -480,7 +480,7 @@ def check_versions(facts: Facts) -> Finding:
 
 
 def check_backend_trains(facts: Facts) -> Finding:
-    title = "What the configured backend runs: training or inference only"
+    title = "Configured backend: training or inference only"
     name, origin = facts.configured_backend()
     if not isinstance(name, str) or B.get(name) is None:
         return _f("backend-trains", "skip", title, [f"backend {name!r} is not one kbackend knows"])
@@ -673,11 +673,11 @@ CHECKS: list[Check] = [
     Check("config", "keras.json valid for the installed Keras", check_config),
     Check("keras-backend-env", "KERAS_BACKEND override", check_keras_backend_env),
     Check("keras-env", "Keras environment variables", check_keras_env),
-    Check("backend-elsewhere", "KERAS_BACKEND set by conda activation or a Jupyter kernel", check_backend_elsewhere),
+    Check("backend-elsewhere", "KERAS_BACKEND set by conda or a Jupyter kernel", check_backend_elsewhere),
     Check("backend-importable", "Configured backend installed and importable", check_backend_importable, ("backend",)),
     Check("other-backends", "Other installed backends importable", check_other_backends, ("backends",)),
     Check("versions", "Keras and backend versions compatible", check_versions),
-    Check("backend-trains", "What the configured backend runs: training or inference only", check_backend_trains),
+    Check("backend-trains", "Configured backend: training or inference only", check_backend_trains),
     Check("numpy-needs-jax", "The numpy backend's need for jax", check_numpy_needs_jax),
     Check("tf-legacy-keras", "TF_USE_LEGACY_KERAS and tf_keras", check_tf_legacy_keras),
     Check("tf-import-backend", "`import tensorflow` survives the configured backend", check_tf_import_backend,

@@ -544,7 +544,7 @@ CHECKS: list[Check] = [
 #: the Keras backends with CUDA builds, as frameworks.
 GPU_BACKENDS = ("jax", "torch", "tensorflow")
 WSL2_DOC = "https://www.tensorflow.org/install/pip#windows-wsl2"
-TITLES["gpu-backend-on-cpu"] = "Backends that would run on the CPU although an NVIDIA GPU is present"
+TITLES["gpu-backend-on-cpu"] = "Backends on the CPU although an NVIDIA GPU is present"
 
 
 def _installed_dist(facts: Facts, framework: str) -> tuple[str | None, str | None]:
@@ -642,8 +642,8 @@ CHECKS.append(Check("gpu-backend-on-cpu", TITLES["gpu-backend-on-cpu"], check_ba
 
 # -- frameworks sharing a process; their nvidia-* pins ---------------------------------------------
 
-TITLES["gpu-coload"] = "GPU frameworks imported together: the CUDA libraries the process maps"
-TITLES["gpu-wheel-pins"] = "Installed nvidia-* wheels against every framework's pins"
+TITLES["gpu-coload"] = "CUDA libraries of GPU frameworks in one process"
+TITLES["gpu-wheel-pins"] = "nvidia-* wheels against each framework's pins"
 
 
 def check_coload(facts: Facts) -> Finding:
@@ -704,7 +704,7 @@ CHECKS.append(Check("gpu-wheel-pins", TITLES["gpu-wheel-pins"], check_wheel_pins
 
 # -- the toolchain XLA compiles with ---------------------------------------------------------------
 
-TITLES["gpu-ptxas"] = "ptxas and libdevice for XLA (jax, TensorFlow) against the driver"
+TITLES["gpu-ptxas"] = "XLA's ptxas and libdevice against the driver"
 #: ptxas of CUDA 12.x before 12.6.3 (nvidia-cuda-nvcc 12.6.85) miscompiles on Hopper and later (openxla/xla#19927).
 PTXAS_HOPPER_FIX = "12.6.85"
 

@@ -292,6 +292,22 @@ class DoctorResult(Model):
     strict: bool = False
     summary: dict[str, int]
     exit_code: int
+    #: `--fix`: the plan (kbackend.doctor.fix.FixStep), applied when `fixes_applied`; None without --fix.
+    fixes: list | None = None
+    fixes_applied: bool = False
+
+
+def with_fixes(res: DoctorResult, ctx: ConfigContext, *, apply: bool = False, echo=None) -> DoctorResult:
+    """The plan of the fixes kbackend can carry out for `res`'s findings; carried out with `apply`.
+    A step that fails makes the exit code 1."""
+    from kbackend.doctor import fix as F
+
+    steps = F.plan(res.checks, res.facts.interpreter.python)
+    if apply:
+        steps = F.apply(steps, ctx, echo=echo)
+    failed = any(s.outcome == "failed" for s in steps)
+    return res.model_copy(update={"fixes": steps, "fixes_applied": apply,
+                                  "exit_code": 1 if failed else res.exit_code})
 
 
 def exit_code(findings: Sequence[Finding], *, strict: bool = False) -> int:
