@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from gpu_fakes import fake_libs, fake_python, fake_smi, hermetic, make_facts, site  # noqa: F401
 
 from kbackend.doctor import gpu_checks as G
@@ -132,3 +134,38 @@ def test_doctor_runs_the_child_only_with_two_gpu_builds_and_a_driver(tmp_path):
     plan = steps([b.framework for b in builds], config.effective["backend"].value)
     assert [s["name"] for s in plan] == ["keras+tensorflow", "jax", "torch"]
     assert needs_of(builds, "torch")["keras+torch"]["cudnn"] == ">=9.1,<10"  # same major, minor at least
+
+
+@pytest.mark.integration
+def test_the_real_frameworks_in_one_child_then_from_the_cache(tmp_path):
+    """The real steps (Keras with the configured backend, then the others' device listing) on this
+    machine's installed torch and jax, through doctor's own wiring; the second time from the cache."""
+    from kbackend.doctor import service
+    from kbackend.doctor.cache import ProbeCache
+    from kbackend.envs.target import current
+    from kbackend.gpu import compat as C
+    from kbackend.gpu.model import GpuDevice, NvidiaSmi
+    from kbackend.services.config import check as config_check, make_context
+
+    from kbackend.envs import installed as inst
+
+    if not {"torch", "jax", "keras"} <= set(inst.versions(inst.scan(sys.path))):
+        pytest.skip("needs keras, torch and jax installed")
+    target = current()
+    env = {"HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / ".keras"), "KERAS_BACKEND": "jax"}
+    ctx = make_context(target, environ=env)
+    config = config_check(ctx)
+    torch = C.wheel_cuda("torch", "torch", "2.6.0+cu124", TORCH_REQ, {}, platform="linux")
+    jax = C.wheel_cuda("jax", "jax-cuda12-plugin", "0.6.0", JAX_REQ, {}, platform="linux")
+    smi = NvidiaSmi(path="/x", status="ok", driver_version="550.54.14", cuda_version="12.4",
+                    gpus=[GpuDevice(index=0, name="A100", compute_capability="8.0")])
+    g = GpuFacts(wheels=[torch, jax], nvidia_smi=smi, gpus=smi.gpus)
+    cache = ProbeCache(str(tmp_path / "probes.json"))
+    c = service._coload(target, ctx, config, g, 300, env=env, cache=cache)
+    assert c.status == "ok", (c.error, c.steps)
+    assert [(s["name"], s["error"]) for s in c.steps] == [("keras+jax", None), ("torch", None)]
+    assert not c.cached and verdict(c)[0] == "ok"  # CPU builds here: no CUDA library is mapped
+    key, name = service._coload_key(target, ctx, env, config)
+    cache.put(key, {name: c.model_dump(mode="json")})
+    again = service._coload(target, ctx, config, g, 300, env=env, cache=cache)
+    assert again.cached and again.steps == c.steps

@@ -148,14 +148,20 @@ def collect(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The GPU probe runs beside the backend probes: the cache key reads the driver's
         # identity from a file instead of waiting for it.
+        probe_cache = cache if cache is not None else ProbeCache()
+
         def gpu_then_coload():
             g = _safe_gpu_probe(gpu_probe or _default_gpu_probe, env, target, min(timeout, 30.0))
-            return g, (_coload(target, ctx, config, g, timeout) if coload else None)
+            return g, (_coload(target, ctx, config, g, timeout, env=env, cache=probe_cache, refresh=refresh)
+                       if coload else None)
 
         gpu_future = pool.submit(gpu_then_coload)
         backends, info = _backends(target, ctx, config, env, scope=scope, all_backends=all_backends, refresh=refresh,
-                                   timeout=timeout, cache=cache, on_start=on_start, on_done=on_done)
+                                   timeout=timeout, cache=probe_cache, on_start=on_start, on_done=on_done)
         gpu, co = gpu_future.result()
+    if co is not None and co.status == "ok" and co.needs and not co.cached:
+        key, name = _coload_key(target, ctx, env, config)  # stored here, after the backend probes wrote theirs
+        probe_cache.put(key, {name: co.model_dump(mode="json")})
     kd = inst.keras_dist(inst.scan(target.sys_path)) if ctx.keras_version else None
     facts = Facts(
         interpreter=InterpreterFacts(python=target.python, version=target.version, origin=target.origin),
@@ -180,11 +186,26 @@ def needs_coload(checks: Sequence[Check]) -> bool:
     return any("coload" in c.needs for c in checks)
 
 
-def _coload(target: Target, ctx: ConfigContext, config: CheckResult, gpu: GpuFacts, timeout: float):
-    """The co-loading child, only where two or more CUDA builds of frameworks are installed and a driver works."""
+def _key(target: Target, ctx: ConfigContext, env: Mapping[str, str]) -> str:
+    """The probe cache's key: what could change what a child sees (packages, sys.path, variables, driver)."""
+    return probe_key(python=target.python, python_version=target.version, installed=dict(ctx.installed),
+                     environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
+                     driver=driver_fingerprint(), keras_json=keras_json_identity(ctx.path),
+                     paths=sys_path_fingerprint(target.sys_path, P.shadowable_modules()))
+
+
+def _coload_key(target: Target, ctx: ConfigContext, env: Mapping[str, str], config: CheckResult) -> tuple[str, str]:
+    eff = config.effective.get("backend")
+    return _key(target, ctx, env), f"coload:{eff.value if eff is not None else None}"
+
+
+def _coload(target: Target, ctx: ConfigContext, config: CheckResult, gpu: GpuFacts, timeout: float, *,
+            env: Mapping[str, str] | None = None, cache: ProbeCache | None = None, refresh: bool = False):
+    """The co-loading child, only where two or more CUDA builds of frameworks are installed and a driver works
+    (cached with the backend probes: the same key, the configured backend in the name)."""
     from kbackend.gpu import compat as C
     from kbackend.gpu.coload import needs_of, run_coload, steps
-    from kbackend.gpu.model import CoLoad
+    from kbackend.gpu.model import CoLoad, MappedLib
 
     builds = C.builds(gpu.wheels)
     if len(builds) < 2:
@@ -193,13 +214,22 @@ def _coload(target: Target, ctx: ConfigContext, config: CheckResult, gpu: GpuFac
         return CoLoad(why_not="no working NVIDIA driver: no CUDA library is loaded")
     eff = config.effective.get("backend")
     configured = eff.value if eff is not None else None
-    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "KERAS_BACKEND": str(configured)}
+    if cache is not None and env is not None and not refresh:
+        key, name = _coload_key(target, ctx, env, config)
+        hit = cache.get(key, name)
+        if hit is not None:
+            try:
+                mapped = [MappedLib(**m) for m in hit.get("mapped") or []]
+                return CoLoad(**{**hit, "mapped": mapped, "cached": True})
+            except (TypeError, ValueError):
+                pass  # another shape: run it again
+    child = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "KERAS_BACKEND": str(configured)}
     with _procs.temp_dir("keras-home-") as spare_home:
         if ctx.rules.keras_home_env:
-            env["KERAS_HOME"] = spare_home  # Keras must not write a keras.json as a side effect
+            child["KERAS_HOME"] = spare_home  # Keras must not write a keras.json as a side effect
         try:
             return run_coload(target.python, steps([b.framework for b in builds], configured),
-                              needs_of(builds, configured), env=env, timeout=timeout)
+                              needs_of(builds, configured), env=child, timeout=timeout)
         except Exception as e:  # noqa: BLE001 - a failed co-load is a finding, never a crash of doctor
             return CoLoad(status="error", error=f"{type(e).__name__}: {e}")
 
@@ -239,11 +269,7 @@ def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict
     cache = cache if cache is not None else ProbeCache()
     info: dict[str, Any] = {"cache_path": cache.path, "backends_probed": bool(to_probe)}
     if to_probe:
-        key = probe_key(python=target.python, python_version=target.version, installed=installed,
-                        environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
-                        driver=driver_fingerprint(),
-                        keras_json=keras_json_identity(ctx.path),
-                        paths=sys_path_fingerprint(target.sys_path, P.shadowable_modules()))
+        key = _key(target, ctx, env)
         child_env: dict[str, str | None] = {}
         if "XLA_PYTHON_CLIENT_PREALLOCATE" not in env:
             child_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # probing must not grab 75 % of a GPU

@@ -218,4 +218,6 @@ class CoLoad(Model):
     #: step name -> {"cudnn": specifier or None, "cuda": "12.4" or None, "label": "torch 2.6.0+cu124"}.
     needs: dict[str, dict] = {}
     elapsed_s: float = 0.0
+    #: True when this outcome came from the probe cache.
+    cached: bool = False
 
