@@ -169,3 +169,12 @@ def test_the_real_frameworks_in_one_child_then_from_the_cache(tmp_path):
     cache.put(key, {name: c.model_dump(mode="json")})
     again = service._coload(target, ctx, config, g, 300, env=env, cache=cache)
     assert again.cached and again.steps == c.steps
+
+
+def test_pins_of_wheels_not_installed_are_no_conflict():
+    from kbackend.gpu import compat as C
+
+    tf = C.wheel_cuda("tensorflow", "tensorflow-cpu", "2.21.0",
+                      ['nvidia-cudnn-cu12<10.0,>=9.3.0.75; extra == "and-cuda"'], {}, platform="linux")
+    f = G.check_wheel_pins(make_facts(GpuFacts(wheels=[tf]), installed={"tensorflow-cpu": "2.21.0"}))
+    assert f.status == "skip" and "none of the 1 nvidia-* wheels" in f.evidence[0]

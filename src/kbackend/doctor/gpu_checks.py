@@ -671,16 +671,20 @@ def check_coload(facts: Facts) -> Finding:
 
 
 def check_wheel_pins(facts: Facts) -> Finding:
-    from kbackend.gpu.coload import pin_conflicts
+    from kbackend.gpu.coload import pin_conflicts, pinned_names
 
     id = "gpu-wheel-pins"
     wheels = [w for w in facts.gpu.wheels if w.requires]
     if not wheels:
         return _f(id, "skip", TITLES[id], ["no installed framework requires nvidia-* wheels"])
+    names = pinned_names(wheels)
+    have = sorted(n for n in names if n in facts.installed)
+    if not have:
+        return _f(id, "skip", TITLES[id], [f"none of the {len(names)} nvidia-* wheels the frameworks name (some "
+                                           "behind extras such as [and-cuda]) is installed"])
     bad = pin_conflicts(wheels, facts.installed)
     if not bad:
-        n = len({r for w in wheels for r in w.requires})
-        return _f(id, "ok", f"The installed nvidia-* wheels meet every framework's pins ({n} requirements)")
+        return _f(id, "ok", f"The installed nvidia-* wheels meet every framework's pins ({len(have)} wheels)")
     name, _ = facts.configured_backend()
     ev, status = [], "warn"
     for b in bad:

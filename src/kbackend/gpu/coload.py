@@ -113,6 +113,20 @@ def verdict(c: CoLoad) -> tuple[str, list[str]]:
     return status, ev
 
 
+def pinned_names(wheels: Sequence) -> set[str]:
+    """The normalised names of the nvidia-* distributions the frameworks' requirements name."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    out = set()
+    for w in wheels:
+        for line in w.requires:
+            try:
+                out.add(Requirement(line).name.lower().replace("_", "-"))
+            except InvalidRequirement:
+                continue
+    return out
+
+
 def pin_conflicts(wheels: Sequence, installed: Mapping[str, str]) -> list[dict]:
     """The nvidia-* wheels whose installed version breaks a framework's requirement, or whose
     requirements across frameworks no single version meets: [{"dist", "installed", "pins": [(who, spec)],
