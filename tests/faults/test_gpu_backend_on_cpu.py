@@ -8,7 +8,7 @@ import json
 import shlex
 
 import pytest
-from gpu_fakes import fake_python, fake_smi, hermetic, make_facts, site  # noqa: F401
+from gpu_fakes import fake_libs, fake_python, fake_smi, hermetic, make_facts, site  # noqa: F401
 
 from kbackend import install as I
 from kbackend.doctor import gpu_checks as G
@@ -88,8 +88,14 @@ def test_the_command_follows_the_driver_and_the_compute_capability(run_cli, kera
         assert "no tensorflow CUDA build runs" in ev
 
 
-def test_other_backends_warn_and_gpu_builds_pass(run_cli, keras_home, host, tmp_path):
-    host("550.54.14", "12.4", "8.6")
+def test_other_backends_warn_and_gpu_builds_pass(run_cli, keras_home, host, tmp_path, fake_libs, monkeypatch):  # noqa: F811
+    # the driver's libcuda and a CUDA 12.4 runtime and cuDNN 9.1 on the loader path, loaded by the real probe
+    libs = tmp_path / "cuda-libs"
+    fake_libs.install("cuda", libs, "libcuda.so.1")
+    fake_libs.install("cudart", libs, "libcudart.so.12", version=12040)
+    fake_libs.install("cudnn", libs, "libcudnn.so.9", version=90100)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(libs))
+    host("550.54.14", "12.4", "8.6")  # after the compiler ran: PATH holds only the fake nvidia-smi
     dists = {**CPU_BUILDS, "torch": "2.6.0+cu124", "jax-cuda12-plugin": "0.6.0"}
     code, f, py = _run(run_cli, keras_home, tmp_path, backend="torch", dists=dists)
     assert f["status"] == "warn" and code == 0
@@ -97,6 +103,9 @@ def test_other_backends_warn_and_gpu_builds_pass(run_cli, keras_home, host, tmp_
     assert "torch: torch 2.6.0+cu124 is a CUDA build" in ev and "jax: jax-cuda12-plugin 0.6.0 is a CUDA build" in ev
     assert "tensorflow (installed, not configured): tensorflow-cpu 2.21.0 is a CPU build" in ev
     assert f["fix"].endswith("-m pip install 'tensorflow[and-cuda]>=2.16.1'")
+    code, out, err = run_cli("--python", py, "--json", "doctor", "--check", "gpu-libraries")
+    gpu = json.loads(out)["facts"]["gpu"]
+    assert gpu["libcuda"]["status"] == "ok" and [r["version"] for r in gpu["cuda_runtimes"]] == ["12.4"]
 
 
 def test_skips_without_a_gpu(run_cli, keras_home, tmp_path, monkeypatch):
