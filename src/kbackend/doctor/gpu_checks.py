@@ -622,7 +622,7 @@ def check_backend_on_cpu(facts: Facts) -> Finding:
             statuses.append("ok")
             ev.append(f"{fw}: {builds[fw].label if fw in builds else fw} is a CUDA build")
             continue
-        role = f"the configured backend (from {origin})" if fw == name else "installed, not configured"
+        role = f"the configured backend, from {origin}" if fw == name else "installed, not configured"
         cmd, none = _gpu_install(facts, fw, _installed_dist(facts, fw)[0])
         ev.append(f"{fw} ({role}): {why}" + (f"; {none}" if none else ""))
         statuses.append("error" if fw == name and cmd else "warn")
