@@ -298,3 +298,24 @@ def test_probe_never_raises(tmp_path, monkeypatch):
     facts = _probe(tmp_path, base_env())
     assert facts.errors and "disk on fire" in facts.errors[0]
     assert facts.environ == {}
+
+
+def test_a_cudart_version_is_asked_once_per_file(tmp_path, fake_libs, monkeypatch):
+    """Remembered by the file's identity: the second probe starts no child; a changed file is asked again."""
+    from kbackend.gpu.libcache import LibVersions
+
+    sysdir = tmp_path / "usr-local" / "cuda-12.4" / "lib64"
+    lib = fake_libs.install("cudart", sysdir, "libcudart.so.12", realname="libcudart.so.12.4.127", version=12040)
+    cache = LibVersions(str(tmp_path / "cache" / "libversions.json"))
+    env = base_env(LD_LIBRARY_PATH=str(sysdir))
+    first = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [(f.version, f.version_from) for f in first.cuda_runtimes] == [("12.4", "library")]
+    _no_children(monkeypatch)
+    again = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [(f.version, f.version_from, f.status) for f in again.cuda_runtimes] == [("12.4", "library", "ok")]
+    monkeypatch.undo()
+    import shutil
+
+    shutil.copyfile(fake_libs.build("cudart", version=12060), lib.resolve())  # another build in its place
+    third = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [f.version for f in third.cuda_runtimes] == ["12.6"]

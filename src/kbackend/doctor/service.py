@@ -100,9 +100,10 @@ def _safe_gpu_probe(gpu_probe: Callable[..., GpuFacts], environ: Mapping[str, st
 
 
 def _default_gpu_probe(environ, *, python, timeout, sys_path):
+    from kbackend.gpu.libcache import LibVersions
     from kbackend.gpu.probe import probe_gpu
 
-    return probe_gpu(environ, python=python, timeout=timeout, sys_path=sys_path)
+    return probe_gpu(environ, python=python, timeout=timeout, sys_path=sys_path, libcache=LibVersions())
 
 
 class ProbeInfo(Model):

@@ -58,6 +58,7 @@ def probe_gpu(
     sys_path: Sequence[str] | None = None,
     paths: SystemPaths | None = None,
     native: bool | None = None,
+    libcache=None,
 ) -> GpuFacts:
     """Everything about the NVIDIA driver and CUDA libraries visible to `python`; never raises.
 
@@ -70,7 +71,7 @@ def probe_gpu(
     t0 = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     try:
-        facts = _probe(env, python, timeout, sys_path, paths or SystemPaths(), native)
+        facts = _probe(env, python, timeout, sys_path, paths or SystemPaths(), native, libcache)
     except Exception as e:  # noqa: BLE001 - a probe reports, it never breaks doctor
         facts = GpuFacts(errors=[f"GPU probe failed: {type(e).__name__}: {e}"])
     return facts.model_copy(update={"elapsed_s": round(time.monotonic() - t0, 4),
@@ -92,7 +93,7 @@ def _target_path(python: str, sys_path: Sequence[str] | None, errors: list[str])
 
 
 def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[str] | None,
-           paths: SystemPaths, native: bool | None) -> GpuFacts:
+           paths: SystemPaths, native: bool | None, libcache=None) -> GpuFacts:
     from kbackend.envs.installed import scan
     from kbackend.gpu.wheels import cuda_wheels
 
@@ -113,7 +114,11 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
         # libcudart answers its version without a driver (cudaRuntimeGetVersion): every one found is read
         # from the library; cuDNN only where a framework can load it.
         kinds = ("cudart", "cudnn") if trace else ("cudart",)
-    jobs = _jobs(found, python if has_pynvml else None, env, timeout, kinds)
+    known: dict[str, str] = {}
+    if "cudart" in kinds and found.files["cudart"] and libcache is not None:
+        # libcudart's answer depends on the file only: remembered by its identity, asked once
+        known = {f.path: v for f in found.files["cudart"][:MAX_PROBES] if (v := libcache.get(f.path))}
+    jobs = _jobs(found, python if has_pynvml else None, env, timeout, kinds, skip=set(known))
 
     smi = NvidiaSmi()
     results: list = []
@@ -133,6 +138,13 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
     libcuda = _libcuda(found, by_kind.get("cuda", []))
     nvml = _nvml(found, by_kind.get("nvml", []), has_pynvml)
     cudarts = _libs(found.files["cudart"], by_kind.get("cudart", []))
+    if known or by_kind.get("cudart"):
+        cudarts = [f.model_copy(update={"status": "ok", "version": known[f.path], "version_from": "library",
+                                        "error": None}) if f.path in known else f for f in cudarts]
+        fresh = {f.path: f.version for f in cudarts
+                 if f.status == "ok" and f.version_from == "library" and f.path not in known}
+        if fresh and libcache is not None:
+            libcache.put(fresh)
     cudnns = _libs(found.files["cudnn"], by_kind.get("cudnn", []))
     kmod = _kernel_module(paths)
     from kbackend.gpu.toolchain import toolchain
@@ -157,7 +169,7 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
 
 
 def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: float,
-          kinds: tuple[str, ...]) -> list[tuple[str, object]]:
+          kinds: tuple[str, ...], skip: set[str] = frozenset()) -> list[tuple[str, object]]:
     from kbackend.workers.runner import Job
 
     # The child sees exactly `env` (the caller's environment), all GPUs (no CUDA_VISIBLE_DEVICES:
@@ -172,6 +184,8 @@ def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: f
                                  timeout=timeout, env=child, key=cuda.path)))
     for kind in kinds:
         for f in found.files[kind][:MAX_PROBES]:
+            if kind == "cudart" and f.path in skip:
+                continue
             jobs.append((kind, Job(sys.executable, "gpu_probe.py", {"probe": kind, "path": f.path},
                                    timeout=timeout, env=child, key=f.path)))
     if nvml_python and found.files["nvml"]:
