@@ -94,3 +94,21 @@ def test_show_check_and_doctor_through_the_cli(run_cli, keras_home):
     assert checks["keras-env"]["fix"] == "unset KERAS_MAX_STEPS_PER_EPOCH"
     code, out, err = run_cli("doctor", "--json", "--check", "keras-env", env={"KERAS_TORCH_DEVICE": "gpu"})
     assert code == 0 and json.loads(out)["checks"][0]["status"] == "warn"
+
+
+def test_a_cuda_torch_device_with_a_cpu_torch():
+    """Seen with torch 2.13.0+cpu: `keras.ops.ones(2)` raises AssertionError: Torch not compiled with CUDA enabled."""
+    from kbackend.doctor.checks import check_keras_env
+    from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFacts
+    from kbackend.services.config import CheckResult
+
+    j = _judge("3.15.1", {"KERAS_TORCH_DEVICE": "cuda"}, backend="torch")
+    config = CheckResult(ok=True, config_path="/k/keras.json", file_status="ok", keras_version="3.15.1", imports=True,
+                         keras_error=None, file_used=True, effective=j.effective, problems=j.problems, failures=[],
+                         variables=j.variables)
+    torch = BackendFacts(name="torch", installed=True, status="ok", version="2.13.0+cpu", devices=["cpu"])
+    facts = Facts(interpreter=InterpreterFacts(python="/p", version="3.11.7", origin="current"),
+                  keras=KerasFacts(version="3.15.1", rules_line="3.14+"), config=config, backends=[torch])
+    f = check_keras_env(facts)
+    assert f.status == "error" and "Torch not compiled with CUDA enabled" in "\n".join(f.evidence)
+    assert f.fix.startswith("export KERAS_TORCH_DEVICE=cpu")

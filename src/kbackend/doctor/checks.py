@@ -212,9 +212,23 @@ def check_keras_env(facts: Facts) -> Finding:
             status = "error"
         elif p.severity == "warning" and status != "error":
             status = "warn"
+    dev = variables.get("KERAS_TORCH_DEVICE")
+    torch = facts.backend("torch")
+    if (dev is not None and isinstance(dev.value, str) and dev.value.split(":")[0] == "cuda" and torch is not None
+            and torch.status == "ok"):
+        if not torch.built_cuda:
+            status = "error" if name == "torch" else ("warn" if status == "ok" else status)
+            ev.append(f"KERAS_TORCH_DEVICE={dev.value}, but torch {torch.version or ''} is a CPU build: with the torch "
+                      "backend the first tensor raises AssertionError: Torch not compiled with CUDA enabled")
+        elif not torch.gpu_devices:
+            status = "error" if name == "torch" else ("warn" if status == "ok" else status)
+            ev.append(f"KERAS_TORCH_DEVICE={dev.value}, but torch sees no GPU: with the torch backend the first "
+                      "tensor fails")
     if not ev:
         return _f("keras-env", "ok", title, [f"none of {', '.join(sorted(_KERAS_VARS))} is set"])
     fix = next((p.fix for p in probs if p.fix and p.severity in ("error", "warning")), None)
+    if fix is None and dev is not None and status != "ok":
+        fix = "export KERAS_TORCH_DEVICE=cpu  # or: unset KERAS_TORCH_DEVICE"
     return _f("keras-env", status, title, ev, fix=fix if status != "ok" else None,
               link=KERAS_CONFIG_DOC if status != "ok" else None)
 
