@@ -42,7 +42,8 @@ def isolated_home(tmp_path, monkeypatch):
     for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(home / ("." + var.split("_")[1].lower())))
     for var in ("KERAS_BACKEND", "KBACKEND_PYTHON", "KERAS_NNX_ENABLED", "KERAS_MAX_EPOCHS",
-                "KERAS_MAX_STEPS_PER_EPOCH", "NO_COLOR", "FORCE_COLOR", "CUDA_VISIBLE_DEVICES"):
+                "KERAS_MAX_STEPS_PER_EPOCH", "NO_COLOR", "FORCE_COLOR", "CUDA_VISIBLE_DEVICES", "KERAS_TORCH_DEVICE",
+                "TF_FORCE_GPU_ALLOW_GROWTH", "JUPYTER_PATH", "JUPYTER_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)
     # kbackend's own target: this interpreter, not an outer active environment.
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)

@@ -91,6 +91,8 @@ class Backend:
     legacy_note: str = ""
     #: can Keras train with it (fit) or only run inference.
     trains: bool = True
+    #: what `model.fit` raises where it does not train (seen with Keras 3.15.1 and the installed backend).
+    fit_error: str = ""
     #: the top-level module a child imports to probe it.
     module: str = ""
     #: for people: the Keras and Python versions a legacy backend needs.
@@ -231,7 +233,7 @@ REGISTRY: dict[str, Backend] = {
             also_needs=("jax", "jaxlib"),
             pip="jax",
             module="numpy",
-            trains=False,
+            trains=False, fit_error="NotImplementedError: fit not implemented for NumPy backend.",
             keras3=True, aliases=("np",), colour="#13a89e", probe_cost=1.5, verify_column=1, verify_cost=2.0,
             compiles_through_jax=True,
         ),
@@ -241,7 +243,7 @@ REGISTRY: dict[str, Backend] = {
             ("openvino",),
             pip="openvino",
             module="openvino",
-            trains=False,
+            trains=False, fit_error="NotImplementedError: `fit` is not supported with openvino backend",
             minimums=((">=3.8,<3.15", "openvino", "2025.0.0"), (">=3.15", "openvino", "2026.2.0")),
             keras3=True, aliases=("ov",), colour="#6c3fb5", probe_cost=2.5, verify_column=5, verify_cost=1.0,
             env_vars=("OPENVINO_LOG_LEVEL", "OPENVINO_LIB_PATHS"),
@@ -289,6 +291,21 @@ def keras3_names() -> tuple[str, ...]:
 #: The names Keras 3 accepts, in the order its loader checks them (as the registry was at import:
 #: code that must see a backend registered later calls keras3_names()).
 KERAS3_ORDER = keras3_names()
+
+
+def inference_only(name: str) -> str | None:
+    """The sentence that says a backend does not train, or None when it does (or is unknown).
+
+    >>> inference_only("openvino")
+    'openvino is inference-only: model.fit raises NotImplementedError: `fit` is not supported with openvino backend; use it for predict, train with another backend'
+    >>> inference_only("jax") is None
+    True
+    """
+    b = get(name)
+    if b is None or b.trains or not b.keras3:
+        return None
+    raises = f"raises {b.fit_error}" if b.fit_error else "raises NotImplementedError"
+    return f"{b.name} is inference-only: model.fit {raises}; use it for predict, train with another backend"
 
 
 def get(name: str) -> Backend | None:

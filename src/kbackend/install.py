@@ -64,6 +64,9 @@ class GpuHint:
     cuda: str | None = None
     #: where it was seen: /proc/driver/nvidia/gpus, nvidia-smi, doctor's GPU probe, or "" (nowhere).
     source: str = ""
+    #: the lowest compute capability among the GPUs ("7.0"), None when unknown (the cheap detection
+    #: reads none): builds for a newer CUDA drop old GPUs (CUDA 13 and torch's cu128 need 7.5).
+    cc: str | None = None
 
 
 NO_GPU = GpuHint(False)
@@ -136,7 +139,22 @@ def gpu_from_facts(gpu: Any) -> GpuHint:
         return NO_GPU
     from kbackend.gpu import compat as C
 
-    return GpuHint(True, gpu.driver_cuda_version or C.cuda_for_driver(gpu.driver_version), "doctor's GPU probe")
+    ccs = [d.compute_capability for d in gpu.gpus if C.major_minor(d.compute_capability)]
+    low = min(ccs, key=C.major_minor) if ccs else None
+    return GpuHint(True, gpu.driver_cuda_version or C.cuda_for_driver(gpu.driver_version), "doctor's GPU probe", low)
+
+
+#: torch's CUDA builds and the compute capabilities they hold kernels for (pytorch/pytorch#172352,
+#: RELEASE.md's support matrix): cu126 5.0-9.0; cu128 and cu130 7.5 and later (Blackwell included).
+TORCH_CC_FLOOR = {"cu118": (3, 7), "cu126": (5, 0), "cu128": (7, 5), "cu130": (7, 5)}
+#: the CUDA major a GPU needs at most, by its compute capability (CUDA 13 drops < 7.5, CUDA 12 < 5.0).
+CC_FLOOR_13, CC_FLOOR_12 = (7, 5), (5, 0)
+
+
+def _cc(gpu: GpuHint) -> tuple[int, int] | None:
+    from kbackend.gpu import compat as C
+
+    return C.major_minor(gpu.cc) if gpu.cc else None
 
 
 # ----------------------------------------------------------------------------- what to install
@@ -158,19 +176,21 @@ def torch_index(gpu: GpuHint) -> str:
     ['cu130', 'cu128', 'cu126', 'cu126', 'cu118', 'cpu']
     >>> torch_index(NO_GPU)
     'cpu'
+
+    The GPU's compute capability rules out the builds without kernels for it (a V100 is 7.0):
+
+    >>> [torch_index(GpuHint(True, "13.0", cc=c)) for c in ("9.0", "7.0", "3.7", "3.0")]
+    ['cu130', 'cu126', 'cu118', 'cpu']
     """
     if not gpu.present:
         return "cpu"
     mm = _mm(gpu.cuda)
-    if mm >= (13, 0):
-        return "cu130"
-    if mm >= (12, 8):
-        return "cu128"
-    if mm >= (12, 0):
-        return "cu126"
-    if mm >= (11, 0):
-        return "cu118"
-    return "cpu"
+    tags = [t for t, floor in (("cu130", (13, 0)), ("cu128", (12, 8)), ("cu126", (12, 0)), ("cu118", (11, 0)))
+            if mm >= floor]
+    cc = _cc(gpu)
+    if cc is not None:
+        tags = [t for t in tags if cc >= TORCH_CC_FLOOR[t]]
+    return tags[0] if tags else "cpu"
 
 
 def _minimum(name: str, dist: str, keras_version: str | None) -> str | None:
@@ -221,8 +241,12 @@ def requirements(what: str, *, keras_version: str | None = None, gpu: GpuHint | 
         carrier = B.get(b.installed_with)
         name, dist, opts = carrier.name, carrier.pip or carrier.dists[0], []
     elif what == "jax":
-        mm = _mm(gpu.cuda)
+        mm, cc = _mm(gpu.cuda), _cc(gpu)
         extra = "[cuda13]" if mm >= (13, 0) else "[cuda12]" if mm >= (12, 0) else ""
+        if cc is not None and cc < CC_FLOOR_13 and extra == "[cuda13]":
+            extra = "[cuda12]"  # CUDA 13 has no kernels below compute capability 7.5
+        if cc is not None and cc < CC_FLOOR_12:
+            extra = ""  # no jax CUDA build runs on it
         name, dist, opts = "jax", "jax" + (extra if gpu.present and linux else ""), []
     elif what == "torch":
         tag = torch_index(gpu)
@@ -231,7 +255,8 @@ def requirements(what: str, *, keras_version: str | None = None, gpu: GpuHint | 
         name, dist, opts = "torch", "torch", (["--index-url", TORCH_INDEX + tag] if use_index else [])
     elif what == "tensorflow":
         x86 = (machine or _machine()).lower() in ("x86_64", "amd64")
-        if gpu.present and linux and _mm(gpu.cuda) >= (12, 0):
+        cc = _cc(gpu)
+        if gpu.present and linux and _mm(gpu.cuda) >= (12, 0) and (cc is None or cc >= CC_FLOOR_12):
             dist = "tensorflow[and-cuda]"
         elif x86 and (linux or plat == "win32"):
             dist = "tensorflow-cpu"

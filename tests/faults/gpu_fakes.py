@@ -38,8 +38,10 @@ class FakeLibs:
         self.root = root
         self._built: dict[tuple, Path] = {}
 
-    def build(self, kind: str, *, version: int | None = None, abort: bool = False, stub: bool = False) -> Path:
-        key = (kind, version, abort, stub)
+    def build(self, kind: str, *, version: int | None = None, abort: bool = False, stub: bool = False,
+              dt_soname: str | None = None) -> Path:
+        """`dt_soname`: the DT_SONAME it carries (the loader then reuses it for a dlopen by that name)."""
+        key = (kind, version, abort, stub, dt_soname)
         if key not in self._built:
             defines = []
             if version is not None:
@@ -48,7 +50,9 @@ class FakeLibs:
                 defines.append("-DFAKE_ABORT")
             if stub:
                 defines.append("-DFAKE_STUB")
-            out = self.root / f"{kind}-{version}-{int(abort)}-{int(stub)}.so"
+            if dt_soname:
+                defines.append(f"-Wl,-soname,{dt_soname}")
+            out = self.root / f"{kind}-{version}-{int(abort)}-{int(stub)}-{dt_soname or ''}.so"
             subprocess.run(["cc", "-shared", "-fPIC", "-O0", "-o", str(out), str(FAKES / SOURCES[kind]), *defines],
                            check=True, capture_output=True)
             self._built[key] = out

@@ -123,16 +123,23 @@ def test_toolkit_stub_off_the_loader_path_is_not_probed(tmp_path, fake_libs, mon
     assert [f.source for f in facts.libcuda.candidates] == ["usr_local"]
 
 
-def test_without_a_driver_versions_come_from_names(tmp_path, fake_libs, monkeypatch):
-    """No driver: no framework loads these, so no child is started; names and wheels give versions."""
+def test_without_a_driver_cudnn_versions_come_from_names(tmp_path, fake_libs, monkeypatch):
+    """No driver: no framework loads cuDNN, so it is not loaded; names and wheels give its version."""
     sp = site(tmp_path / "site", {"nvidia-cudnn-cu12": "9.1.0.70"})
     fake_libs.install("cudnn", sp / "nvidia" / "cudnn" / "lib", "libcudnn.so.9", version=90100)
-    sysdir = tmp_path / "sys"
-    fake_libs.install("cudart", sysdir, "libcudart.so.12", realname="libcudart.so.12.2.140", version=12020)
     _no_children(monkeypatch)
-    facts = _probe(tmp_path, base_env(LD_LIBRARY_PATH=str(sysdir)), sys_path=[str(sp)], native=None)
+    facts = _probe(tmp_path, base_env(), sys_path=[str(sp)], native=None)
     assert [(f.version, f.version_from, f.status) for f in facts.cudnns] == [("9.1.0.70", "wheel", "not_probed")]
-    assert [(f.version, f.version_from) for f in facts.cuda_runtimes] == [("12.2.140", "file_name")]
+
+
+def test_without_a_driver_each_cudart_is_read_from_the_library(tmp_path, fake_libs):
+    """libcudart answers cudaRuntimeGetVersion without a driver: its version is the library's own, even
+    where the file name says another (a /usr/local/cuda-12.4 whose libcudart.so.12 is a 12.2 build)."""
+    sysdir = tmp_path / "usr-local" / "cuda-12.4" / "lib64"
+    fake_libs.install("cudart", sysdir, "libcudart.so.12", realname="libcudart.so.12.4.127", version=12020)
+    facts = _probe(tmp_path, base_env(LD_LIBRARY_PATH=str(sysdir)), native=None)
+    assert [(f.version, f.version_from, f.status) for f in facts.cuda_runtimes] == [("12.2", "library", "ok")]
+    assert not facts.has_driver
 
 
 def test_a_driver_trace_turns_native_probes_on(tmp_path, fake_libs, fake_smi):
@@ -291,3 +298,24 @@ def test_probe_never_raises(tmp_path, monkeypatch):
     facts = _probe(tmp_path, base_env())
     assert facts.errors and "disk on fire" in facts.errors[0]
     assert facts.environ == {}
+
+
+def test_a_cudart_version_is_asked_once_per_file(tmp_path, fake_libs, monkeypatch):
+    """Remembered by the file's identity: the second probe starts no child; a changed file is asked again."""
+    from kbackend.gpu.libcache import LibVersions
+
+    sysdir = tmp_path / "usr-local" / "cuda-12.4" / "lib64"
+    lib = fake_libs.install("cudart", sysdir, "libcudart.so.12", realname="libcudart.so.12.4.127", version=12040)
+    cache = LibVersions(str(tmp_path / "cache" / "libversions.json"))
+    env = base_env(LD_LIBRARY_PATH=str(sysdir))
+    first = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [(f.version, f.version_from) for f in first.cuda_runtimes] == [("12.4", "library")]
+    _no_children(monkeypatch)
+    again = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [(f.version, f.version_from, f.status) for f in again.cuda_runtimes] == [("12.4", "library", "ok")]
+    monkeypatch.undo()
+    import shutil
+
+    shutil.copyfile(fake_libs.build("cudart", version=12060), lib.resolve())  # another build in its place
+    third = probe_gpu(env, sys_path=[], paths=hermetic(tmp_path), timeout=20, libcache=cache)
+    assert [f.version for f in third.cuda_runtimes] == ["12.6"]

@@ -73,8 +73,10 @@ def answer(req):
         os.chdir(tmp)
         ns = {"__name__": "keras.src.backend.config"}
         out = {"ok": True, "error": None}
+        growth = None
         try:
             exec(CONFIG_SRC, ns)
+            growth = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH")  # Keras sets it itself unless the backend is tensorflow
             b = ns["backend"]()
             if not any(b == n for n in BACKEND_NAMES):  # Keras compares with ==, never hashes
                 raise ValueError(f"Unable to import backend : {b}")
@@ -90,6 +92,8 @@ def answer(req):
             out.update(
                 floatx=ns["floatx"](), epsilon=_jsonable(ns["epsilon"]()), backend=ns["backend"](),
                 image_data_format=ns["image_data_format"](), nnx_enabled=ns["is_nnx_enabled"]() if "is_nnx_enabled" in ns else None,
+                max_epochs=ns.get("_MAX_EPOCHS"), max_steps_per_epoch=ns.get("_MAX_STEPS_PER_EPOCH"),
+                allow_growth=growth,
             )
         out["config_path"] = os.path.normpath(os.path.join(tmp, ns["_config_path"])) if "_config_path" in ns else None
         out["tmp"] = tmp

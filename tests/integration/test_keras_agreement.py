@@ -99,6 +99,13 @@ def _compare(oracle, installed, raw, env, version=None):
             assert key not in ours.effective
             continue
         assert _same(ours.effective[key].value, theirs[key]), (key, raw, env, theirs, ours.effective[key])
+    # Keras's own variables (3.10+) and the TF_FORCE_GPU_ALLOW_GROWTH it sets: as `show` reports them
+    for var, key in (("KERAS_MAX_EPOCHS", "max_epochs"), ("KERAS_MAX_STEPS_PER_EPOCH", "max_steps_per_epoch")):
+        v = ours.variables.get(var)
+        read = v is not None and v.origin == f"env:{var}"
+        assert (v.value if read else None) == theirs[key], (var, env, theirs[key], v)
+    growth = ours.variables.get("TF_FORCE_GPU_ALLOW_GROWTH")
+    assert (growth.value if growth else env.get("TF_FORCE_GPU_ALLOW_GROWTH")) == theirs["allow_growth"], (env, growth)
 
 
 ANY_JUNK = st.sampled_from([None, [], {"a": 1}, True, 1, 0.5, "x"])
@@ -154,6 +161,7 @@ environments = st.fixed_dictionaries(
         "KERAS_NNX_ENABLED": st.sampled_from(["true", "1", "False", "no"]),
         "KERAS_MAX_EPOCHS": st.sampled_from(["3", "x", ""]),
         "KERAS_MAX_STEPS_PER_EPOCH": st.sampled_from(["10", "1.5"]),
+        "TF_FORCE_GPU_ALLOW_GROWTH": st.sampled_from(["false", "true"]),
     },
 )
 

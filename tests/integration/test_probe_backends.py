@@ -58,8 +58,13 @@ def test_every_installed_backend_probed_for_real_and_cached(run_cli, tmp_path, m
         torch_dist = INSTALLED["torch"]
         assert t["version"] == torch_dist and t["extra"]["module_version"] == torch_dist
         assert (t["built_cuda"] is None) == ("+cpu" in torch_dist)
+        # the instruction set torch's CPU kernels use, as torch.backends.cpu names it
+        assert t["extra"]["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "VSX", "ZVECTOR", "SVE256", "NO AVX")
     if "tensorflow" in backends:
         assert "is_cuda_build" in backends["tensorflow"]["extra"]["build_info"]
+        assert isinstance(backends["tensorflow"]["extra"]["onednn"], bool)
+    system = doc["facts"]["system"]
+    assert system["cpus"] >= 1 and system["os"] and isinstance(system["isa"], list)
     assert [n for n in names if (cwd / f"{n}.imported").exists()] == []
     assert not (keras_home / "keras.json").exists()  # probing Keras wrote no keras.json
     imp = {c["id"]: c for c in doc["checks"]}["backend-importable"]
@@ -131,6 +136,7 @@ def test_channels_first_on_cpu_agrees_with_real_tensorflow(run_cli, keras_home, 
     if status is None:  # whatever this TensorFlow build does, doctor must agree with it
         status, conv_runs = ("warn", True) if real.returncode == 0 else ("error", False)
     assert f["status"] == status and tf["extra"]["cpu_nchw_conv"] is conv_runs
+    assert tf["extra"]["onednn"] is conv_runs  # oneDNN's kernels are what run NCHW on the CPU
     assert (real.returncode == 0) is conv_runs, real.stderr[-500:]
     if not conv_runs:
         assert "NHWC" in real.stderr

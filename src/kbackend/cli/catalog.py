@@ -9,11 +9,12 @@ from __future__ import annotations
 
 # --- generated: begin
 CHECKS = (
-    "python", "keras", "config", "keras-backend-env", "backend-importable", "other-backends",
-    "versions", "numpy-needs-jax", "tf-legacy-keras", "tf-import-backend", "channels-first-cpu",
-    "h5py", "plot-model", "gpu-driver", "gpu-driver-cuda", "gpu-compute-capability", "gpu-cudnn",
-    "gpu-libraries", "gpu-ld-library-path", "gpu-visible-devices", "gpu-jax-preallocate",
-    "gpu-version-mismatch", "gpu-stub-libcuda",
+    "python", "keras", "config", "keras-backend-env", "keras-env", "backend-elsewhere",
+    "backend-importable", "other-backends", "versions", "backend-trains", "numpy-needs-jax",
+    "tf-legacy-keras", "tf-import-backend", "channels-first-cpu", "h5py", "plot-model",
+    "gpu-driver", "gpu-driver-cuda", "gpu-compute-capability", "gpu-cudnn", "gpu-libraries",
+    "gpu-ld-library-path", "gpu-visible-devices", "gpu-jax-preallocate", "gpu-version-mismatch",
+    "gpu-stub-libcuda", "gpu-backend-on-cpu", "gpu-coload", "gpu-wheel-pins", "gpu-ptxas",
 )
 OPS = (
     "add", "subtract_broadcast", "multiply", "divide", "power", "maximum", "arctan2", "logaddexp",

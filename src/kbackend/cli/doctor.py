@@ -22,6 +22,10 @@ from kbackend.cli.params import multi_option
               help="Probe every backend kbackend knows, not only the installed ones.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=90.0, show_default=True, metavar="SECONDS",
               help="Give up on a backend's probe after this many seconds.")
+@click.option("--fix", "fix", is_flag=True,
+              help="Show a plan of the fixes kbackend can carry out itself (switch, remove a pin, install a "
+                   "wheel into the target environment); nothing is changed without --yes.")
+@click.option("--yes", is_flag=True, help="With --fix: carry out the plan, each step printed with its command.")
 @click.option("--verbose", is_flag=True,
               help="Show every check, also the GPU checks that a machine without an NVIDIA GPU skips "
                    "(folded into one line otherwise).")
@@ -30,7 +34,7 @@ from kbackend.cli.params import multi_option
                    "per problem on stdout, no progress. Exit 0 clear, 1 a problem on this node, 2 usage, "
                    "3 internal error.")
 @json_option
-def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout, verbose, quiet):
+def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeout, fix, yes, verbose, quiet):
     """Check the whole setup: Keras, keras.json, the backends, the GPU stack; with the fix for each problem.
 
     Each backend is imported in a child process (in parallel, cached until something
@@ -42,12 +46,16 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
       kbackend doctor --check backend-importable --check versions
       kbackend --python ~/venvs/tf/bin/python doctor --json
       kbackend doctor --report > report.md
+      kbackend doctor --fix            # the plan
+      kbackend doctor --fix --yes      # carry it out
       kbackend doctor --quiet --check config,gpu-driver || drain-this-node
     """
     from kbackend.doctor import service
     from kbackend.render import doctor_view
     from kbackend.render.progress import progress
 
+    if yes and not fix:
+        raise click.UsageError("--yes carries out the plan of --fix. Received: --yes without --fix; add --fix")
     checks = service.all_checks()
     if list_checks:
         return doctor_view.list_checks(checks)
@@ -59,8 +67,11 @@ def doctor(list_checks, check_ids, strict, report, refresh, all_backends, timeou
         facts, info = service.collect(
             target, ctx, scope=service.probe_scope(selected),
             all_backends=all_backends, refresh=refresh, timeout=timeout, on_start=on_start, on_done=on_done,
+            coload=service.needs_coload(selected),
         )
     res = service.diagnose(facts, selected, info, strict=strict)
+    if fix:
+        res = service.with_fixes(res, ctx, apply=yes, echo=doctor_view.fix_echo)
     if quiet and not report:
         return doctor_view.quiet(res)
     return doctor_view.render(res, report=report, verbose=verbose)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 from typing import Any, Callable, Mapping
 
 from kbackend import backends as B
-from kbackend._record import record
+from kbackend._record import field, record
 from kbackend.config.records import FileState, Problem, Record, Value
 from kbackend.config.rules import DATA_FORMATS, FLOATX_FILE, Rules
 
@@ -55,6 +56,9 @@ class Judgement(Record):
     keras_error: str | None
     #: does Keras use the file's contents (False: missing or silently ignored).
     file_used: bool
+    #: the environment variables Keras reads besides KERAS_HOME/KERAS_BACKEND, and the one it sets
+    #: (TF_FORCE_GPU_ALLOW_GROWTH): name -> value and origin (`keras_variables`).
+    variables: dict[str, Value] = field(default_factory=dict)
 
 
 #: the one rule for epsilon, worded once for `check`, `set` and `run`.
@@ -413,13 +417,107 @@ def judge(  # noqa: C901 - Keras's own load order, step by step (config.py): kep
             fix=install("keras"),
         ))
 
+    variables = keras_variables(rules, environ, eff["backend"], problems, keras_installed=keras_installed)
     imports: bool | None = first_error is None and keras_installed and not blocks
     if unknown and imports:
         imports = None
     return Judgement(
         effective=eff, problems=problems, imports=imports,
-        keras_error=first_error, file_used=file_used,
+        keras_error=first_error, file_used=file_used, variables=variables,
     )
+
+
+#: the variables Keras 3 reads at import or in a backend besides KERAS_HOME and KERAS_BACKEND, and the
+#: first release that reads each (keras/src/backend/config.py and backend/torch/core.py at the tags).
+KERAS_VARIABLES = {"KERAS_MAX_EPOCHS": "3.10", "KERAS_MAX_STEPS_PER_EPOCH": "3.10", "KERAS_NNX_ENABLED": "3.11",
+                   "KERAS_TORCH_DEVICE": "3.14"}
+#: the variable Keras 3 sets itself at import when the backend is not tensorflow.
+ALLOW_GROWTH = "TF_FORCE_GPU_ALLOW_GROWTH"
+#: KERAS_VARIABLE problems: judged by doctor's keras-env check (`bad_keras_max_*` are errors of the import).
+VARIABLE_PROBLEMS = ("bad_keras_max_epochs", "bad_keras_max_steps_per_epoch", "env_var_not_read",
+                     "nnx_env_unrecognised", "torch_device_invalid", "torch_device_other_backend",
+                     "allow_growth_overridden")
+_TORCH_DEVICE = re.compile(r"^[a-z_]+(:[0-9]+)?$")
+#: the device types torch.device() accepts at the start of a device string (torch 2.x's message).
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga",
+                      "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
+
+
+def keras_variables(rules: Rules, environ: Mapping[str, str], backend: Value, problems: list[Problem], *,
+                    keras_installed: bool = True) -> dict[str, Value]:
+    """The Keras variables with their values and origins as this Keras line reads them; adds their problems.
+
+    >>> from kbackend.config.rules import rules_for
+    >>> probs = []
+    >>> v = keras_variables(rules_for("3.15.1"), {"KERAS_MAX_EPOCHS": "2"}, Value("jax", "default"), probs)
+    >>> v["KERAS_MAX_EPOCHS"].value, v["TF_FORCE_GPU_ALLOW_GROWTH"].origin
+    (2, 'set by Keras at import (the backend is jax, not tensorflow)')
+    >>> keras_variables(rules_for("3.9.0"), {"KERAS_MAX_EPOCHS": "2"}, Value("jax", "default"), probs)["KERAS_MAX_EPOCHS"].origin
+    'env:KERAS_MAX_EPOCHS (not read by Keras 3.9.0: 3.10 and later read it)'
+    """
+    out: dict[str, Value] = {}
+    keras3 = rules.line.startswith("3")
+    kv = rules.keras_version or "(not installed)"
+    for var, since in KERAS_VARIABLES.items():
+        if var not in environ:
+            continue
+        raw = environ[var]
+        if var not in rules.env_vars:
+            out[var] = Value(value=raw, origin=f"env:{var} (not read by Keras {kv}: {since} and later read it)")
+            if keras_installed:
+                problems.append(Problem(
+                    id="env_var_not_read", severity="warning", key=var,
+                    message=f"{var}={raw!r} is set, but Keras {kv} does not read it ({since} and later do): "
+                    "it has no effect", fix=f"unset {var}"))
+            continue
+        if var in ("KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH"):
+            try:
+                out[var] = Value(value=int(raw), origin=f"env:{var}")
+            except ValueError:
+                out[var] = Value(value=raw, origin=f"env:{var} (not an integer: `import keras` fails)")
+        elif var == "KERAS_NNX_ENABLED":
+            on = raw.lower() in ("true", "1")
+            out[var] = Value(value=on, origin=f"env:{var}")
+            if raw.lower() not in ("true", "1", "false", "0"):
+                problems.append(Problem(
+                    id="nnx_env_unrecognised", severity="warning", key=var,
+                    message=f"KERAS_NNX_ENABLED={raw!r} is read as false: Keras turns NNX on for true or 1 only "
+                    "(any case)", fix="export KERAS_NNX_ENABLED=true  # or: unset KERAS_NNX_ENABLED"))
+        elif var == "KERAS_TORCH_DEVICE":
+            out[var] = Value(value=raw, origin=f"env:{var}")
+            m = _TORCH_DEVICE.match(raw)
+            if m is None or raw.split(":")[0] not in TORCH_DEVICE_TYPES:
+                problems.append(Problem(
+                    id="torch_device_invalid", severity="warning", key=var,
+                    message=f"KERAS_TORCH_DEVICE={raw!r} is not a torch device: `import keras` works, but with the "
+                    "torch backend its first tensor raises RuntimeError: Expected one of cpu, cuda, ... device "
+                    f"type at start of device string: {raw}",
+                    fix="export KERAS_TORCH_DEVICE=cpu  # or cuda, cuda:1, mps, xpu; or: unset KERAS_TORCH_DEVICE"))
+            elif backend.value != "torch":
+                problems.append(Problem(
+                    id="torch_device_other_backend", severity="info", key=var,
+                    message=f"KERAS_TORCH_DEVICE={raw} is set; only the torch backend reads it "
+                    f"(the backend is {backend.value!r})"))
+    if keras3 and keras_installed:
+        _allow_growth(environ, backend, out, problems)
+    return out
+
+
+def _allow_growth(environ: Mapping[str, str], backend: Value, out: dict[str, Value], problems: list[Problem]) -> None:
+    """TF_FORCE_GPU_ALLOW_GROWTH: Keras 3 sets it to true at import when the backend is not tensorflow."""
+    if not isinstance(backend.value, str) or backend.origin.startswith(ORIGIN_UNKNOWN):
+        return
+    user = environ.get(ALLOW_GROWTH)
+    if backend.value != "tensorflow":
+        out[ALLOW_GROWTH] = Value(value="true", origin=f"set by Keras at import (the backend is {backend.value}, "
+                                  "not tensorflow)")
+        if user is not None and user != "true":
+            problems.append(Problem(
+                id="allow_growth_overridden", severity="info", key=ALLOW_GROWTH,
+                message=f"{ALLOW_GROWTH}={user!r} is replaced by 'true' when Keras is imported with the "
+                f"{backend.value} backend: TensorFlow in the same process then allocates GPU memory as needed"))
+    elif user is not None:
+        out[ALLOW_GROWTH] = Value(value=user, origin=f"env:{ALLOW_GROWTH}")
 
 
 def _depth_verdict(fs: FileState, python_version: str | None) -> tuple[bool, str]:

@@ -9,10 +9,14 @@ that does not apply returns `skip` and says why.
 
 from __future__ import annotations
 
+import os
+import shlex
+
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from kbackend import backends as B
+from kbackend.config.judge import VARIABLE_PROBLEMS
 from kbackend.config.rules import rules_for
 from kbackend.doctor.check import Check
 from kbackend.doctor.facts import Facts
@@ -37,7 +41,10 @@ LEGACY_TRUE = ("true", "True", "1")
 LEGACY_FALSE = ("false", "False", "0", "")
 #: config problems that have a doctor check of their own (reported there, not twice).
 OWNED_ELSEWHERE = ("env_overrides_backend", "pin_overrides_backend", "env_backend_empty", "backend_not_installed",
-                   "keras_missing")
+                   "keras_missing") + VARIABLE_PROBLEMS
+
+
+_KERAS_VARS = ("KERAS_MAX_EPOCHS", "KERAS_MAX_STEPS_PER_EPOCH", "KERAS_NNX_ENABLED", "KERAS_TORCH_DEVICE")
 
 
 def _f(id: str, status: Status, title: str, evidence: list[str] | None = None, fix: str | None = None,
@@ -185,6 +192,80 @@ def check_keras_backend_env(facts: Facts) -> Finding:
                   fix=over[0].fix, link=KERAS_CONFIG_DOC)
     # env_overrides_backend names every layer (keras.json, the pin) KERAS_BACKEND differs from.
     return _f("keras-backend-env", "ok", title, [f"KERAS_BACKEND={kb} does not contradict keras.json or a pin"])
+
+
+def check_keras_env(facts: Facts) -> Finding:
+    title = "Keras environment variables"
+    c = facts.config
+    variables = getattr(c, "variables", None) or {}
+    if facts.keras.version is None:
+        return _f("keras-env", "skip", title, ["Keras is not installed"])
+    ev = [f"{k}={v.value if not isinstance(v.value, bool) else str(v.value).lower()} ({v.origin})"
+          for k, v in variables.items()]
+    probs = [p for p in c.problems if p.id in VARIABLE_PROBLEMS]
+    name, _ = facts.configured_backend()
+    status: Status = "ok"
+    for p in probs:
+        line = f"{p.severity}: {p.message}" + (f" (Keras raises {p.keras_error})" if p.keras_error else "")
+        ev.append(line)
+        if p.severity == "error" or (p.id == "torch_device_invalid" and name == "torch"):
+            status = "error"
+        elif p.severity == "warning" and status != "error":
+            status = "warn"
+    dev = variables.get("KERAS_TORCH_DEVICE")
+    torch = facts.backend("torch")
+    if (dev is not None and isinstance(dev.value, str) and dev.value.split(":")[0] == "cuda" and torch is not None
+            and torch.status == "ok"):
+        if not torch.built_cuda:
+            status = "error" if name == "torch" else ("warn" if status == "ok" else status)
+            ev.append(f"KERAS_TORCH_DEVICE={dev.value}, but torch {torch.version or ''} is a CPU build: with the torch "
+                      "backend the first tensor raises AssertionError: Torch not compiled with CUDA enabled")
+        elif not torch.gpu_devices:
+            status = "error" if name == "torch" else ("warn" if status == "ok" else status)
+            ev.append(f"KERAS_TORCH_DEVICE={dev.value}, but torch sees no GPU: with the torch backend the first "
+                      "tensor fails")
+    if not ev:
+        return _f("keras-env", "ok", title, [f"none of {', '.join(sorted(_KERAS_VARS))} is set"])
+    fix = next((p.fix for p in probs if p.fix and p.severity in ("error", "warning")), None)
+    if fix is None and dev is not None and status != "ok":
+        fix = "export KERAS_TORCH_DEVICE=cpu  # or: unset KERAS_TORCH_DEVICE"
+    return _f("keras-env", status, title, ev, fix=fix if status != "ok" else None,
+              link=KERAS_CONFIG_DOC if status != "ok" else None)
+
+
+def check_backend_elsewhere(facts: Facts) -> Finding:
+    title = "KERAS_BACKEND set by conda or a Jupyter kernel"
+    sets = [e for e in facts.elsewhere if e.get("name") == "KERAS_BACKEND"]
+    if not sets:
+        return _f("backend-elsewhere", "ok", title,
+                  ["no conda activate.d script, conda env config var or Jupyter kernel of "
+                   f"{facts.interpreter.python} sets KERAS_BACKEND"])
+    base = facts.base_backend
+    ev = [f"KERAS_BACKEND={e['value']} {e['where']}" for e in sets]
+    values = {e["value"] for e in sets}
+    against = [e for e in sets if base and e["value"] != base[0] and e["value"] != ""]
+    shell = facts.environ.get("KERAS_BACKEND")
+    if shell and any(e["kind"] != "kernel" and e["value"] == shell for e in sets):
+        ev.append(f"this shell's KERAS_BACKEND={shell} matches the conda activation: it comes from there")
+    if not against and len(values) == 1:
+        return _f("backend-elsewhere", "ok", title,
+                  ev + ([f"the same as backend {base[0]!r} from {base[1]}"] if base else []))
+    if base:
+        ev.append(f"keras.json's choice: backend {base[0]!r} from {base[1]}")
+    if len(values) > 1:
+        ev.append("they disagree with each other: the backend depends on how Python is started")
+    e = (against or sets)[0]
+    if e["kind"] == "kernel":
+        fix = f"remove KERAS_BACKEND from the \"env\" of {e['path']}"
+    elif e["kind"] == "conda_env_vars":
+        prefix = os.path.dirname(os.path.dirname(e["path"]))
+        fix = f"conda env config vars unset KERAS_BACKEND -p {shlex.quote(prefix)}"
+    else:
+        fix = f"remove the KERAS_BACKEND line from {e['path']}"
+    fix += f"  # or make keras.json agree: kbackend switch {e['value']}"
+    return _f("backend-elsewhere", "warn", title,
+              ev + ["Keras uses it over keras.json wherever it applies (KERAS_BACKEND wins over the file)"],
+              fix=fix, link=KERAS_CONFIG_DOC)
 
 
 # ---------------------------------------------------------------------- backends
@@ -412,6 +493,17 @@ def check_versions(facts: Facts) -> Finding:
     return _f("versions", status, title, [s for _, s in probs], fix=fix, link=KERAS_INSTALL_DOC)
 
 
+def check_backend_trains(facts: Facts) -> Finding:
+    title = "Configured backend: training or inference only"
+    name, origin = facts.configured_backend()
+    if not isinstance(name, str) or B.get(name) is None:
+        return _f("backend-trains", "skip", title, [f"backend {name!r} is not one kbackend knows"])
+    note = B.inference_only(name)
+    if note:
+        return _f("backend-trains", "ok", title, [f"{note} (backend {name} from {origin})"])
+    return _f("backend-trains", "ok", title, [f"{B.get(name).name} trains (model.fit) and runs inference"])
+
+
 def check_numpy_needs_jax(facts: Facts) -> Finding:
     title = "The numpy backend's need for jax"
     name, origin = facts.configured_backend()
@@ -594,9 +686,12 @@ CHECKS: list[Check] = [
     Check("keras", "Keras installed", check_keras),
     Check("config", "keras.json valid for the installed Keras", check_config),
     Check("keras-backend-env", "KERAS_BACKEND override", check_keras_backend_env),
+    Check("keras-env", "Keras environment variables", check_keras_env),
+    Check("backend-elsewhere", "KERAS_BACKEND set by conda or a Jupyter kernel", check_backend_elsewhere),
     Check("backend-importable", "Configured backend installed and importable", check_backend_importable, ("backend",)),
     Check("other-backends", "Other installed backends importable", check_other_backends, ("backends",)),
     Check("versions", "Keras and backend versions compatible", check_versions),
+    Check("backend-trains", "Configured backend: training or inference only", check_backend_trains),
     Check("numpy-needs-jax", "The numpy backend's need for jax", check_numpy_needs_jax),
     Check("tf-legacy-keras", "TF_USE_LEGACY_KERAS and tf_keras", check_tf_legacy_keras),
     Check("tf-import-backend", "`import tensorflow` survives the configured backend", check_tf_import_backend,

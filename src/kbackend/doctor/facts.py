@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from kbackend._record import Model
 from kbackend.services.config import CheckResult
-from kbackend.gpu.model import GpuFacts
+from kbackend.doctor.system import SystemFacts
+from kbackend.gpu.model import CoLoad, GpuFacts
 
 #: the statuses of a backend probe: the runner's, plus `not_run` (not installed / not asked).
 PROBE_STATUSES = ("ok", "import_error", "error", "timeout", "crashed", "bad_output", "not_run")
@@ -82,6 +83,14 @@ class Facts(Model):
     environ: dict[str, str] = {}
     #: programs found on PATH that checks need (dot), name -> path or None.
     programs: dict[str, str | None] = {}
+    #: OS, kernel, glibc, CPU model and instruction sets (kbackend.doctor.system).
+    system: SystemFacts = SystemFacts()
+    #: the GPU frameworks imported together in one child (kbackend.gpu.coload).
+    coload: CoLoad = CoLoad()
+    #: where else KERAS_BACKEND is set for the target (kbackend.envs.elsewhere.Setting.as_json).
+    elsewhere: list[dict] = []
+    #: the backend keras.json (or an environment pin) gives, without this shell's KERAS_BACKEND: (value, origin).
+    base_backend: list = []
 
     def backend(self, name: str) -> BackendFacts | None:
         for b in self.backends:

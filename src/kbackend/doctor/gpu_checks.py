@@ -537,3 +537,245 @@ CHECKS: list[Check] = [
     Check("gpu-version-mismatch", TITLES["gpu-version-mismatch"], check_version_mismatch, ("gpu",)),
     Check("gpu-stub-libcuda", TITLES["gpu-stub-libcuda"], check_stub_libcuda, ("gpu",)),
 ]
+
+
+# -- a GPU present, a backend on the CPU ------------------------------------------------------------
+
+#: the Keras backends with CUDA builds, as frameworks.
+GPU_BACKENDS = ("jax", "torch", "tensorflow")
+WSL2_DOC = "https://www.tensorflow.org/install/pip#windows-wsl2"
+TITLES["gpu-backend-on-cpu"] = "Backends on the CPU although an NVIDIA GPU is present"
+
+
+def _installed_dist(facts: Facts, framework: str) -> tuple[str | None, str | None]:
+    from kbackend import backends as B
+
+    for d in B.REGISTRY[framework].dists:
+        if d in facts.installed:
+            return d, facts.installed[d]
+    return None, None
+
+
+def _cpu_reason(facts: Facts, framework: str, builds: dict[str, C.Build]) -> str | None:
+    """Why `framework` runs on the CPU here (a CPU build, or a CUDA build whose probe saw no GPU), or None."""
+    dist, ver = _installed_dist(facts, framework)
+    bf = facts.backend(framework)
+    if framework not in builds:
+        w = next((w for w in facts.gpu.wheels if w.framework == framework), None)
+        if w is not None and w.dist != dist:  # jax: the plugin decides, jaxlib is always a CPU build
+            dist, ver = w.dist, w.version
+        if framework == "jax":
+            return f"{dist} {ver} is a CPU build: no jax-cuda12/13 plugin is installed"
+        if bf is not None and bf.status == "ok" and not bf.built_cuda:
+            return f"{dist} {ver} is a CPU build: its import reports no CUDA"
+        return f"{dist} {ver} is a CPU build" + (" (its version tag)" if "+cpu" in (ver or "") else "")
+    if bf is not None and bf.status == "ok" and not bf.gpu_devices:
+        return (f"{builds[framework].label} is a CUDA build, but its probe lists no GPU (devices: "
+                f"{', '.join(bf.devices) or 'none'}): see the other GPU checks")
+    return None
+
+
+def _gpu_install(facts: Facts, framework: str, dist: str | None) -> tuple[str | None, str | None]:
+    """(command that installs the GPU build of `framework` for this driver and GPU, why there is none)."""
+    from kbackend.install import NO_GPU, gpu_from_facts, install_command, pip_command
+
+    py, kv = facts.interpreter.python, facts.keras.version
+    plat = facts.system.platform
+    if not plat.startswith("linux"):
+        if framework in ("tensorflow", "jax"):
+            what = "TensorFlow 2.11 and later have" if framework == "tensorflow" else "jax has"
+            return None, (f"{what} no CUDA build for native {plat}: run it in WSL2, where the Linux "
+                          "command applies")
+    hint = gpu_from_facts(facts.gpu)
+    cmd = install_command(framework, py, keras_version=kv, gpu=hint, platform=plat,
+                          force=framework == "torch", upgrade=framework == "jax")
+    cpu = install_command(framework, py, keras_version=kv, gpu=NO_GPU, platform=plat,
+                          force=framework == "torch", upgrade=framework == "jax")
+    if cmd == cpu:
+        cc = f" and compute capability {hint.cc}" if hint.cc else ""
+        return None, (f"no {framework} CUDA build runs with this driver (CUDA {hint.cuda or '?'}){cc}: "
+                      f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD})")
+    if framework == "tensorflow" and dist and dist != "tensorflow":
+        # tensorflow-cpu and tensorflow[and-cuda] both install the `tensorflow` package: remove the CPU one first
+        cmd = pip_command(py).replace(" install", " uninstall -y") + f" {dist} && {cmd}"
+    return cmd, None
+
+
+def check_backend_on_cpu(facts: Facts) -> Finding:
+    id = "gpu-backend-on-cpu"
+    title = TITLES[id]
+    g = facts.gpu
+    if not (g.has_driver and g.gpus):
+        return _f(id, "skip", title, ["no NVIDIA GPU answers (nvidia-smi, NVML, libcuda)"])
+    present = [fw for fw in GPU_BACKENDS if _installed_dist(facts, fw)[0]]
+    if not present:
+        return _f(id, "skip", title, ["none of jax, torch, tensorflow is installed"])
+    name, origin = facts.configured_backend()
+    present.sort(key=lambda fw: fw != name)  # the configured backend's finding and command first
+    builds = {b.framework: b for b in _builds(facts)}
+    gpus = ", ".join(f"GPU {d.index} {d.name} (cc {d.compute_capability or '?'})" for d in g.gpus)
+    ev = [f"{_driver_line(facts)}; {gpus}"]
+    statuses, fixes, links = [], [], []
+    for fw in present:
+        why = _cpu_reason(facts, fw, builds)
+        if why is None:
+            statuses.append("ok")
+            ev.append(f"{fw}: {builds[fw].label if fw in builds else fw} is a CUDA build")
+            continue
+        role = f"the configured backend, from {origin}" if fw == name else "installed, not configured"
+        cmd, none = _gpu_install(facts, fw, _installed_dist(facts, fw)[0])
+        ev.append(f"{fw} ({role}): {why}" + (f"; {none}" if none else ""))
+        statuses.append("error" if fw == name and cmd else "warn")
+        if cmd:
+            fixes.append(cmd)
+        links.append(WSL2_DOC if none and "WSL2" in none else INSTALL_DOC[fw])
+    st = _worst(statuses)
+    verdict = {"ok": "Every installed GPU framework is a CUDA build",
+               "warn": "An installed backend would run on the CPU although a GPU is present",
+               "error": f"The configured backend {name} would run on the CPU although a GPU is present"}[st]
+    return _f(id, st, verdict, ev, fix=" && ".join(dict.fromkeys(fixes)) or None,
+              link=links[0] if links and st != "ok" else None)
+
+
+CHECKS.append(Check("gpu-backend-on-cpu", TITLES["gpu-backend-on-cpu"], check_backend_on_cpu, ("gpu",)))
+
+
+# -- frameworks sharing a process; their nvidia-* pins ---------------------------------------------
+
+TITLES["gpu-coload"] = "CUDA libraries of GPU frameworks in one process"
+TITLES["gpu-wheel-pins"] = "nvidia-* wheels against each framework's pins"
+
+
+def check_coload(facts: Facts) -> Finding:
+    from kbackend.gpu.coload import verdict
+
+    id = "gpu-coload"
+    c = facts.coload
+    if c.status == "not_run":
+        return _f(id, "skip", TITLES[id], [c.why_not or "not run"])
+    if c.status != "ok":
+        return _f(id, "error", "The child that imports the GPU frameworks together failed",
+                  [f"{c.status}: {c.error or 'no detail'}"] + [f"{s['name']}: {s.get('error') or 'ok'}" for s in c.steps],
+                  fix="kbackend doctor --refresh")
+    st, ev = verdict(c)
+    order = " then ".join(s["name"] for s in c.steps)
+    first = next((s["name"] for s in c.steps), "")
+    words = {"ok": f"Imported in one process ({order}), each framework gets CUDA libraries it was built for",
+             "warn": f"Imported in one process ({order}), the frameworks map separate copies of a CUDA library",
+             "error": f"Imported in one process ({order}), a framework gets a CUDA library it was not built for"}
+    fix = None
+    if st != "ok":
+        fix = (f"install builds that need the same cuDNN and CUDA (see gpu-wheel-pins), or import {first.split('+')[-1]} "
+               "alone: one framework per process")
+    return _f(id, st, words[st], ev, fix=fix, link="https://github.com/jax-ml/jax/issues/18032" if st != "ok" else None)
+
+
+def check_wheel_pins(facts: Facts) -> Finding:
+    from kbackend.gpu.coload import pin_conflicts, pinned_names
+
+    id = "gpu-wheel-pins"
+    wheels = [w for w in facts.gpu.wheels if w.requires]
+    if not wheels:
+        return _f(id, "skip", TITLES[id], ["no installed framework requires nvidia-* wheels"])
+    names = pinned_names(wheels)
+    have = sorted(n for n in names if n in facts.installed)
+    if not have:
+        return _f(id, "skip", TITLES[id], [f"none of the {len(names)} nvidia-* wheels the frameworks name (some "
+                                           "behind extras such as [and-cuda]) is installed"])
+    bad = pin_conflicts(wheels, facts.installed)
+    if not bad:
+        return _f(id, "ok", f"The installed nvidia-* wheels meet every framework's pins ({len(have)} wheels)")
+    name, _ = facts.configured_backend()
+    ev, status = [], "warn"
+    for b in bad:
+        pins = "; ".join(f"{who} wants {spec}" for who, spec in b["pins"])
+        have = f"{b['installed']} installed" if b["installed"] else "not installed"
+        ev.append(f"{b['dist']} ({have}): {pins}")
+        for who in b["broken"]:
+            ev.append(f"{b['dist']} {b['installed']} breaks the pin of {who}")
+            if who.split(" ")[0].startswith(str(name)) or (name == "jax" and who.startswith("jax")):
+                status = "error"
+        if not b["broken"]:
+            ev.append(f"no single version of {b['dist']} meets all of them: pip can satisfy only one framework")
+    fix = "use one environment per GPU framework, or versions of them that pin the same nvidia-* wheels"
+    return _f(id, status, "The frameworks' pins on nvidia-* wheels conflict", ev, fix=fix,
+              link="https://github.com/apple/axlearn/issues/858")
+
+
+CHECKS.append(Check("gpu-coload", TITLES["gpu-coload"], check_coload, ("gpu", "coload")))
+CHECKS.append(Check("gpu-wheel-pins", TITLES["gpu-wheel-pins"], check_wheel_pins, ("gpu",)))
+
+
+# -- the toolchain XLA compiles with ---------------------------------------------------------------
+
+TITLES["gpu-ptxas"] = "XLA's ptxas and libdevice against the driver"
+#: ptxas of CUDA 12.x before 12.6.3 (nvidia-cuda-nvcc 12.6.85) miscompiles on Hopper and later (openxla/xla#19927).
+PTXAS_HOPPER_FIX = "12.6.85"
+
+
+def check_ptxas(facts: Facts) -> Finding:
+    id = "gpu-ptxas"
+    title = TITLES[id]
+    xla = [b for b in _builds(facts) if b.framework in ("jax", "tensorflow")]
+    skip = _needs_builds_and_driver(id, title, xla, facts)
+    if skip:
+        return skip if xla else _f(id, "skip", title, ["no CUDA build of jax or TensorFlow (XLA) is installed"])
+    t = facts.gpu.toolchain
+    statuses, ev, fixes = [], [], []
+    drv = facts.gpu.driver_cuda_version or C.cuda_for_driver(facts.gpu.driver_version)
+    if t.xla_data_dir is not None:
+        d = t.xla_data_dir
+        has = [x.path for x in t.libdevice if x.source == "xla_flags"]
+        ev.append(f"XLA_FLAGS --xla_gpu_cuda_data_dir={d}")
+        if not has:
+            statuses.append("error")
+            ev.append(f"{d} holds no nvvm/libdevice/libdevice.10.bc: XLA fails with \"libdevice not found\"")
+            good = next((x.path for x in t.libdevice if x.source != "xla_flags"), None)
+            fixes.append("export XLA_FLAGS=--xla_gpu_cuda_data_dir=" + good.rsplit("/nvvm/", 1)[0] if good
+                         else "remove --xla_gpu_cuda_data_dir from XLA_FLAGS")
+    elif not t.libdevice:
+        statuses.append("warn")
+        ev.append("no libdevice.10.bc found (nvidia-cuda-nvcc wheel, CUDA_HOME, /usr/local/cuda): XLA may fail with "
+                  "\"libdevice not found\"")
+        fixes.append(_reinstall(facts, xla[0]))
+    else:
+        ev.append(f"libdevice: {t.libdevice[0].path} ({t.libdevice[0].source})")
+    if not t.ptxas:
+        statuses.append("warn")
+        ev.append("no ptxas found: XLA falls back to the driver's PTX compiler (slower, and older than the builds')")
+        fixes.append(_reinstall(facts, xla[0]))
+    else:
+        first = t.ptxas[0]
+        ev += [f"ptxas {p.version or '?'}: {p.path} ({p.source})" + (f" ({p.error})" if p.error else "") for p in t.ptxas]
+        pv, dv = C.major_minor(first.version), C.major_minor(drv)
+        if pv and dv and pv[0] > dv[0]:
+            statuses.append("error")
+            ev.append(f"the first ptxas ({first.version}) is for CUDA {pv[0]}, the driver supports CUDA {drv}: its "
+                      "code does not load")
+            fixes.append(f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD})")
+        elif pv and dv and pv > dv:
+            statuses.append("warn")
+            ev.append(f"the first ptxas ({first.version}) is newer than the driver's CUDA {drv}: \"XLA is disabling "
+                      "parallel compilation, which may slow down compilation\"")
+            fixes.append(f"upgrade the NVIDIA driver ({DRIVER_DOWNLOAD}), or: "
+                         + _pip(facts, f'"nvidia-cuda-nvcc-cu{dv[0]}~={dv[0]}.{dv[1]}.0"'))
+        ccs = [d.compute_capability for d in facts.gpu.gpus if C.major_minor(d.compute_capability)]
+        if (pv and pv[0] == 12 and C.version(first.version) < C.version(PTXAS_HOPPER_FIX)
+                and any(C.major_minor(c) >= (9, 0) for c in ccs)):
+            statuses.append("warn")
+            ev.append(f"ptxas {first.version} is older than CUDA 12.6.3 (12.6.85): on compute capability 9.0 and "
+                      "later it miscompiles some XLA kernels (openxla/xla#19927)")
+            fixes.append(_pip(facts, '-U "nvidia-cuda-nvcc-cu12>=12.6.85"'))
+        if len({p.version for p in t.ptxas if p.version}) > 1 and first.source != "pip" and any(
+                p.source == "pip" for p in t.ptxas):
+            ev.append("a system ptxas comes before the nvidia-cuda-nvcc wheel's (jax#25718)")
+        statuses.append("ok")
+    st = _worst(statuses)
+    verdicts = {"ok": "XLA finds ptxas and libdevice that suit the driver",
+                "warn": "XLA's ptxas or libdevice does not suit this driver or GPU",
+                "error": "XLA cannot compile for the GPU with the toolchain it finds"}
+    return _f(id, st, verdicts[st], ev, fix="; ".join(dict.fromkeys(fixes)) or None,
+              link="https://github.com/jax-ml/jax/issues/19821" if st != "ok" else None)
+
+
+CHECKS.append(Check("gpu-ptxas", TITLES["gpu-ptxas"], check_ptxas, ("gpu",)))

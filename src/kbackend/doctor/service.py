@@ -24,6 +24,7 @@ from kbackend.doctor.check import Check
 from kbackend.doctor.checks import CHECKS as BASE_CHECKS
 from kbackend.doctor.facts import BackendFacts, Facts, InterpreterFacts, KerasFacts
 from kbackend.doctor.model import Finding
+from kbackend.doctor.system import system_facts
 from kbackend.envs import installed as inst
 from kbackend.envs.target import Target
 from kbackend.gpu.model import GpuFacts
@@ -99,9 +100,10 @@ def _safe_gpu_probe(gpu_probe: Callable[..., GpuFacts], environ: Mapping[str, st
 
 
 def _default_gpu_probe(environ, *, python, timeout, sys_path):
+    from kbackend.gpu.libcache import LibVersions
     from kbackend.gpu.probe import probe_gpu
 
-    return probe_gpu(environ, python=python, timeout=timeout, sys_path=sys_path)
+    return probe_gpu(environ, python=python, timeout=timeout, sys_path=sys_path, libcache=LibVersions())
 
 
 class ProbeInfo(Model):
@@ -133,6 +135,7 @@ def collect(
     environ: Mapping[str, str] | None = None,
     on_start: Callable[[list[str]], None] | None = None,
     on_done: Callable[[Any], None] | None = None,
+    coload: bool = True,
 ) -> tuple[Facts, ProbeInfo]:
     """Everything doctor knows about `target`: metadata, config, GPU probe, backend probes.
 
@@ -146,10 +149,20 @@ def collect(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The GPU probe runs beside the backend probes: the cache key reads the driver's
         # identity from a file instead of waiting for it.
-        gpu_future = pool.submit(_safe_gpu_probe, gpu_probe or _default_gpu_probe, env, target, min(timeout, 30.0))
+        probe_cache = cache if cache is not None else ProbeCache()
+
+        def gpu_then_coload():
+            g = _safe_gpu_probe(gpu_probe or _default_gpu_probe, env, target, min(timeout, 30.0))
+            return g, (_coload(target, ctx, config, g, timeout, env=env, cache=probe_cache, refresh=refresh)
+                       if coload else None)
+
+        gpu_future = pool.submit(gpu_then_coload)
         backends, info = _backends(target, ctx, config, env, scope=scope, all_backends=all_backends, refresh=refresh,
-                                   timeout=timeout, cache=cache, on_start=on_start, on_done=on_done)
-        gpu = gpu_future.result()
+                                   timeout=timeout, cache=probe_cache, on_start=on_start, on_done=on_done)
+        gpu, co = gpu_future.result()
+    if co is not None and co.status == "ok" and co.needs and not co.cached:
+        key, name = _coload_key(target, ctx, env, config)  # stored here, after the backend probes wrote theirs
+        probe_cache.put(key, {name: co.model_dump(mode="json")})
     kd = inst.keras_dist(inst.scan(target.sys_path)) if ctx.keras_version else None
     facts = Facts(
         interpreter=InterpreterFacts(python=target.python, version=target.version, origin=target.origin),
@@ -161,8 +174,85 @@ def collect(
         installed=dict(ctx.installed),
         environ=P.relevant_environ(env),
         programs={p: shutil.which(p, path=env.get("PATH")) for p in PROGRAMS},
+        system=system_facts(),
+        elsewhere=[e.as_json() for e in _elsewhere(ctx)],
+        base_backend=_base_backend(ctx, config),
+        **({"coload": co} if co is not None else {}),
     )
     return facts, ProbeInfo(**info)
+
+
+def needs_coload(checks: Sequence[Check]) -> bool:
+    """Whether a selected check reads the co-loading child's outcome."""
+    return any("coload" in c.needs for c in checks)
+
+
+def _key(target: Target, ctx: ConfigContext, env: Mapping[str, str]) -> str:
+    """The probe cache's key: what could change what a child sees (packages, sys.path, variables, driver)."""
+    return probe_key(python=target.python, python_version=target.version, installed=dict(ctx.installed),
+                     environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
+                     driver=driver_fingerprint(), keras_json=keras_json_identity(ctx.path),
+                     paths=sys_path_fingerprint(target.sys_path, P.shadowable_modules()))
+
+
+def _coload_key(target: Target, ctx: ConfigContext, env: Mapping[str, str], config: CheckResult) -> tuple[str, str]:
+    eff = config.effective.get("backend")
+    return _key(target, ctx, env), f"coload:{eff.value if eff is not None else None}"
+
+
+def _coload(target: Target, ctx: ConfigContext, config: CheckResult, gpu: GpuFacts, timeout: float, *,
+            env: Mapping[str, str] | None = None, cache: ProbeCache | None = None, refresh: bool = False):
+    """The co-loading child, only where two or more CUDA builds of frameworks are installed and a driver works
+    (cached with the backend probes: the same key, the configured backend in the name)."""
+    from kbackend.gpu import compat as C
+    from kbackend.gpu.coload import needs_of, run_coload, steps
+    from kbackend.gpu.model import CoLoad, MappedLib
+
+    builds = C.builds(gpu.wheels)
+    if len(builds) < 2:
+        return CoLoad(why_not=f"{len(builds)} CUDA build(s) of a GPU framework installed: nothing shares a process")
+    if not gpu.has_driver:
+        return CoLoad(why_not="no working NVIDIA driver: no CUDA library is loaded")
+    eff = config.effective.get("backend")
+    configured = eff.value if eff is not None else None
+    if cache is not None and env is not None and not refresh:
+        key, name = _coload_key(target, ctx, env, config)
+        hit = cache.get(key, name)
+        if hit is not None:
+            try:
+                mapped = [MappedLib(**m) for m in hit.get("mapped") or []]
+                return CoLoad(**{**hit, "mapped": mapped, "cached": True})
+            except (TypeError, ValueError):
+                pass  # another shape: run it again
+    child = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "KERAS_BACKEND": str(configured)}
+    with _procs.temp_dir("keras-home-") as spare_home:
+        if ctx.rules.keras_home_env:
+            child["KERAS_HOME"] = spare_home  # Keras must not write a keras.json as a side effect
+        try:
+            return run_coload(target.python, steps([b.framework for b in builds], configured),
+                              needs_of(builds, configured), env=child, timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - a failed co-load is a finding, never a crash of doctor
+            return CoLoad(status="error", error=f"{type(e).__name__}: {e}")
+
+
+def _elsewhere(ctx: ConfigContext) -> list:
+    from kbackend.services.config import elsewhere
+
+    return elsewhere(ctx)
+
+
+def _base_backend(ctx: ConfigContext, config: CheckResult) -> list:
+    """[value, origin] of the backend without this shell's KERAS_BACKEND (keras.json, a pin or the default)."""
+    eff = config.effective.get("backend")
+    if eff is None:
+        return []
+    if eff.origin != "env:KERAS_BACKEND":
+        return [eff.value, eff.origin]
+    from kbackend._record import replace
+
+    env = {k: v for k, v in ctx.environ.items() if k != "KERAS_BACKEND"}
+    base = config_check(replace(ctx, environ=env)).effective.get("backend")
+    return [base.value, base.origin] if base is not None else []
 
 
 def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict[str, str], *, scope: str,
@@ -180,11 +270,7 @@ def _backends(target: Target, ctx: ConfigContext, config: CheckResult, env: dict
     cache = cache if cache is not None else ProbeCache()
     info: dict[str, Any] = {"cache_path": cache.path, "backends_probed": bool(to_probe)}
     if to_probe:
-        key = probe_key(python=target.python, python_version=target.version, installed=installed,
-                        environ={k: v for k, v in P.relevant_environ(env).items() if k != "KERAS_BACKEND"},
-                        driver=driver_fingerprint(),
-                        keras_json=keras_json_identity(ctx.path),
-                        paths=sys_path_fingerprint(target.sys_path, P.shadowable_modules()))
+        key = _key(target, ctx, env)
         child_env: dict[str, str | None] = {}
         if "XLA_PYTHON_CLIENT_PREALLOCATE" not in env:
             child_env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # probing must not grab 75 % of a GPU
@@ -233,6 +319,22 @@ class DoctorResult(Model):
     strict: bool = False
     summary: dict[str, int]
     exit_code: int
+    #: `--fix`: the plan (kbackend.doctor.fix.FixStep), applied when `fixes_applied`; None without --fix.
+    fixes: list | None = None
+    fixes_applied: bool = False
+
+
+def with_fixes(res: DoctorResult, ctx: ConfigContext, *, apply: bool = False, echo=None) -> DoctorResult:
+    """The plan of the fixes kbackend can carry out for `res`'s findings; carried out with `apply`.
+    A step that fails makes the exit code 1."""
+    from kbackend.doctor import fix as F
+
+    steps = F.plan(res.checks, res.facts.interpreter.python)
+    if apply:
+        steps = F.apply(steps, ctx, echo=echo)
+    failed = any(s.outcome == "failed" for s in steps)
+    return res.model_copy(update={"fixes": steps, "fixes_applied": apply,
+                                  "exit_code": 1 if failed else res.exit_code})
 
 
 def exit_code(findings: Sequence[Finding], *, strict: bool = False) -> int:

@@ -130,6 +130,27 @@ class WheelCuda(Model):
     requires: list[str] = []
 
 
+class ToolFile(Model):
+    """A CUDA tool or data file XLA looks for (ptxas, libdevice), where it was found, and its version."""
+
+    path: str
+    #: xla_flags (XLA_FLAGS' --xla_gpu_cuda_data_dir), pip (nvidia-cuda-nvcc wheel), path (PATH),
+    #: cuda_home (CUDA_HOME/CUDA_PATH), usr_local (/usr/local/cuda*).
+    source: str
+    #: "12.4.131" from `ptxas --version`; None when not asked (no driver) or unreadable.
+    version: str | None = None
+    error: str | None = None
+
+
+class Toolchain(Model):
+    """What XLA (jax, TensorFlow) compiles GPU code with: ptxas and libdevice, in XLA's search order."""
+
+    ptxas: list[ToolFile] = []
+    libdevice: list[ToolFile] = []
+    #: the folder XLA_FLAGS' --xla_gpu_cuda_data_dir names, when set.
+    xla_data_dir: str | None = None
+
+
 class GpuFacts(Model):
     """Everything the GPU probe saw; `probe_gpu` never raises, failures land in `errors`."""
 
@@ -152,6 +173,8 @@ class GpuFacts(Model):
     #: probe failures worded for a person ("nvidia-smi timed out after 10 s").
     errors: list[str] = []
     elapsed_s: float = 0.0
+    #: ptxas and libdevice as XLA finds them (kbackend.gpu.toolchain).
+    toolchain: Toolchain = Toolchain()
 
     @property
     def has_driver(self) -> bool:
@@ -168,3 +191,33 @@ class GpuFacts(Model):
         smi_failed = self.nvidia_smi.status in ("version_mismatch", "no_driver", "error")
         libcuda_failed = self.libcuda.status != "not_found" and not self.libcuda.is_stub
         return self.has_driver or smi_failed or libcuda_failed or self.kernel_module_version is not None
+
+
+class MappedLib(Model):
+    """A CUDA library file the co-loading child had mapped, and the step that mapped it first."""
+
+    path: str
+    realpath: str | None = None
+    #: libcudart, libcudnn, libcublas, libnccl.
+    lib: str
+    #: the step (framework) after whose import it appeared.
+    by: str
+    version: str | None = None
+
+
+class CoLoad(Model):
+    """The co-loading child's outcome (kbackend.gpu.coload)."""
+
+    #: not_run (fewer than two GPU builds, no driver, or not asked), or the runner's status.
+    status: str = "not_run"
+    why_not: str | None = None
+    error: str | None = None
+    #: [{"name", "error"}] in the order they ran.
+    steps: list[dict] = []
+    mapped: list[MappedLib] = []
+    #: step name -> {"cudnn": specifier or None, "cuda": "12.4" or None, "label": "torch 2.6.0+cu124"}.
+    needs: dict[str, dict] = {}
+    elapsed_s: float = 0.0
+    #: True when this outcome came from the probe cache.
+    cached: bool = False
+

@@ -58,18 +58,20 @@ def probe_gpu(
     sys_path: Sequence[str] | None = None,
     paths: SystemPaths | None = None,
     native: bool | None = None,
+    libcache=None,
 ) -> GpuFacts:
     """Everything about the NVIDIA driver and CUDA libraries visible to `python`; never raises.
 
     `sys_path` (the target's, when the caller already has it) saves asking `python` for it.
     `native`: load libcudart/libcudnn in children to read their versions: always (True),
-    never (False), or (None) only when there is a trace of a driver (nvidia-smi, a libcuda.so.1
-    on the loader path, /proc/driver/nvidia, WSL). Without a driver no framework loads them,
-    and their versions come from the file and wheel names, so a GPU-less machine starts no child."""
+    never (False), or (None) libcudart always (it answers without a driver) and libcudnn only when
+    there is a trace of a driver (nvidia-smi, a libcuda.so.1 on the loader path, /proc/driver/nvidia,
+    WSL). Without a driver no framework loads cuDNN, and its version comes from the file and wheel
+    names; a machine with no CUDA library at all starts no child."""
     t0 = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     try:
-        facts = _probe(env, python, timeout, sys_path, paths or SystemPaths(), native)
+        facts = _probe(env, python, timeout, sys_path, paths or SystemPaths(), native, libcache)
     except Exception as e:  # noqa: BLE001 - a probe reports, it never breaks doctor
         facts = GpuFacts(errors=[f"GPU probe failed: {type(e).__name__}: {e}"])
     return facts.model_copy(update={"elapsed_s": round(time.monotonic() - t0, 4),
@@ -91,7 +93,7 @@ def _target_path(python: str, sys_path: Sequence[str] | None, errors: list[str])
 
 
 def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[str] | None,
-           paths: SystemPaths, native: bool | None) -> GpuFacts:
+           paths: SystemPaths, native: bool | None, libcache=None) -> GpuFacts:
     from kbackend.envs.installed import scan
     from kbackend.gpu.wheels import cuda_wheels
 
@@ -105,10 +107,18 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
     if smi_path is None and os.path.exists(os.path.join(paths.wsl_lib, "nvidia-smi")):
         smi_path = os.path.join(paths.wsl_lib, "nvidia-smi")
     has_pynvml = "nvidia-ml-py" in dists or "pynvml" in dists
+    kinds: tuple[str, ...] = ("cudart", "cudnn") if native else ()
+    trace = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
+                 or _is_wsl(paths))
     if native is None:
-        native = bool(smi_path or _libcuda_pick(found.files["cuda"]) or os.path.exists(paths.proc_driver_version)
-                      or _is_wsl(paths))
-    jobs = _jobs(found, python if has_pynvml else None, env, timeout, native)
+        # libcudart answers its version without a driver (cudaRuntimeGetVersion): every one found is read
+        # from the library; cuDNN only where a framework can load it.
+        kinds = ("cudart", "cudnn") if trace else ("cudart",)
+    known: dict[str, str] = {}
+    if "cudart" in kinds and found.files["cudart"] and libcache is not None:
+        # libcudart's answer depends on the file only: remembered by its identity, asked once
+        known = {f.path: v for f in found.files["cudart"][:MAX_PROBES] if (v := libcache.get(f.path))}
+    jobs = _jobs(found, python if has_pynvml else None, env, timeout, kinds, skip=set(known))
 
     smi = NvidiaSmi()
     results: list = []
@@ -128,8 +138,18 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
     libcuda = _libcuda(found, by_kind.get("cuda", []))
     nvml = _nvml(found, by_kind.get("nvml", []), has_pynvml)
     cudarts = _libs(found.files["cudart"], by_kind.get("cudart", []))
+    if known or by_kind.get("cudart"):
+        cudarts = [f.model_copy(update={"status": "ok", "version": known[f.path], "version_from": "library",
+                                        "error": None}) if f.path in known else f for f in cudarts]
+        fresh = {f.path: f.version for f in cudarts
+                 if f.status == "ok" and f.version_from == "library" and f.path not in known}
+        if fresh and libcache is not None:
+            libcache.put(fresh)
     cudnns = _libs(found.files["cudnn"], by_kind.get("cudnn", []))
     kmod = _kernel_module(paths)
+    from kbackend.gpu.toolchain import toolchain
+
+    tools = toolchain(env, spath, paths.usr_local, versions=trace and native is not False)
     gpus = _merge_gpus(smi.gpus, libcuda.gpus, nvml.gpus)
     return GpuFacts(
         driver_version=smi.driver_version or nvml.driver_version or kmod,
@@ -144,11 +164,12 @@ def _probe(env: dict[str, str], python: str, timeout: float, sys_path: Sequence[
         wsl=_is_wsl(paths),
         wheels=wheels,
         errors=errors,
+        toolchain=tools,
     )
 
 
 def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: float,
-          native: bool) -> list[tuple[str, object]]:
+          kinds: tuple[str, ...], skip: set[str] = frozenset()) -> list[tuple[str, object]]:
     from kbackend.workers.runner import Job
 
     # The child sees exactly `env` (the caller's environment), all GPUs (no CUDA_VISIBLE_DEVICES:
@@ -161,8 +182,10 @@ def _jobs(found: Found, nvml_python: str | None, env: dict[str, str], timeout: f
     if cuda:
         jobs.append(("cuda", Job(sys.executable, "gpu_probe.py", {"probe": "cuda", "path": cuda.path},
                                  timeout=timeout, env=child, key=cuda.path)))
-    for kind in ("cudart", "cudnn") if native else ():
+    for kind in kinds:
         for f in found.files[kind][:MAX_PROBES]:
+            if kind == "cudart" and f.path in skip:
+                continue
             jobs.append((kind, Job(sys.executable, "gpu_probe.py", {"probe": kind, "path": f.path},
                                    timeout=timeout, env=child, key=f.path)))
     if nvml_python and found.files["nvml"]:

@@ -38,7 +38,8 @@ def show(res) -> Result:
             "file_status": res.file_status, "keras_version": res.keras_version, "keras_rules": res.keras_rules,
             "rules_assumed": res.rules_assumed, "python": res.python, "effective": _eff_json(res.effective),
             "imports": res.imports, "keras_error": res.keras_error, "file_used": res.file_used,
-            "problems": res.problems,
+            "problems": res.problems, "variables": _eff_json(res.variables),
+            "elsewhere": [e.as_json() for e in res.elsewhere],
         }, lambda: _show_text(res))
 
 
@@ -48,6 +49,15 @@ def _show_text(res) -> None:
     out_wrapped(f"{kv}  in {res.python}", first="Keras       ")
     out()
     out(table(_effective_rows(res.effective), ["key", "value", "origin"]))
+    if res.variables:
+        out()
+        out(table([[k, fmt_value(v.value), (v.origin, {"dim": True})] for k, v in res.variables.items()],
+                  ["variable", "value", "origin"]))
+    if res.elsewhere:
+        out()
+        out(style("Also set for this interpreter:", bold=True))
+        for e in res.elsewhere:
+            out_wrapped(f"{e.name}={e.value}  ({e.where})", first="  ", rest="    ")
     shown = [p for p in res.problems if p.severity != "info" or p.id in ("keras_missing", "location", "file_missing",
                                                                           "pin_overrides_backend")]
     if shown:
@@ -115,7 +125,7 @@ def check(res) -> Result:
             "ok": res.ok, "config_path": res.config_path, "file_status": res.file_status,
             "keras_version": res.keras_version, "imports": res.imports, "keras_error": res.keras_error,
             "file_used": res.file_used, "effective": _eff_json(res.effective), "problems": res.problems,
-            "failures": [p.id for p in res.failures],
+            "failures": [p.id for p in res.failures], "variables": _eff_json(res.variables),
         }, lambda: _check_text(res))
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from kbackend import __version__
-from kbackend.render.output import err, isatty, out, out_wrapped, sev, style, use_color, width, wrap, wrap_command
+from kbackend.render.output import err, err_wrapped, isatty, out, out_wrapped, sev, style, use_color, width, wrap, wrap_command
 from kbackend.result import Result, exit_code
 
 ICON = {"ok": "ok", "warn": "warn", "error": "error", "skip": "skip", "crashed": "crashed"}
@@ -45,9 +45,39 @@ def _json_data(res, report: str | None = None) -> dict:
         "facts": res.facts.model_dump(mode="json"),
         "probe": res.probe.model_dump(mode="json"),
     }
+    if res.fixes is not None:
+        data["fixes"] = [s.model_dump(mode="json") for s in res.fixes]
+        data["fixes_applied"] = res.fixes_applied
     if report is not None:
         data["report"] = report
     return data
+
+
+def fix_echo(step) -> None:
+    """Each step of `doctor --fix --yes`, with its command, on stderr before it runs."""
+    err_wrapped(step.command, first=f"fix ({step.kind}, for {step.check}): ", rest="  ")
+
+
+def _fix_lines(res) -> None:
+    steps = res.fixes or []
+    out()
+    if not steps:
+        out_wrapped("fix: nothing to do: no failing check has a fix kbackend can carry out", rest="  ")
+        return
+    applied = res.fixes_applied
+    out(style("Fix plan" + (" (carried out):" if applied else " (run again with --yes to carry it out):"), bold=True))
+    for i, s in enumerate(steps, 1):
+        who = "yours" if s.kind == "manual" else s.kind
+        state = ""
+        if applied and s.kind != "manual":
+            state = f"  [{s.outcome or 'not run: an earlier step failed'}]"
+        for line in wrap_command(s.command, first=f"  {i}. {who} ({s.check}): ", rest="       "):
+            out(line)
+        if state or s.detail:
+            out_wrapped((state.strip() + (f" {s.detail}" if s.detail else "")).strip(), first="       ", rest="       ")
+    if applied:
+        out_wrapped("the checks above are from before the fixes: run `kbackend doctor` again to see where things "
+                    "stand", rest="  ")
 
 
 def list_checks(checks: Sequence) -> Result:
@@ -90,6 +120,28 @@ def _gpu_line(gpu) -> str:
     return "; ".join(parts)
 
 
+def system_line(facts) -> str:
+    """OS, kernel, libc, CPU, cores, instruction sets; torch's CPU capability and TF's oneDNN when probed."""
+    s = facts.system
+    bits = [" ".join(x for x in (s.os, s.kernel, s.machine) if x) or s.platform]
+    if s.libc:
+        bits.append(s.libc)
+    if s.cpu_model:
+        bits.append(s.cpu_model)
+    if s.cpus:
+        bits.append(f"{s.cpus} CPUs" + (f" ({s.cpus_usable} usable)" if s.cpus_usable and s.cpus_usable != s.cpus
+                                        else ""))
+    if s.isa:
+        bits.append("/".join(s.isa))
+    for b in facts.backends:
+        cap = b.extra.get("cpu_capability")
+        if cap:
+            bits.append(f"torch CPU capability {cap}")
+        if "onednn" in b.extra:
+            bits.append("TensorFlow oneDNN " + ("on" if b.extra["onednn"] else "off"))
+    return ", ".join(bits)
+
+
 def _header_lines(res) -> list[tuple[str, str]]:
     f = res.facts
     k = f.keras
@@ -100,6 +152,7 @@ def _header_lines(res) -> list[tuple[str, str]]:
         ("keras", f"{k.dist or 'keras'} {k.version}" if k.version else "not installed"),
         ("config", f"{f.config.config_path} ({f.config.file_status}): {cfg}"),
         ("gpu", _gpu_line(f.gpu)),
+        ("system", system_line(f)),
     ]
 
 
@@ -160,6 +213,8 @@ def _plain(res, verbose: bool = False) -> None:
         out_wrapped(folded, first=f"{sev('skip')}    ", rest="        ")
     out()
     out_wrapped(_summary_line(res), rest="  ")
+    if res.fixes is not None:
+        _fix_lines(res)
 
 
 def _summary_line(res) -> str:
@@ -213,6 +268,8 @@ def _rich(res, verbose: bool = False) -> None:
     console.print(t)
     console.print()
     console.print(_summary_line(res), highlight=False)
+    if res.fixes is not None:
+        _fix_lines(res)
 
 
 # ---------------------------------------------------------------------- report
@@ -239,7 +296,8 @@ def report_text(res) -> str:
         lines.append(f"gpu {g.index}  {g.name} cc={g.compute_capability} mem={g.memory_mib} MiB")
     lines += [f"gpu probe: {e}" for e in f.gpu.errors]
     for lib in list(f.gpu.cuda_runtimes) + list(f.gpu.cudnns):
-        lines.append(f"{lib.kind.ljust(7)}{lib.version or '?'} {lib.path} ({lib.source}{', loader pick' if lib.loader_pick else ''})")
+        said = f"{lib.version} from {lib.version_from or '?'}" if lib.version else "?"
+        lines.append(f"{lib.kind.ljust(7)}{said} {lib.path} ({lib.source}{', loader pick' if lib.loader_pick else ''})")
     if f.backends:
         lines.append("backends:")
         for b in f.backends:

@@ -77,6 +77,10 @@ class ShowResult(Record):
     file_used: bool
     problems: list[Problem]
     file: dict[str, Any] | None = None
+    #: the environment variables Keras reads (or sets) besides KERAS_HOME and KERAS_BACKEND: name -> Value.
+    variables: dict[str, Value] = field(default_factory=dict)
+    #: where else the backend is set for this interpreter (conda activation, Jupyter kernels).
+    elsewhere: list[Any] = field(default_factory=list)
 
 
 def _judge(ctx: ConfigContext, fs: FileState | None = None, *, advice: bool = False) -> tuple[FileState, Judgement]:
@@ -104,7 +108,19 @@ def show(ctx: ConfigContext) -> ShowResult:
         file_used=j.file_used,
         problems=notes + j.problems,
         file=fs.data,
+        variables=j.variables,
+        elsewhere=elsewhere(ctx),
     )
+
+
+def elsewhere(ctx: ConfigContext) -> list:
+    """Where else KERAS_BACKEND is set for the target: conda activation, conda env vars, Jupyter kernels."""
+    from kbackend.envs.elsewhere import find
+
+    try:
+        return find(ctx.target.python, ctx.target.prefix, ctx.environ)
+    except Exception:  # noqa: BLE001 - reading others' files must never break `show`
+        return []
 
 
 #: file statuses with which `import keras` fails before any value is in effect (IsADirectoryError, ...).
@@ -158,6 +174,8 @@ class CheckResult(Record):
     problems: list[Problem]
     #: the problems that make `check` fail.
     failures: list[Problem]
+    #: the environment variables Keras reads (or sets) besides KERAS_HOME and KERAS_BACKEND: name -> Value.
+    variables: dict[str, Value] = field(default_factory=dict)
 
 
 FAILING = ("error", "ignored", "legacy", "too_new", "unknown")
@@ -170,7 +188,7 @@ def check(ctx: ConfigContext, *, strict: bool = False) -> CheckResult:
     return CheckResult(
         ok=not failures, config_path=ctx.path, file_status=fs.status, keras_version=ctx.keras_version,
         imports=j.imports, keras_error=j.keras_error, file_used=j.file_used,
-        effective=j.effective, problems=j.problems, failures=failures,
+        effective=j.effective, problems=j.problems, failures=failures, variables=j.variables,
     )
 
 
@@ -478,5 +496,8 @@ def switch(ctx: ConfigContext, name: str, *, force: bool = False,
         warnings.append("written anyway (--force): " + v.message)
     elif v.status == PROBLEM:
         warnings.append(v.message)
+    note = B.inference_only(v.entry.name) if v.entry is not None else None
+    if note:
+        warnings.append(note)
     return _write(ctx, "switch", "backend", lambda d: d.__setitem__("backend", name), force=force,
                   extra_warnings=warnings)

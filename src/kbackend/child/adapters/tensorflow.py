@@ -21,6 +21,12 @@ def probe(mod, out, h):
     out["extra"]["build_info"] = dict((k, h.jsonable(v)) for k, v in info.items())
     out["built_cuda"] = h.str_or_none(info.get("cuda_version"))
     out["built_cudnn"] = h.str_or_none(info.get("cudnn_version"))
+    try:  # oneDNN's CPU kernels on (the default on x86 Linux) or off (TF_ENABLE_ONEDNN_OPTS=0, other builds)
+        from tensorflow.python.util import _pywrap_util_port
+
+        out["extra"]["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # noqa: BLE001 - a TF without this private module: unknown
+        pass
     caps = info.get("cuda_compute_capabilities") or []
     out["cuda_archs"] = [str(c) for c in caps]
     # Does a channels_first (NCHW) convolution run on the CPU? Stock TensorFlow kernels

@@ -14,6 +14,10 @@ def probe(mod, out, h):
         out["built_cudnn"] = h.version_from_int(torch.backends.cudnn.version(), cudnn=True)
     except Exception as e:  # noqa: BLE001
         out["extra"]["cudnn_error"] = "%s: %s" % (type(e).__name__, e)
+    try:  # the instruction set torch's CPU kernels dispatch to (AVX2, AVX512, DEFAULT, ...)
+        out["extra"]["cpu_capability"] = h.str_or_none(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # noqa: BLE001 - torch < 2.0 has no torch.backends.cpu
+        pass
     try:
         out["cuda_archs"] = list(torch.cuda.get_arch_list())
     except Exception:  # noqa: BLE001
