@@ -36,7 +36,8 @@ OPS = (
     "l2_normalize", "softmax", "softmax_axis0", "log_softmax", "softmax_large_logits",
     "categorical_crossentropy", "categorical_crossentropy_logits",
     "sparse_categorical_crossentropy_logits", "binary_crossentropy", "binary_crossentropy_logits",
-    "sort", "argsort", "top_k_values", "top_k_indices", "top_k_ties_indices",
+    "sort", "argsort", "top_k_values", "top_k_indices", "top_k_ties_indices", "relu.grad_at_0",
+    "abs", "abs.grad_at_0", "leaky_relu.grad_at_0", "clip.grad_at_bound", "maximum.grad_at_tie",
 )
 CATEGORIES = (
     "elementwise", "activation", "reduction", "shape", "indexing", "matmul", "linalg", "conv",
@@ -62,7 +63,7 @@ def render() -> str:
         lines.append(line)
         return f"{name} = (\n" + "\n".join(lines) + "\n)\n"
 
-    return (tup("CHECKS", [c.id for c in service.all_checks()]) + tup("OPS", [c.name for c in C.CASES])
+    return (tup("CHECKS", [c.id for c in service.all_checks()]) + tup("OPS", list(dict.fromkeys(n for c in C.CASES for n in (c.name.split(".")[0], c.name))))
             + tup("CATEGORIES", [*C.CATEGORIES, MODEL_CATEGORY]))
 
 
