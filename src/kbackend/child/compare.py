@@ -47,8 +47,9 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     # normalisations, softmax, losses (nn in Keras's tests: 1e-5 / 1e-4).
     "nn": {"float16": (1e-2, 1e-2), "bfloat16": (6e-2, 6e-2), "float32": (1e-5, 1e-4),
            "float64": (1e-10, 1e-10)},
-    # linear algebra (Keras's tests: 1e-3).
-    "linalg": {"float16": (5e-2, 5e-2), "bfloat16": (2e-1, 2e-1), "float32": (1e-4, 1e-3),
+    # linear algebra (Keras's tests use 1e-3; verify's rule is that no float32 class lets a relative error
+    # of 1e-3 pass, and the five backends measured at most 8.8e-6 on these small, well-conditioned inputs).
+    "linalg": {"float16": (5e-2, 5e-2), "bfloat16": (2e-1, 2e-1), "float32": (1e-4, 1e-4),
                "float64": (1e-9, 1e-9)},
 }
 

@@ -63,7 +63,9 @@ def render() -> str:
         lines.append(line)
         return f"{name} = (\n" + "\n".join(lines) + "\n)\n"
 
-    return (tup("CHECKS", [c.id for c in service.all_checks()]) + tup("OPS", list(dict.fromkeys(n for c in C.CASES for n in (c.name.split(".")[0], c.name))))
+    # an op's variants ("OP.CONDITION") complete after the op's own name (`--op OP` selects them all)
+    ops = list(dict.fromkeys(n for c in C.CASES for n in (c.name.split(".")[0], c.name)))
+    return (tup("CHECKS", [c.id for c in service.all_checks()]) + tup("OPS", ops)
             + tup("CATEGORIES", [*C.CATEGORIES, MODEL_CATEGORY]))
 
 

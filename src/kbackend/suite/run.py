@@ -346,7 +346,8 @@ def run_verify(
                         # Keep what ran, mark the unit it died in, go on after it in a new child
                         # (none when that unit was the last: a new child would only import Keras again).
                         rest = (j.units or 0) - j.finished_cases - 1
-                        run["crash_rows"] = run.get("crash_rows", []) + _crash_rows(b, j, child, rest > 0)
+                        crashed = [dict(r, seed=seed) for r in _crash_rows(b, j, child, rest > 0)]
+                        run["crash_rows"] = run.get("crash_rows", []) + crashed
                         run["done"] = j.done + [j.started]
                         watch.lost += 1
                         if rest <= 0:
