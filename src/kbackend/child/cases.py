@@ -1088,13 +1088,50 @@ def np_pool(x, pool, strides, padding, kind):
     return acc if kind == "max" else acc / count[None, ..., None]
 
 
+def np_pool_grads(x, g, pool, strides, padding, kind):
+    """The gradient of sum(np_pool(x) * g) with respect to x: each output's cotangent back to its window.
+
+    Max pooling sends it to the window's maximum (the inputs are distinct, so it is unique), average
+    pooling shares it equally among the window's real (unpadded) elements. Analytic, so that the
+    gradient check costs no central differences (one reference per element, twice).
+    """
+    nd = x.ndim - 2
+    pool, strides = _tup(pool, nd), _tup(strides, nd)
+    outs, pads = _conv_geometry(x.shape[1:-1], pool, strides, padding, (1,) * nd)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    ones = np.pad(np.ones(x.shape[1:-1]), pads)
+    windows = [tuple(slice(ki, ki + (oi - 1) * si + 1, si) for ki, oi, si in zip(kidx, outs, strides))
+               for kidx in np.ndindex(*pool)]
+    gxp = np.zeros_like(xp)
+    if kind == "max":
+        best = np_pool(x, pool, strides, padding, "max")
+        taken = np.zeros(best.shape, dtype=bool)
+        for sl in windows:
+            idx = (slice(None),) + sl + (slice(None),)
+            hit = (xp[idx] == best) & ~taken
+            gxp[idx] += np.where(hit, g, 0.0)
+            taken |= hit
+    else:
+        count = sum(ones[sl] for sl in windows)
+        share = g / count[None, ..., None]
+        for sl in windows:
+            gxp[(slice(None),) + sl + (slice(None),)] += share
+    crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x.shape[1:-1]))
+    return gxp[(slice(None),) + crop + (slice(None),)]
+
+
 def pool_case(name, op, pool, strides, padding, kind, x_sizes=X2, dist=False):
+    def grads(a, g):
+        gl = to_last(g) if a.get("data_format") == "channels_first" else g
+        return {"x": _back(a, np_pool_grads(_last(a), gl, pool, strides, padding, kind))}
+
     return case(name=name, category="pooling",
                 inputs=inputs(x=A("distinct", sizes=x_sizes, step=0.125) if dist else A(sizes=x_sizes)),
                 call=lambda ops, a: getattr(ops, op)(a["x"], pool, strides=strides, padding=padding,
                                                      data_format=a["data_format"]),
                 reference=lambda a: _back(a, np_pool(_last(a), pool, strides, padding, kind)),
-                tol="exact" if kind == "max" else "reduction", layout_dependent=True)
+                tol="exact" if kind == "max" else "reduction", layout_dependent=True, grad_reference=grads)
 
 
 pool_case("max_pool2d", "max_pool", 2, 2, "valid", "max", dist=True)
