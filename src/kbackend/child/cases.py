@@ -258,6 +258,10 @@ class Case:
         """The KNOWN_DEFECTS key of a known upstream defect of `backend` in this case, whatever the version."""
         return _rule(self.defects, backend, dtype)
 
+    def defect_keys(self, backend: str, dtype: str) -> list[str]:
+        """Every KNOWN_DEFECTS key of `backend` here (one per version range), in the order declared."""
+        return [k for b, d, k in self.defects if b in (backend, "*") and d in (dtype, "*")]
+
     def xfail_reason(self, backend: str, dtype: str) -> str | None:
         return _rule(self.xfail, backend, dtype)
 
@@ -475,14 +479,23 @@ def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, s
 #: newest one measured, so that a new release is checked, not presumed broken.
 KNOWN_DEFECTS: dict[str, dict[str, Any]] = {
     "openvino_eigh_crash": {
-        "backend": "openvino", "package": "openvino", "versions": ">=2026.4,<2026.5",
+        "backend": "openvino", "package": "openvino", "versions": ">=2026.3,<2026.5",
         "reference": "no upstream report found",
-        "reason": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on Keras's eigh graph when its input "
-                  "is a constant, as when an eager eigh is read with convert_to_numpy; with a model input "
-                  "(a Parameter) it compiled and matched NumPy on a 4×4 input",
+        "reason": "OpenVINO's CPU plugin (2026.3 and 2026.4) segfaults in compile_model on Keras's eigh graph when "
+                  "its input is a constant, as when an eager eigh is read with convert_to_numpy; with a model "
+                  "input (a Parameter) it compiled and matched NumPy on a 4×4 input",
         "crash": True,
-        "measured": "segfaults on openvino 2026.4.1 (Keras 3.15.1, CPU, x86-64 AVX2); no other release measured, "
-                    "so the range is the 2026.4 line",
+        "measured": "an eager keras.ops.eigh of a 4×4 SPD matrix read with convert_to_numpy (Keras 3.15.1, CPU, "
+                    "x86-64 AVX2): SIGSEGV on openvino 2026.4.1 and 2026.3.1; 2026.2.1 raises instead "
+                    "(openvino_eigh_gathernd); Keras 3.15.1's openvino backend does not import with 2026.1.0 "
+                    "or older",
+    },
+    "openvino_eigh_gathernd": {
+        "backend": "openvino", "package": "openvino", "versions": ">=2026.2,<2026.3",
+        "reference": "no upstream report found",
+        "reason": "OpenVINO 2026.2's CPU plugin fails to evaluate Keras's eigh graph on a constant input "
+                  "(RuntimeError: Evaluation failed on opset8::GatherND)",
+        "measured": "the same eager eigh as openvino_eigh_crash raises this RuntimeError on openvino 2026.2.1",
     },
     "torch_sign_nan": {
         "backend": "torch", "package": "torch", "versions": ">=2.1,<2.14",
@@ -860,7 +873,7 @@ la_case("solve_triangular", lambda ops, a: ops.solve_triangular(a["x"], a["y"], 
 la_case("eigh_values", lambda ops, a: ops.eigh(a["x"])[0], lambda a: np.linalg.eigvalsh(a["x"]),
         x=A("spd", sizes=LA), differentiable=False,
         doc="no gradient check: the gradient with respect to a symmetric input is a convention",
-        defects=(("openvino", "*", "openvino_eigh_crash"),))
+        defects=(("openvino", "*", "openvino_eigh_crash"), ("openvino", "*", "openvino_eigh_gathernd")))
 la_case("svd_values", lambda ops, a: ops.svd(a["x"], compute_uv=False),
         lambda a: np.linalg.svd(a["x"], compute_uv=False),
         x=A(sizes=((5, 3), (128, 64), (512, 256))))

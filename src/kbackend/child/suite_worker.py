@@ -533,10 +533,13 @@ class _Runner(object):
         return self.cases.defect_doc(key, self.installed(d["package"]))
 
     def defect(self, c, dtype):
-        """The row's `known` document of a known defect of this case here (in its version range), or None."""
-        get = getattr(c, "defect_key", None)
-        key = get(self.backend, dtype) if get is not None else None
-        return self.defect_by_key(key) if key else None
+        """The row's `known` document of a known defect of this case here (the first in its version range), or None."""
+        get = getattr(c, "defect_keys", None)
+        for key in (get(self.backend, dtype) if get is not None else ()):
+            doc = self.defect_by_key(key)
+            if doc:
+                return doc
+        return None
 
     # -- arguments ------------------------------------------------------------------------
 
