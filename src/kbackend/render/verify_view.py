@@ -398,10 +398,9 @@ def repro(r) -> Result:
     def text() -> None:
         out(f"{r.case} on {r.backend}, {r.dtype}, seed {r.seed}"
             + (f", {r.data_format}" if r.data_format else "") + ":")
-        out(f"  inputs and reference: {r.npz}")
-        out(f"  script: {r.script}")
-        for line in wrap(f"call: {r.call}", first="  ", rest="    "):
-            out(line)
+        for text_ in (f"inputs and reference: {r.npz}", f"script: {r.script}", f"call: {r.call}"):
+            for line in wrap(text_, first="  ", rest="    "):
+                out(line)
         if r.output:
             out()
             for line in wrap(r.output, first="", rest="  "):
