@@ -241,15 +241,15 @@ def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
             continue
         # Half and double precision run and are compared: a verdict, never an error (a crash, an
         # exception in the op) nor a skip nobody declared; a known difference or a failure says why.
-        assert r["status"] in ("pass", "fail", "xfail"), r
+        assert r["status"] in ("pass", "fail", "xfail", "known"), r  # known: an upstream defect in its range
         assert r["status"] == "pass" or r["message"], r
         if r["status"] in ("pass", "fail") and not (r["message"] or "").startswith("dtype"):
             assert r["expected_dtype"] and r["got_dtype"], r
     assert code == (1 if any(r["status"] in ("fail", "error") for r in doc["results"]) else 0)
     for b in set(BACKENDS) & {"jax", "torch", "tensorflow"}:
         half = [r for r in _rows(doc, backend=b, dtype="float16")]
-        assert half and all(r["status"] in ("pass", "xfail") for r in half), [
-            r for r in half if r["status"] not in ("pass", "xfail")]
+        assert half and all(r["status"] in ("pass", "xfail", "known") for r in half), [
+            r for r in half if r["status"] not in ("pass", "xfail", "known")]
         assert {r["got_dtype"] for r in half if r["case"] == "matmul"} == {"float16"}
     if "jax" in BACKENDS and not os.environ.get("JAX_ENABLE_X64"):
         r = _rows(doc, backend="jax", dtype="float64", case="add")[0]
