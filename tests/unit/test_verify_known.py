@@ -181,3 +181,39 @@ def test_no_float32_tolerance_lets_a_relative_error_of_1e_3_pass():
         # and the bound really fails it: an element of magnitude 1 off by 1e-3 is refused
         got = C.compare([1.001], [1.0], tol=cls, dtype="float32")
         assert got["status"] == "fail", cls
+
+
+# --------------------------------------------------------------------------- --repro's script
+
+
+def _worker():
+    import importlib.util
+
+    from kbackend.workers.runner import worker_path
+
+    spec = importlib.util.spec_from_file_location("kbackend_suite_worker_test", worker_path("suite_worker.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_cases_call_can_be_written_out_as_plain_keras_ops(tmp_path):
+    import numpy as np
+
+    w = _worker()
+    for c in K.CASES:
+        dtype = "float32" if "float32" in c.dtypes else c.dtypes[0]
+        args = K.make_args(c, np.random.default_rng(0), dtype, "small", "channels_first" if c.layout_dependent else None)
+        src = w.call_source(c, args)
+        assert src and src.startswith("ops."), c.name  # a case whose call computes on values would need its own
+    c = K.CASES_BY_NAME["conv2d"]
+    args = K.make_args(c, np.random.default_rng(0), "float32", "small", "channels_first")
+    assert w.call_source(c, args) == ("ops.conv(x, k, dilation_rate=1, strides=1, padding='valid', "
+                                      "data_format='channels_first')")
+    out = w._repro(K, C, {"case": "maximum.grad_at_tie", "dtype": "bfloat16", "seed": 2, "backend": "torch",
+                          "out_dir": str(tmp_path)})
+    text = open(out["script"]).read()
+    compile(text, out["script"], "exec")  # a valid script
+    assert "os.environ.setdefault(\"KERAS_BACKEND\", 'torch')" in text and "out = ops.maximum(x, y)" in text
+    assert "x = ops.convert_to_tensor(d['x'], dtype='bfloat16')" in text and "seed 2" in text
+    assert sorted(np.load(out["npz"]).files) == ["expected", "x", "y"]

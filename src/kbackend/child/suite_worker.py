@@ -180,8 +180,8 @@ import numpy as np
 from keras import ops
 d = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), {npz!r}))
 {tensors}
-y = {expr}
-got = np.asarray(ops.convert_to_numpy(ops.cast(y, "float32") if "bfloat16" in str(y.dtype) else y), dtype=np.float64)
+out = {expr}
+got = np.asarray(ops.convert_to_numpy(ops.cast(out, "float32") if "bfloat16" in str(out.dtype) else out), np.float64)
 want = d["expected"]
 err = np.abs(got - want) if got.shape == want.shape else np.full(1, np.inf)
 print("{case}:", os.environ["KERAS_BACKEND"], "shape", got.shape, "expected", want.shape, "max abs error %.3g" % err.max(),
