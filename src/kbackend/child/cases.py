@@ -1310,7 +1310,7 @@ def _kinks(points):
 def kink_case(name, call, ref, xfail=(), **specs):
     return case(name=name, category="activation" if name.startswith(("relu", "leaky")) else "elementwise",
                 inputs=inputs(**specs), call=call, reference=ref, tol="exact", kink_grad=True,
-                conditions=("kink",), xfail=xfail, dtypes=("float32", "float64"),
+                conditions=("kink",), xfail=xfail,
                 doc="gradient at the kink compared with the consensus of jax, torch and tensorflow")
 
 
