@@ -9,21 +9,27 @@ Input:
     {"cases_path": ..., "compare_path": ..., "mode": "run" | "list",
      "names": [case names] | null, "dtypes": ["float32"], "data_formats": [...],
      "size": "small", "grads": true, "model": true,
-     "journal_path": file | null, "skip_units": ["dtype/case", ...], "batch": true (backends with a one-program step)}
+     "journal_path": file | null, "skip_units": ["dtype/case", ...], "batch": true (backends with a one-program step),
+     "seed": 0 (the first draw of the random inputs), "rounds": 1 (draws per case: the worst row of each is kept)}
+    Mode "repro" (numpy only, no Keras): {"case", "dtype", "seed", "data_format", "backend", "out_dir"}: writes
+    the case's inputs and float64 reference (.npz) and a plain keras.ops script; returns their paths and the call.
 
 Output (mode "run"): {"backend", "keras_version", "backend_version", "floatx",
 "import_s", "run_s", "batched" (outputs computed by one-program steps),
 "warnings" (about jax's compilation cache: see below), "results": [row, ...]} where a row is {case, category,
 check (value | grad | forward | sgd_step | fit), dtype, data_format, status
-(pass | fail | error | skip | xfail), max_abs_err, max_rel_err, worst, atol, rtol,
-expected_dtype, got_dtype, message, ms}.
+(pass | fail | error | skip | xfail | known), max_abs_err, max_rel_err, worst, atol, rtol,
+expected_dtype, got_dtype, message, ms, seed, conditions (when the case has any), known (a known upstream
+defect in its version range: its entry, the installed version), kink (a gradient at kinks: the points
+and the gradients, judged by the parent's consensus of the backends)}.
 Output (mode "list"): {"cases": [{name, category, tol, dtypes, ...}]}.
 
 The journal: one JSON line per event, flushed as it happens, so that the
 parent can keep the rows of a child that crashes (a segfault in one op) and
 start another child after the unit that crashed: {"units": n, "order": [unit,
 ...]} first (the progress bar's total, and the suite's order of the units),
-{"start": unit, "category": ..., "known_crash": reason or null} before a unit
+{"start": unit, "category": ..., "known_crash": reason or null, "known": the defect's row document when
+that crash is a known upstream defect in its version range, else null} before a unit
 (a dtype and a case, all its data formats and its gradient), {"unit": unit,
 "rows": [...]} after it. Units run in the suite's order, but a unit known to
 crash this backend (`Case.crashes`) runs last, so its crash ends the child
