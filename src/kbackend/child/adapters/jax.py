@@ -180,6 +180,10 @@ def _item(w, c, static, names, cot):
     return value_and_grads
 
 
+#: how many traced one-program steps are kept (each a few hundred kB).
+KEEP_PROGRAMS = 8
+
+
 class _ExportStore(object):
     """The one-program step's traced program, kept beside jax's compilation cache (jax.export).
 
@@ -269,5 +273,10 @@ class _ExportStore(object):
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, self.path)
+            # jax's size limit does not see this folder: keep the newest few (a program per seed, dtype, version)
+            kept = sorted((os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".stablehlo")),
+                          key=os.path.getmtime, reverse=True)
+            for old in kept[KEEP_PROGRAMS:]:
+                os.remove(old)
         except Exception:  # noqa: BLE001 - not kept: traced again next time
             return
