@@ -217,3 +217,21 @@ def test_every_cases_call_can_be_written_out_as_plain_keras_ops(tmp_path):
     assert "os.environ.setdefault(\"KERAS_BACKEND\", 'torch')" in text and "out = ops.maximum(x, y)" in text
     assert "x = ops.convert_to_tensor(d['x'], dtype='bfloat16')" in text and "seed 2" in text
     assert sorted(np.load(out["npz"]).files) == ["expected", "x", "y"]
+
+
+def test_the_kept_jax_program_is_never_used_when_a_test_patch_changes_the_ops(monkeypatch, tmp_path):
+    import importlib.util
+
+    from kbackend.workers.runner import worker_path
+
+    spec = importlib.util.spec_from_file_location("kbackend_jax_adapter_test", worker_path("adapters/jax.py"))
+    jax_adapter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jax_adapter)  # the adapter imports jax only inside its functions
+    monkeypatch.delenv("KBACKEND_NO_EXPORT_CACHE", raising=False)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("KBACKEND_TEST_PATCH", raising=False)
+    assert jax_adapter._ExportStore(None, [], "float32").path is None  # no compilation cache: nothing kept
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("KBACKEND_TEST_PATCH", str(tmp_path / "patch.py"))
+    store = jax_adapter._ExportStore(None, [], "float32")
+    assert store.path is None and store.load() is None
