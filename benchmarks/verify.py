@@ -4,7 +4,7 @@ The floor of any verify that runs a child per backend is starting those children
 importing Keras in each: this script measures that floor with the same runner, the
 same parallelism (one child per core, longest first) and the same backends, then the
 full `kbackend verify --json` (every case, float32, both data formats, gradients, the
-tiny model) as a subprocess, and prints the ratio. Target: <= 2.0.
+tiny model) as a subprocess, and prints the ratio. Targets: <= 2.0 warm, <= 2.5 cold.
 
 verify keeps the XLA programs jax compiles in kbackend's cache folder, so it runs twice
 a round: cold (that folder emptied first: a first run) and warm (a repeat run). Both
@@ -87,21 +87,23 @@ def main() -> None:
             f = floor_s(python, backends, env)
             shutil.rmtree(cache, ignore_errors=True)
             c, doc = verify_s(python, backends, env)
-            w, _ = verify_s(python, backends, env)
+            w, warm_doc = verify_s(python, backends, env)
             floors.append(f)
             colds.append(c)
             warms.append(w)
-            docs.append(doc)
+            docs.append((doc, warm_doc))
             if not args.json:
                 print(f"round {i + 1}: import floor {f:.2f} s, verify cold {c:.2f} s (ratio {c / f:.2f}), "
                       f"warm {w:.2f} s (ratio {w / f:.2f})", flush=True)
     f, v, w = statistics.median(floors), statistics.median(colds), statistics.median(warms)
-    last = docs[-1]
+    last, last_warm = docs[-1]
     counts = last.get("counts", {})
-    children = {b["name"]: {"status": b["status"], "elapsed_s": b["elapsed_s"], "import_s": b["import_s"],
-                            "restarts": b["restarts"]} for b in last.get("backends", [])}
+    warm_s = {b["name"]: b["elapsed_s"] for b in last_warm.get("backends", [])}
+    children = {b["name"]: {"status": b["status"], "elapsed_s": b["elapsed_s"], "warm_elapsed_s": warm_s.get(b["name"]),
+                            "import_s": b["import_s"], "restarts": b["restarts"]} for b in last.get("backends", [])}
     result = {"backends": backends, "cores": os.cpu_count(), "rounds": args.rounds, "floor_s": f, "verify_s": v,
-              "ratio": v / f, "verify_warm_s": w, "ratio_warm": w / f, "target": 2.0, "counts": counts,
+              "ratio": v / f, "verify_warm_s": w, "ratio_warm": w / f, "target": 2.5, "target_warm": 2.0,
+              "counts": counts,
               "children": children,
               "load_avg_1m": os.getloadavg()[0]}
     if args.json:
@@ -110,9 +112,10 @@ def main() -> None:
     print(f"backends: {', '.join(backends)} ({os.cpu_count()} cores, load {result['load_avg_1m']:.1f})")
     print(f"cases: {sum(counts.values())} rows, {counts}")
     for name, c in children.items():
-        print(f"  {name}: {c['status']}, child {c['elapsed_s'] or 0:.1f} s (Keras import {c['import_s'] or 0:.1f} s)"
+        print(f"  {name}: {c['status']}, child {c['elapsed_s'] or 0:.1f} s cold, {c['warm_elapsed_s'] or 0:.1f} s warm "
+              f"(Keras import {c['import_s'] or 0:.1f} s)"
               + (f", {c['restarts']} restart(s)" if c["restarts"] else ""))
-    print(f"median import floor {f:.2f} s, verify {v:.2f} s cold: ratio {v / f:.2f} (target <= 2.0)")
+    print(f"median import floor {f:.2f} s, verify {v:.2f} s cold: ratio {v / f:.2f} (target <= 2.5)")
     print(f"                              verify {w:.2f} s warm: ratio {w / f:.2f} (target <= 2.0)")
 
 

@@ -73,6 +73,9 @@ def test_nothing_fails_at_float32_and_errors_are_only_crashes(full):
     errors = [r for r in doc["results"] if r["status"] == "error"]
     for r in errors:
         assert "process crashed" in r["message"] or "hung" in r["message"], r
+    for r in doc["results"]:
+        if r["status"] == "known":  # a known upstream defect: its entry, in range, with its thread
+            assert r["known"]["reference"] and r["known"]["versions"] and r["known"]["installed"], r
     assert code == (1 if errors else 0)
     assert doc["exit_code"] == code
 
@@ -199,7 +202,9 @@ def _worker_rows(backend, batch, dtypes):
     from kbackend.suite import run as R
     from kbackend.workers.runner import run_worker
 
-    names = [c.name for c in K.CASES if not any(c.crash_reason(backend, d) for d in dtypes)]
+    names = [c.name for c in K.CASES if not any(
+        c.crash_reason(backend, d) or (c.defect_key(backend, d) and K.KNOWN_DEFECTS[c.defect_key(backend, d)].get("crash"))
+        for d in dtypes)]
     r = run_worker(sys.executable, R.WORKER, {
         "mode": "run", "cases_path": R.CASES_PATH, "compare_path": R.COMPARE_PATH, "names": names, "dtypes": dtypes,
         "data_formats": list(R.DATA_FORMATS), "size": "small", "grads": False, "model": False, "batch": batch,
@@ -238,7 +243,7 @@ def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
             continue
         # Half and double precision run and are compared: a verdict, never an error (a crash, an
         # exception in the op) nor a skip nobody declared; a known difference or a failure says why.
-        assert r["status"] in ("pass", "fail", "xfail"), r
+        assert r["status"] in ("pass", "fail", "xfail", "known"), r  # known: an upstream defect in its range
         assert r["status"] == "pass" or r["message"], r
         if r["status"] in ("pass", "fail") and not (r["message"] or "").startswith("dtype"):
             assert r["expected_dtype"] and r["got_dtype"], r
@@ -247,8 +252,8 @@ def test_half_and_double_precision_run_with_dtype_checks(tmp_path):
         # (less the cases that declare they run in one dtype only: mixed-dtype pairs fix their own dtypes)
         half = [r for r in _rows(doc, backend=b, dtype="float16")
                 if not cases[r["case"]].skip_reason(r["backend"], r["dtype"])]
-        assert half and all(r["status"] in ("pass", "xfail") for r in half), [
-            r for r in half if r["status"] not in ("pass", "xfail")]
+        assert half and all(r["status"] in ("pass", "xfail", "known") for r in half), [
+            r for r in half if r["status"] not in ("pass", "xfail", "known")]
         assert {r["got_dtype"] for r in half if r["case"] == "matmul"} == {"float16"}
     if "jax" in BACKENDS and not os.environ.get("JAX_ENABLE_X64"):
         r = _rows(doc, backend="jax", dtype="float64", case="add")[0]
@@ -264,6 +269,8 @@ def test_jax_programs_are_cached_between_runs_and_give_the_same_results(tmp_path
     code1, doc1, _ = _verify(tmp_path, *args)
     entries = sorted(p.name for p in cache.iterdir())
     assert code1 == 0 and entries, "the first run wrote jax's compiled programs to kbackend's cache folder"
+    # ... and the traced one-program step (jax.export), so that the next run does not trace it again
+    assert [p.suffix for p in (cache / "kbackend-programs").iterdir()] == [".stablehlo"]
     assert doc1["compile_cache"] == str(cache)
     code2, doc2, _ = _verify(tmp_path, *args)
     assert code2 == 0 and sorted(p.name for p in cache.iterdir()) == entries  # reused, nothing new compiled

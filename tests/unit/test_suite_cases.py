@@ -283,7 +283,8 @@ def test_a_known_error_is_told_by_backend_layout_and_message():
     # another backend or layout, or another error, stays an error.
     msg = ("UnimplementedError: {{function_node __wrapped__Conv2D_device_/job:localhost/replica:0/task:0/device:CPU:0}}"
            " The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was given the format: NCHW")
-    assert "channels_last (NHWC)" in K.known_error("tensorflow", "channels_first", msg)
+    key = K.known_error("tensorflow", "channels_first", msg)
+    assert key == "tf_nchw_cpu" and "channels_last (NHWC)" in K.KNOWN_DEFECTS[key]["reason"]
     back = "InvalidArgumentError: Conv2DCustomBackpropInputOp only supports NHWC. [Op:Conv2DBackpropInput]"
     assert K.known_error("tensorflow", "channels_first", back)
     assert K.known_error("tensorflow", "channels_last", msg) is None

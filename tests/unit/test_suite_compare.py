@@ -12,9 +12,10 @@ def test_tolerance_rows_cover_every_float_dtype():
     for cls, row in C.TOLERANCES.items():
         for dt in ("float16", "bfloat16", "float32", "float64"):
             assert dt in row, (cls, dt)
-    # Keras's own tests: 1e-6 by default, nn/math 1e-5/1e-4, linalg 1e-3 (FACTS.md §5).
+    # Keras's own tests: 1e-6 by default, nn/math 1e-5/1e-4, linalg 1e-3 (FACTS.md §5); linalg is tighter here:
+    # no float32 class lets a relative error of 1e-3 pass (issue 12; measured spread 8.8e-6, see compare.py).
     assert C.tolerance("elementwise", "float32") == (1e-6, 1e-6)
-    assert C.tolerance("linalg", "float32")[1] == 1e-3
+    assert C.tolerance("linalg", "float32")[1] == 1e-4
     assert C.tolerance("exact", "float16") == (0.0, 0.0)
 
 

@@ -77,8 +77,8 @@ def test_json_document_holds_results_and_backends(capsys):
     assert r["max_abs_err"] == 1e-7
     assert doc["backends"][0] == {"name": "jax", "status": "ok", "version": "1.0", "keras_version": None,
                                   "error": None, "fix": None, "elapsed_s": 1.5, "import_s": None, "restarts": 0,
-                                  "log": None, "warnings": []}
-    assert doc["counts"] == {"pass": 1, "fail": 1, "error": 0, "skip": 0, "xfail": 0}
+                                  "log": None, "warnings": [], "known_crashes": []}
+    assert doc["counts"] == {"pass": 1, "fail": 1, "error": 0, "known": 0, "skip": 0, "xfail": 0}
 
 
 def test_plain_text_in_a_pipe_has_the_matrix_and_the_explanations(capsys, monkeypatch):

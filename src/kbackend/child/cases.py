@@ -33,6 +33,11 @@ A `Case` is data:
   backend's process (a segfault in the library). Still run and reported as
   an error, but last in that backend's child, so that the crash costs no
   second process and no second Keras import.
+- `defects`: ((backend, dtype or "*", KNOWN_DEFECTS key), ...): known upstream
+  defects with a version range and an upstream reference. In range the row is
+  `known` (a crash among them runs last, as `crashes`); outside it, a normal case.
+- `kink_grad`: the gradient at kinks is judged by the consensus of the backends
+  that train (the parent compares them once all children finish).
 
 Use:
 
@@ -246,6 +251,21 @@ class Case:
     #: A variant of an op is its own case named "OP.CONDITION" (e.g. "argmax.ties", "matmul.1d"):
     #: `--op OP` selects OP and all its variants; `verify --coverage` lists them per op.
     conditions: tuple[str, ...] = ()
+    #: (backend, dtype or "*", KNOWN_DEFECTS key): a known upstream defect of that backend. Where the installed
+    #: package is in the defect's version range the row is `known` (it fails only under --strict); outside it
+    #: the case runs as any other, so a fixed release is noticed.
+    defects: tuple[tuple[str, str, str], ...] = ()
+    #: the gradient is taken at non-differentiable points (kinks, ties, bounds): the backends that train are
+    #: compared with their consensus (the majority), not with central differences (meaningless there).
+    kink_grad: bool = False
+
+    def defect_key(self, backend: str, dtype: str) -> str | None:
+        """The KNOWN_DEFECTS key of a known upstream defect of `backend` in this case, whatever the version."""
+        return _rule(self.defects, backend, dtype)
+
+    def defect_keys(self, backend: str, dtype: str) -> list[str]:
+        """Every KNOWN_DEFECTS key of `backend` here (one per version range), in the order declared."""
+        return [k for b, d, k in self.defects if b in (backend, "*") and d in (dtype, "*")]
 
     def xfail_reason(self, backend: str, dtype: str) -> str | None:
         return _rule(self.xfail, backend, dtype)
@@ -450,7 +470,6 @@ KNOWN = {
            "denormals-are-zero)",
     "argmax_zero_ov": "Keras's openvino backend does not order −0.0 below +0.0 in argmax "
                       "as the numpy, jax and tensorflow backends do",
-    "sign_nan": "torch.sign(NaN) is 0, NumPy's is NaN",
 }
 
 
@@ -458,41 +477,131 @@ def known(key: str, *backends: str, dtype: str = "*") -> tuple[tuple[str, str, s
     return tuple((b, dtype, KNOWN[key].format(b=b)) for b in backends)
 
 
+#: Known upstream defects: a bug of a backend (or of Keras's code for it) with an upstream reference,
+#: in a version range of one package. In range its row is `known` (shown, and failing only under
+#: --strict); outside the range the case runs as any other, so that a release that fixes it (or not) is
+#: noticed. How each range was established is in `measured`: the upper bound is the release after the
+#: newest one measured, so that a new release is checked, not presumed broken.
+KNOWN_DEFECTS: dict[str, dict[str, Any]] = {
+    "openvino_eigh_crash": {
+        "backend": "openvino", "package": "openvino", "versions": ">=2026.3,<2026.5",
+        "reference": "no upstream report found",
+        "reason": "OpenVINO's CPU plugin (2026.3 and 2026.4) segfaults in compile_model on Keras's eigh graph when "
+                  "its input is a constant, as when an eager eigh is read with convert_to_numpy; with a model "
+                  "input (a Parameter) it compiled and matched NumPy on a 4×4 input",
+        "crash": True,
+        "measured": "an eager keras.ops.eigh of a 4×4 SPD matrix read with convert_to_numpy (Keras 3.15.1, CPU, "
+                    "x86-64 AVX2): SIGSEGV on openvino 2026.4.1 and 2026.3.1; 2026.2.1 raises instead "
+                    "(openvino_eigh_gathernd); Keras 3.15.1's openvino backend does not import with 2026.1.0 "
+                    "or older",
+    },
+    "openvino_eigh_gathernd": {
+        "backend": "openvino", "package": "openvino", "versions": ">=2026.2,<2026.3",
+        "reference": "no upstream report found",
+        "reason": "OpenVINO 2026.2's CPU plugin fails to evaluate Keras's eigh graph on a constant input "
+                  "(RuntimeError: Evaluation failed on opset8::GatherND)",
+        "measured": "the same eager eigh as openvino_eigh_crash raises this RuntimeError on openvino 2026.2.1",
+    },
+    "torch_sign_nan": {
+        "backend": "torch", "package": "torch", "versions": ">=2.1,<2.14",
+        "reference": "pytorch/pytorch#41245",
+        "reason": "torch.sign(NaN) is 0 where NumPy's (and Keras's other backends') is NaN",
+        "measured": "0 on torch 2.13.0+cpu here; the thread (open since 2020) reports it on 1.8, 2.4.1 and, in "
+                    "pytorch/pytorch#187295, 2.12; 2.1 is the oldest torch Keras 3 accepts",
+    },
+    "tf_nchw_cpu": {
+        "backend": "tensorflow", "package": "tensorflow", "versions": ">=2.0,<2.22",
+        "reference": "tensorflow/tensorflow#46623; keras-team/keras#20414",
+        "reason": "TensorFlow's CPU Conv2D kernel supports only channels_last (NHWC) when oneDNN is off, as on "
+                  "CPUs without AVX-512 VNNI/BF16 or AMX; `kbackend doctor` checks it (channels-first-cpu)",
+        "measured": "raises on tensorflow-cpu 2.21.0 on an AVX2-only CPU (an AVX-512 machine passed); the thread "
+                    "reports it on 2.3.1, and Keras's maintainers call it a TensorFlow limitation (keras#20414)",
+    },
+}
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    """The leading release numbers of a version: "2026.4.1-22982-e213a14" → (2026, 4, 1), "2.13.0+cpu" → (2, 13, 0)."""
+    nums = []
+    for part in str(v).strip().split("."):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        nums.append(int(digits))
+        if len(digits) < len(part):
+            break
+    return tuple(nums)
+
+
+def version_in(version: str | None, spec: str) -> bool:
+    """Whether `version` satisfies `spec`, comma-separated clauses with >=, <=, >, <, == or != (release numbers only).
+
+    >>> version_in("2026.4.1-22982-e213a147257", ">=2026.4,<2026.5"), version_in("2026.5.0", ">=2026.4,<2026.5")
+    (True, False)
+    >>> version_in("2.13.0+cpu", ">=2.1,<2.14"), version_in(None, ">=1")
+    (True, False)
+    """
+    if not version:
+        return False
+    have = _version_tuple(version)
+    if not have:
+        return False
+    for clause in spec.split(","):
+        clause = clause.strip()
+        if not clause:
+            continue
+        op = next(o for o in (">=", "<=", "==", "!=", ">", "<") if clause.startswith(o))
+        want = _version_tuple(clause[len(op):])
+        n = max(len(have), len(want))
+        a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
+        ok = {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]
+        if not ok:
+            return False
+    return True
+
+
+def defect_doc(key: str, installed: str | None) -> dict[str, Any] | None:
+    """The row's `known` document for defect `key` when `installed` is in its range, else None."""
+    d = KNOWN_DEFECTS[key]
+    if not version_in(installed, d["versions"]):
+        return None
+    return {"key": key, "backend": d["backend"], "package": d["package"], "versions": d["versions"],
+            "installed": installed, "reference": d["reference"], "reason": d["reason"]}
+
+
 #: Known errors a backend raises on this machine only, told by their message: (backend, data format or
-#: "*", text the error contains, reason). TensorFlow's CPU kernels for Conv2D and its gradient take only
-#: NHWC unless oneDNN runs them (its default only on CPUs with AVX-512 VNNI/BF16 or AMX); measured on
-#: an AVX2-only CPU with tensorflow-cpu 2.21: channels_first conv1d/conv2d raise UnimplementedError
-#: (forward) or InvalidArgumentError (transposed), while an AVX-512 machine passed the same cases.
+#: "*", text the error contains, KNOWN_DEFECTS key). TensorFlow's CPU kernels for Conv2D and its gradient
+#: take only NHWC unless oneDNN runs them (its default only on CPUs with AVX-512 VNNI/BF16 or AMX);
+#: measured on an AVX2-only CPU with tensorflow-cpu 2.21: channels_first conv1d/conv2d raise
+#: UnimplementedError (forward) or InvalidArgumentError (transposed), while an AVX-512 machine passed.
 KNOWN_ERRORS = (
-    ("tensorflow", "channels_first", "only supports the NHWC tensor format on the CPU",
-     "TensorFlow's CPU Conv2D kernel supports only channels_last (NHWC) when oneDNN is off, as on CPUs "
-     "without AVX-512 VNNI/BF16 or AMX; `kbackend doctor` checks it (channels-first-cpu)"),
-    ("tensorflow", "channels_first", "Conv2DCustomBackpropInputOp only supports NHWC",
-     "TensorFlow's CPU Conv2D kernel supports only channels_last (NHWC) when oneDNN is off, as on CPUs "
-     "without AVX-512 VNNI/BF16 or AMX; `kbackend doctor` checks it (channels-first-cpu)"),
+    ("tensorflow", "channels_first", "only supports the NHWC tensor format on the CPU", "tf_nchw_cpu"),
+    ("tensorflow", "channels_first", "Conv2DCustomBackpropInputOp only supports NHWC", "tf_nchw_cpu"),
 )
 
 
 def known_error(backend: str, data_format: str | None, message: str) -> str | None:
-    """The reason an error is a known limitation of `backend` on this machine, or None.
+    """The KNOWN_DEFECTS key an error of `backend` is a known instance of, or None (the worker checks the version).
 
     >>> known_error("tensorflow", "channels_first", "UnimplementedError: The Conv2D op currently only supports "
-    ...             "the NHWC tensor format on the CPU. The op was given the format: NCHW") is not None
-    True
+    ...             "the NHWC tensor format on the CPU. The op was given the format: NCHW")
+    'tf_nchw_cpu'
     >>> known_error("tensorflow", "channels_last", "only supports the NHWC tensor format on the CPU") is None
     True
     """
-    for b, fmt, text, reason in KNOWN_ERRORS:
+    for b, fmt, text, key in KNOWN_ERRORS:
         if b == backend and fmt in ("*", data_format) and text in (message or ""):
-            return reason
+            return key
     return None
 
 
-#: Known crashes of a backend's process (measured; the versions say where): `Case.crashes` reasons.
-KNOWN_CRASHES = {
-    "eigh_ov": "OpenVINO 2026.4.1's CPU plugin segfaults in compile_model on Keras's eigh graph when its input "
-               "is a constant, as when an eager eigh is read with convert_to_numpy; with a model input "
-               "(a Parameter) it compiled and matched NumPy on a 4×4 input",
+#: Known crashes of a backend's process that are not (yet) a versioned defect: `Case.crashes` reasons.
+KNOWN_CRASHES: dict[str, str] = {
+    "eigh_ov": KNOWN_DEFECTS["openvino_eigh_crash"]["reason"],
 }
 
 
@@ -549,7 +658,8 @@ unary("abs_subnormal", "elementwise", lambda o, x: o.abs(x), np.abs, x=A(edge=_e
       differentiable=False, doc="|x| of the smallest subnormals (and the other edge values)",
       xfail=known("ftz", "openvino"))
 unary("sign_edges", "elementwise", lambda o, x: o.sign(x), np.sign, x=A(edge=_edges_normal), tol="exact",
-      differentiable=False, doc="sign of ±0.0, large magnitudes, NaN and ±inf", xfail=known("sign_nan", "torch"))
+      differentiable=False, doc="sign of ±0.0, large magnitudes, NaN and ±inf",
+      defects=(("torch", "*", "torch_sign_nan"),))
 unary("sign_subnormal", "elementwise", lambda o, x: o.sign(x), np.sign, tol="exact", differentiable=False,
       x=A(edge=lambda d: [finfo(d)[2], -finfo(d)[2], 8 * finfo(d)[2]]),
       xfail=known("ftz", "jax", "tensorflow"),
@@ -748,9 +858,10 @@ LIN_DTYPES = ("float32", "float64")
 
 
 def la_case(name, call, ref, flops=lambda a: 2.0 * a["x"].shape[-1] ** 3, differentiable=True, doc="", crashes=(),
-            **specs):
+            defects=(), **specs):
     return case(name=name, category="linalg", inputs=inputs(**specs), call=call, reference=ref, tol="linalg",
-                dtypes=LIN_DTYPES, flops=flops, differentiable=differentiable, doc=doc, crashes=crashes)
+                dtypes=LIN_DTYPES, flops=flops, differentiable=differentiable, doc=doc, crashes=crashes,
+                defects=defects)
 
 
 la_case("solve", lambda ops, a: ops.solve(a["x"], a["y"]), lambda a: np.linalg.solve(a["x"], a["y"]),
@@ -767,7 +878,7 @@ la_case("solve_triangular", lambda ops, a: ops.solve_triangular(a["x"], a["y"], 
 la_case("eigh_values", lambda ops, a: ops.eigh(a["x"])[0], lambda a: np.linalg.eigvalsh(a["x"]),
         x=A("spd", sizes=LA), differentiable=False,
         doc="no gradient check: the gradient with respect to a symmetric input is a convention",
-        crashes=(("openvino", "*", KNOWN_CRASHES["eigh_ov"]),))
+        defects=(("openvino", "*", "openvino_eigh_crash"), ("openvino", "*", "openvino_eigh_gathernd")))
 la_case("svd_values", lambda ops, a: ops.svd(a["x"], compute_uv=False),
         lambda a: np.linalg.svd(a["x"], compute_uv=False),
         x=A(sizes=((5, 3), (128, 64), (512, 256))))
@@ -995,13 +1106,50 @@ def np_pool(x, pool, strides, padding, kind):
     return acc if kind == "max" else acc / count[None, ..., None]
 
 
+def np_pool_grads(x, g, pool, strides, padding, kind):
+    """The gradient of sum(np_pool(x) * g) with respect to x: each output's cotangent back to its window.
+
+    Max pooling sends it to the window's maximum (the inputs are distinct, so it is unique), average
+    pooling shares it equally among the window's real (unpadded) elements. Analytic, so that the
+    gradient check costs no central differences (one reference per element, twice).
+    """
+    nd = x.ndim - 2
+    pool, strides = _tup(pool, nd), _tup(strides, nd)
+    outs, pads = _conv_geometry(x.shape[1:-1], pool, strides, padding, (1,) * nd)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    ones = np.pad(np.ones(x.shape[1:-1]), pads)
+    windows = [tuple(slice(ki, ki + (oi - 1) * si + 1, si) for ki, oi, si in zip(kidx, outs, strides))
+               for kidx in np.ndindex(*pool)]
+    gxp = np.zeros_like(xp)
+    if kind == "max":
+        best = np_pool(x, pool, strides, padding, "max")
+        taken = np.zeros(best.shape, dtype=bool)
+        for sl in windows:
+            idx = (slice(None),) + sl + (slice(None),)
+            hit = (xp[idx] == best) & ~taken
+            gxp[idx] += np.where(hit, g, 0.0)
+            taken |= hit
+    else:
+        count = sum(ones[sl] for sl in windows)
+        share = g / count[None, ..., None]
+        for sl in windows:
+            gxp[(slice(None),) + sl + (slice(None),)] += share
+    crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x.shape[1:-1]))
+    return gxp[(slice(None),) + crop + (slice(None),)]
+
+
 def pool_case(name, op, pool, strides, padding, kind, x_sizes=X2, dist=False):
+    def grads(a, g):
+        gl = to_last(g) if a.get("data_format") == "channels_first" else g
+        return {"x": _back(a, np_pool_grads(_last(a), gl, pool, strides, padding, kind))}
+
     return case(name=name, category="pooling",
                 inputs=inputs(x=A("distinct", sizes=x_sizes, step=0.125) if dist else A(sizes=x_sizes)),
                 call=lambda ops, a: getattr(ops, op)(a["x"], pool, strides=strides, padding=padding,
                                                      data_format=a["data_format"]),
                 reference=lambda a: _back(a, np_pool(_last(a), pool, strides, padding, kind)),
-                tol="exact" if kind == "max" else "reduction", layout_dependent=True)
+                tol="exact" if kind == "max" else "reduction", layout_dependent=True, grad_reference=grads)
 
 
 pool_case("max_pool2d", "max_pool", 2, 2, "valid", "max", dist=True)
@@ -2132,6 +2280,61 @@ case(name="slogdet", category="linalg", inputs=_slogdet_inputs, tol="linalg", dt
 
 #: the cases of this part (keras.ops.numpy), for the tests that run them on real backends.
 NUMPY_CASES: tuple[str, ...] = tuple(c.name for c in CASES_LIST[_NP_START:])
+
+
+# --------------------------------------------------------------------------- vux: gradients at kinks
+# Gradients where the function has no derivative (relu and abs at 0, maximum at a tie, clip at its bound):
+# any element of the subdifferential is "right", so central differences mean nothing there. Keras's
+# convention is taken from the backends that train: the child reports the gradient, the parent takes
+# the majority of jax, torch and tensorflow and names the outlier (suite/run.py `kink_consensus`).
+# Measured on Keras 3.15.1 / jax 0.10.2 / torch 2.13 / tensorflow 2.21 (CPU), float32:
+#   relu at 0: 0 everywhere; abs at 0: jax 1, torch and tensorflow 0; maximum at a tie: jax and torch
+#   0.5 to each, tensorflow 1 to x; clip at the bound: jax 0.5, torch and tensorflow 1; leaky_relu at 0:
+#   jax 1, torch and tensorflow the negative slope. Those outliers are each backend's documented choice
+#   (xfail, with the thread); a backend that changes its choice, or an outlier anywhere else, fails.
+
+KINK_CONVENTION = {
+    "jax_abs": "jax's gradient of abs at 0 is 1 (a x >= 0 convention), torch's and tensorflow's 0 "
+               "(jax-ml/jax#37820)",
+    "jax_clip": "jax gives 0.5 at clip's bounds (a tie of its min/max), torch and tensorflow 1",
+    "jax_leaky": "jax's leaky_relu gradient at 0 is 1, torch's and tensorflow's the negative slope",
+    "tf_maximum": "tensorflow gives the whole gradient of maximum at a tie to its first argument, jax and torch "
+                  "half to each (jax-ml/jax#37821 discusses jax's choice)",
+}
+
+def _kinks(points):
+    """The kink points exactly, then random values kept away from them (8 values, every size)."""
+
+    def make(rng, dtype, size):
+        rest = rng.standard_normal(8 - len(points)) * 1.5
+        for k in points:
+            near = np.abs(rest - k) < 0.25
+            rest = np.where(near, k + np.where(rest < k, -0.25, 0.25) * (1 + rng.uniform(0, 1, rest.shape)), rest)
+        return carrier(np.concatenate([np.array(points, dtype=np.float64), rest]), dtype)
+
+    make.is_array = True  # type: ignore[attr-defined]
+    return make
+
+
+def kink_case(name, call, ref, xfail=(), **specs):
+    return case(name=name, category="activation" if name.startswith(("relu", "leaky")) else "elementwise",
+                inputs=inputs(**specs), call=call, reference=ref, tol="exact", kink_grad=True,
+                conditions=("kink",), xfail=xfail,
+                doc="gradient at the kink compared with the consensus of jax, torch and tensorflow")
+
+
+kink_case("relu.grad_at_0", lambda ops, a: ops.relu(a["x"]), lambda a: np.maximum(a["x"], 0.0),
+          x=_kinks([0.0, 0.0]))
+kink_case("abs.grad_at_0", lambda ops, a: ops.abs(a["x"]), lambda a: np.abs(a["x"]), x=_kinks([0.0, 0.0]),
+          xfail=(("jax", "*", KINK_CONVENTION["jax_abs"]),))
+kink_case("leaky_relu.grad_at_0", lambda ops, a: ops.leaky_relu(a["x"], negative_slope=0.2),
+          lambda a: np.where(a["x"] >= 0, a["x"], 0.2 * a["x"]), x=_kinks([0.0, 0.0]),
+          xfail=(("jax", "*", KINK_CONVENTION["jax_leaky"]),))
+kink_case("clip.grad_at_bound", lambda ops, a: ops.clip(a["x"], -0.5, 0.5), lambda a: np.clip(a["x"], -0.5, 0.5),
+          x=_kinks([0.5, -0.5]), xfail=(("jax", "*", KINK_CONVENTION["jax_clip"]),))
+kink_case("maximum.grad_at_tie", lambda ops, a: ops.maximum(a["x"], a["y"]), lambda a: np.maximum(a["x"], a["y"]),
+          x=_kinks([0.5, -1.0, 2.0]), y=_kinks([0.5, -1.0, 2.0]),
+          xfail=(("tensorflow", "*", KINK_CONVENTION["tf_maximum"]),))
 
 
 CASES: tuple[Case, ...] = tuple(CASES_LIST)

@@ -27,6 +27,29 @@ import math
 import numpy as np
 
 #: tolerance class -> output dtype -> (atol, rtol)
+#:
+#: Measured (benchmarks/tolerances.py, 2026-12-02: Keras 3.15.1 with numpy 2.4.6, jax 0.10.2, torch
+#: 2.13.0+cpu, tensorflow 2.21.0, openvino 2026.4.1 on one x86-64 AVX2 CPU; every case of the suite,
+#: its small inputs, seed 0). Per class and output dtype: the largest `max_rel_err` of any backend's
+#: value row against the float64 reference rounded to the output dtype, and `worst`, the largest
+#: error as a fraction of the whole bound atol + rtol·|reference| (1 fails). Where the relative
+#: error exceeds rtol and `worst` stays below 1, atol carried the element (a value near zero).
+#:
+#:   class        float32 max rel / worst   float16 / worst   bfloat16 / worst   float64 / worst
+#:   elementwise  1.0e-7 / 0.07             7.1e-4 / 0.03     1.3e-2 / 0.58      0 / 0
+#:   math         3.5e-4 / 0.03             3.4e-2 / 0.16     6.2e-2 / 0.38      6.5e-16 / 0.00
+#:   reduction    3.9e-6 / 0.01             2.1e-3 / 0.06     2.9e-2 / 0.17      3.7e-16 / 0.00
+#:   matmul       7.5e-5 / 0.03             2.9e-2 / 0.15     7.6e-3 / 0.11      3.0e-13 / 0.00
+#:   nn           1.6e-5 / 0.01             1.7e-2 / 0.34     7.6e-2 / 0.12      2.1e-15 / 0.00
+#:   linalg       8.8e-6 / 0.00             (not run)         (not run)          1.4e-15 / 0.00
+#:   exact        0 everywhere (bit for bit)
+#:   gradients (float32, bound × GRAD_FACTOR): worst 0.01 (elementwise, exact, matmul), 0.00 others.
+#:
+#: So every class keeps a margin of 1.7× (bfloat16 elementwise, openvino's leaky_relu) or more over
+#: the five backends, and float32's of 14× or more; the bounds are not tightened to the measurement,
+#: which is one CPU and one draw (another BLAS, AVX-512 or a GPU rounds differently). The rule kept:
+#: on float32 no class lets a relative error of 1e-3 pass (rtol < 1e-3 and atol + rtol < 1e-3:
+#: tests/unit/test_verify_known.py); linalg's float32 rtol went from Keras's 1e-3 to 1e-4 for it.
 TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     # values moved, never computed (shape, indexing, sorting): bit-for-bit.
     "exact": {"float16": (0.0, 0.0), "bfloat16": (0.0, 0.0), "float32": (0.0, 0.0), "float64": (0.0, 0.0),
@@ -47,8 +70,9 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     # normalisations, softmax, losses (nn in Keras's tests: 1e-5 / 1e-4).
     "nn": {"float16": (1e-2, 1e-2), "bfloat16": (6e-2, 6e-2), "float32": (1e-5, 1e-4),
            "float64": (1e-10, 1e-10)},
-    # linear algebra (Keras's tests: 1e-3).
-    "linalg": {"float16": (5e-2, 5e-2), "bfloat16": (2e-1, 2e-1), "float32": (1e-4, 1e-3),
+    # linear algebra (Keras's tests use 1e-3; verify's rule is that no float32 class lets a relative error
+    # of 1e-3 pass, and the five backends measured at most 8.8e-6 on these small, well-conditioned inputs).
+    "linalg": {"float16": (5e-2, 5e-2), "bfloat16": (2e-1, 2e-1), "float32": (1e-4, 1e-4),
                "float64": (1e-9, 1e-9)},
 }
 

@@ -15,8 +15,8 @@ from kbackend.result import Result, exit_code
 from kbackend.suite.model import CaseInfo, CaseResult, VerifyReport
 
 RICH_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "skip": "dim", "xfail": "yellow",
-              "none": "dim"}
-WORD = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "skip": "skip", "xfail": "xfail"}
+              "known": "magenta", "none": "dim"}
+WORD = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "skip": "skip", "xfail": "xfail", "known": "known"}
 GRAD = "∇"
 
 
@@ -106,7 +106,9 @@ def legend(rows: list[tuple[str, list[tuple[str, str]]]]) -> str | None:
 def _backend_line(b) -> str:
     if b.status == "ok":
         t = f"{b.elapsed_s:.1f} s" if b.elapsed_s is not None else ""
-        return f"{b.name} {b.version or ''}: ok {t}".replace("  ", " ").rstrip()
+        crashed = (f" (its process crashed in {', '.join(b.known_crashes)}: a known defect)"
+                   if b.known_crashes else "")
+        return f"{b.name} {b.version or ''}: ok {t}".replace("  ", " ").rstrip() + crashed
     if b.status == "not_installed":
         return f"{b.name}: not installed" + (f"; install it with: {b.fix}" if b.fix else "")
     more = f" ({b.restarts} restart{'s' if b.restarts != 1 else ''})" if b.restarts else ""
@@ -114,12 +116,52 @@ def _backend_line(b) -> str:
     return f"{name}: {b.status}{more}: {b.error or ''}".rstrip(": ")
 
 
+def _draw(r: CaseResult) -> str:
+    """The seed and the conditions of a row, for reproducing it: "seed 0, condition axis=-2"."""
+    parts = [f"seed {r.seed}"] if r.seed is not None else []
+    if r.conditions:
+        parts.append(("condition " if len(r.conditions) == 1 else "conditions ") + ", ".join(r.conditions))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def repro_hint(rep: VerifyReport) -> str | None:
+    """How to reproduce the first failure of a case (not the tiny model, not a crash) with plain keras.ops."""
+    for r in rep.failures():
+        if r.category != "model" and r.check in ("value", "grad") and "process" not in (r.message or ""):
+            cmd = f"kbackend verify --repro {r.case} --backend {r.backend} --dtype {r.dtype}"
+            if r.data_format:
+                cmd += f" --data-format {r.data_format}"
+            if r.seed:
+                cmd += f" --seed {r.seed}"
+            return f"reproduce it with plain keras.ops: {cmd}"
+    return None
+
+
+def known_lines(rep: VerifyReport) -> list[str]:
+    """The known upstream defects met, one line each: where, why, the version range and the thread."""
+    by: dict[str, list[str]] = {}
+    docs: dict[str, dict] = {}
+    for r in rep.results:
+        if r.status == "known" and r.known:
+            key = r.known.get("key") or r.known.get("reason", "")
+            docs[key] = r.known
+            item = f"{r.backend} · {r.label}"
+            if item not in by.setdefault(key, []):
+                by[key].append(item)
+    out = []
+    for key, items in by.items():
+        d = docs[key]
+        out.append(f"{_some(items)}: {d.get('reason')} ({d.get('package')} {d.get('installed')} is in "
+                   f"{d.get('versions')}; {d.get('reference')})")
+    return out
+
+
 def explanations(rep: VerifyReport) -> tuple[list[str], list[str], list[str]]:
     """(failures, known differences, skips): one line each, for people."""
     fails = []
     for r in rep.results:
-        if r.failing:
-            where = f"{r.backend} · {r.label} · {r.dtype}"
+        if rep.is_failing(r):
+            where = f"{r.backend} · {r.label} · {r.dtype}{_draw(r)}"
             msg = r.message or r.status
             if r.status == "fail" and r.max_abs_err is not None and "max |error|" not in msg:
                 msg += f" (max |error| {r.max_abs_err:.3g}, allowed {r.atol:g} + {r.rtol:g}·|expected|)"
@@ -147,7 +189,7 @@ def _some(items: list[str], n: int = 4) -> str:
 
 def summary_line(rep: VerifyReport) -> str:
     c = rep.counts()
-    parts = [f"{c[k]} {k}" for k in ("pass", "fail", "error", "xfail", "skip") if c[k] or k == "pass"]
+    parts = [f"{c[k]} {k}" for k in ("pass", "fail", "error", "known", "xfail", "skip") if c.get(k) or k == "pass"]
     missing = [b.name for b in rep.backends if b.status == "not_installed"]
     broken = [b.name for b in rep.backends if not b.ok and b.status != "not_installed"]
     ran = len(rep.backends) - len(missing)
@@ -161,6 +203,10 @@ def summary_line(rep: VerifyReport) -> str:
         s += f"; not installed: {', '.join(missing)}"
     if broken:
         s += f"; not clean: {', '.join(broken)}"
+    if rep.rounds > 1 or rep.seed:
+        s += f"; seeds {rep.seed}..{rep.seed + rep.rounds - 1}" if rep.rounds > 1 else f"; seed {rep.seed}"
+    if rep.strict and c.get("known"):
+        s += "; --strict: known defects fail"
     return s
 
 
@@ -175,6 +221,9 @@ def _json_data(rep: VerifyReport) -> dict:
         "data_formats": rep.data_formats,
         "elapsed_s": rep.elapsed_s,
         "compile_cache": rep.compile_cache,
+        "strict": rep.strict,
+        "seed": rep.seed,
+        "rounds": rep.rounds,
         "counts": rep.counts(),
         "backends": [b.model_dump(mode="json") for b in rep.backends],
         "results": [r.model_dump(mode="json") for r in rep.results],
@@ -214,6 +263,11 @@ def _plain(rep: VerifyReport) -> None:
                 out(style(line, dim=True))
     fails, known, skips = explanations(rep)
     _section("failures", fails, "fail")
+    hint = repro_hint(rep)
+    if hint:
+        for line in wrap(hint, first="  ", rest="    "):
+            out(style(line, dim=True))
+    _section("known upstream defects", known_lines(rep), "known")
     _section("known differences (xfail)", known, "xfail")
     _section("skipped", skips, "skip")
     out()
@@ -222,7 +276,8 @@ def _plain(rep: VerifyReport) -> None:
 
 def _click_style(status: str) -> dict:
     return {"pass": dict(fg="green"), "fail": dict(fg="red", bold=True), "error": dict(fg="red", bold=True),
-            "xfail": dict(fg="yellow"), "skip": dict(dim=True), "none": dict(dim=True)}.get(status, {})
+            "xfail": dict(fg="yellow"), "known": dict(fg="magenta"), "skip": dict(dim=True),
+            "none": dict(dim=True)}.get(status, {})
 
 
 def _section(title: str, lines: list[str], status: str) -> None:
@@ -258,8 +313,9 @@ def _rich(rep: VerifyReport) -> None:
             for line in wrap(note, first="  ", rest="  "):
                 console.print(Text(line, style="dim"))
     fails, known, skips = explanations(rep)
-    for title, lines, st in (("failures", fails, "fail"), ("known differences (xfail)", known, "xfail"),
-                             ("skipped", skips, "skip")):
+    hint = repro_hint(rep)
+    for title, lines, st in (("failures", fails, "fail"), ("known upstream defects", known_lines(rep), "known"),
+                             ("known differences (xfail)", known, "xfail"), ("skipped", skips, "skip")):
         if lines:
             console.print()
             console.print(Text(f"{title} ({len(lines)}):", style="bold"))
@@ -267,6 +323,9 @@ def _rich(rep: VerifyReport) -> None:
             for line in lines:
                 for i, ln in enumerate(wrap(line, first="  • ", rest="    ", max_lines=cap, more=MORE)):
                     console.print(Text.assemble("  ", ("•", RICH_STYLE[st]), ln[3:]) if i == 0 else Text(ln))
+            if st == "fail" and hint:
+                for line in wrap(hint, first="  ", rest="    "):
+                    console.print(Text(line, style="dim"))
     console.print()
     for line in wrap(summary_line(rep), rest="  "):
         console.print(Text(line))
@@ -291,7 +350,7 @@ def _list_text(cases: list[CaseInfo]) -> None:
         return "all" if sorted(c.dtypes, key=every.index) == every else " ".join(DTYPE_SHORT.get(d, d) for d in c.dtypes)
 
     headers = ["case", "tolerance", "layouts", "grad", "dtypes"]
-    rows = {c.name: [c.name, c.tol, "both" if c.layout_dependent else "", "yes" if c.differentiable else "",
+    rows = {c.name: [("  " + c.name if c.name != c.op else c.name), c.tol, "both" if c.layout_dependent else "", "yes" if c.differentiable else "",
                      dtypes(c)] for c in cases}
     widths = [max([len(h)] + [len(r[i]) for r in rows.values()]) for i, h in enumerate(headers)]
     total = width()
@@ -305,7 +364,7 @@ def _list_text(cases: list[CaseInfo]) -> None:
     out(style((line(headers) + ("  about" if inline else "")).rstrip(), bold=True))
     cats = list(dict.fromkeys(c.category for c in cases))
     for cat in cats:
-        members = [c for c in cases if c.category == cat]
+        members = _variants_under_ops([c for c in cases if c.category == cat])
         out(style(f"  {cat} ({len(members)})", bold=True))
         for c in members:
             head = line(rows[c.name])
@@ -325,6 +384,34 @@ def _list_text(cases: list[CaseInfo]) -> None:
                      f"{', '.join(every)} ({', '.join(DTYPE_SHORT.values())} for short)"):
         out(style(line, dim=True))
     out(f"{len(cases)} cases in {len(cats)} categories")
+
+
+def _variants_under_ops(cases: list[CaseInfo]) -> list[CaseInfo]:
+    """Each op's variants ("OP.CONDITION") right after it (after its first variant where OP is no case)."""
+    order = list(dict.fromkeys(c.op for c in cases))
+    return sorted(cases, key=lambda c: (order.index(c.op), c.name != c.op))
+
+
+def repro(r) -> Result:
+    """`verify --repro`: the files written, the call, and what the script printed on the backend."""
+
+    def text() -> None:
+        out(f"{r.case} on {r.backend}, {r.dtype}, seed {r.seed}"
+            + (f", {r.data_format}" if r.data_format else "") + ":")
+        for text_ in (f"inputs and reference: {r.npz}", f"script: {r.script}", f"call: {r.call}"):
+            for line in wrap(text_, first="  ", rest="    "):
+                out(line)
+        if r.output:
+            out()
+            for line in wrap(r.output, first="", rest="  "):
+                out(line)
+        out()
+        for line in wrap(f"run it again: KERAS_BACKEND={r.backend} python {r.script}", rest="  "):
+            out(style(line, dim=True))
+
+    data = {"case": r.case, "backend": r.backend, "dtype": r.dtype, "seed": r.seed, "data_format": r.data_format,
+            "npz": r.npz, "script": r.script, "call": r.call, "returncode": r.returncode, "output": r.output}
+    return Result("verify", 0, data, text)
 
 
 def warn(text: str) -> None:

@@ -68,21 +68,29 @@ def list_cases(python: str, *, timeout: float = 120) -> list[CaseInfo]:
 def select(cases: list[CaseInfo], ops: Iterable[str] = (), categories: Iterable[str] = ()) -> list[CaseInfo]:
     """Cases named by `--op` or in a `--category` (all when neither is given).
 
-    >>> c = [CaseInfo(name="add", category="elementwise", tol="elementwise", dtypes=["float32"],
-    ...               layout_dependent=False, differentiable=True)]
-    >>> [x.name for x in select(c, ops=["add"])]
-    ['add']
+    `--op OP` selects the case OP and its variants (the cases "OP.CONDITION"); `--op OP.CONDITION`
+    that variant alone.
+
+    >>> def c(name):
+    ...     return CaseInfo(name=name, category="reduction", tol="exact", dtypes=["float32"],
+    ...                     layout_dependent=False, differentiable=False)
+    >>> suite = [c("argmax"), c("argmax.ties"), c("argmax_signed_zero"), c("argmin")]
+    >>> [x.name for x in select(suite, ops=["argmax"])]
+    ['argmax', 'argmax.ties']
+    >>> [x.name for x in select(suite, ops=["argmax.ties"])]
+    ['argmax.ties']
     """
     ops, categories = list(ops), list(categories)
     cats = list(dict.fromkeys(c.category for c in cases)) + [MODEL_CATEGORY]
     from kbackend import names as N
 
-    N.check("--op", ops, [c.name for c in cases], expected="case names of the suite (see `kbackend verify --list`)",
+    known = list(dict.fromkeys([c.name for c in cases] + [c.op for c in cases]))
+    N.check("--op", ops, known, expected="case names of the suite (see `kbackend verify --list`)",
             fix="kbackend verify --op {}", fallback_fix="kbackend verify --list")
     N.check("--category", categories, cats, fix="kbackend verify --category {}", fallback_fix="kbackend verify --list")
     if not ops and not categories:
         return list(cases)
-    return [c for c in cases if c.name in ops or c.category in categories]
+    return [c for c in cases if c.name in ops or c.op in ops or c.category in categories]
 
 
 def installed_backends(sys_path: Iterable[str]) -> tuple[list[str], dict[str, str], str | None]:
@@ -123,6 +131,8 @@ class Journal:
     about: dict = field(default_factory=dict)
     #: why the unit started and not finished is known to crash the backend (Case.crashes), if it is.
     known_crash: str | None = None
+    #: the known upstream defect (in its version range) that crash is, if it is one: the row's `known`.
+    known: dict | None = None
     #: the children's warnings about jax's compilation cache, each once.
     warnings: list[str] = field(default_factory=list)
 
@@ -149,6 +159,7 @@ def read_journal(path: str) -> Journal:
             j.about = {k: v for k, v in ev.items() if k not in ("units", "order")}
         elif "start" in ev:
             j.started, j.category, j.known_crash = ev["start"], ev.get("category"), ev.get("known_crash")
+            j.known = ev.get("known")
         elif "warning" in ev:
             if ev["warning"] not in j.warnings:
                 j.warnings.append(ev["warning"])
@@ -156,7 +167,7 @@ def read_journal(path: str) -> Journal:
             j.rows.extend(ev.get("rows") or [])
             j.done.append(ev["unit"])
             if j.started == ev["unit"]:
-                j.started = j.category = j.known_crash = None
+                j.started = j.category = j.known_crash = j.known = None
     return j
 
 
@@ -176,12 +187,14 @@ def _crash_rows(backend: str, j: Journal, child: ChildResult, restarted: bool = 
     how = {"timeout": "hung (killed after the timeout)", "crashed": f"crashed ({child.error})"}.get(
         child.status, f"ended with {child.status} ({child.error})")
     model = j.category == MODEL_CATEGORY
-    known = f"; a known crash: {j.known_crash}" if j.known_crash else ""
-    return [{"case": name, "category": j.category or "unknown", "check": "forward" if model else "value",
-             "dtype": dtype, "status": "error",
-             "message": f"the {backend} process {how} while running this case"
-                        + ("; the other cases ran in a new process" if restarted else " (the last case it had to run)")
-                        + known}]
+    where = f"the {backend} process {how} while running this case" + (
+        "; the other cases ran in a new process" if restarted else " (the last case it had to run)")
+    row = {"case": name, "category": j.category or "unknown", "check": "forward" if model else "value",
+           "dtype": dtype, "status": "error", "message": where + (f"; a known crash: {j.known_crash}" if j.known_crash
+                                                                  else "")}
+    if j.known and child.status == "crashed":  # a known upstream defect in its version range: `known`
+        row.update(status="known", known=j.known, message=f"{j.known['reason']} [{where}]")
+    return [row]
 
 
 # --------------------------------------------------------------------------- running
@@ -280,6 +293,9 @@ def run_verify(
     max_parallel: int | None = None,
     progress: Progress | None = None,
     compile_cache: str | None = None,
+    seed: int = 0,
+    rounds: int = 1,
+    strict: bool = False,
 ) -> VerifyReport:
     """Run `cases` (None: every case) on every backend (one child each, in parallel) and merge the rows.
 
@@ -306,7 +322,7 @@ def run_verify(
                         "mode": "run", "cases_path": CASES_PATH, "compare_path": COMPARE_PATH, "names": names,
                         "dtypes": dtypes, "data_formats": data_formats, "size": "small", "grads": grads,
                         "model": model, "journal_path": journals[b], "skip_units": run["done"],
-                        "batch": run.get("batch", True),
+                        "batch": run.get("batch", True), "seed": seed, "rounds": rounds,
                     }, timeout=timeout, env=_child_env(b, env, compile_cache))
                     run["child"] = child
                     j = read_journal(journals[b])
@@ -314,7 +330,10 @@ def run_verify(
                     if child.ok and isinstance(child.data, dict):
                         run["data"] = child.data
                         return
-                    if run["status"] == "ok":
+                    known_crash = child.status == "crashed" and j.started is not None and j.known is not None
+                    if known_crash:  # a known upstream defect crashed it: its row says so, the child is accounted for
+                        run.setdefault("known_crashes", []).append(j.started.partition("/")[2])
+                    elif run["status"] == "ok":
                         run["status"] = child.status
                         run["error"] = child.error
                         run["log"] = child.log[-4000:] if child.log else None
@@ -327,7 +346,8 @@ def run_verify(
                         # Keep what ran, mark the unit it died in, go on after it in a new child
                         # (none when that unit was the last: a new child would only import Keras again).
                         rest = (j.units or 0) - j.finished_cases - 1
-                        run["crash_rows"] = run.get("crash_rows", []) + _crash_rows(b, j, child, rest > 0)
+                        crashed = [dict(r, seed=seed) for r in _crash_rows(b, j, child, rest > 0)]
+                        run["crash_rows"] = run.get("crash_rows", []) + crashed
                         run["done"] = j.done + [j.started]
                         watch.lost += 1
                         if rest <= 0:
@@ -345,8 +365,10 @@ def run_verify(
     user_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
     if user_cache and set(COMPILE_CACHE_BACKENDS) & set(backends):
         compile_cache = user_cache
-    return _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
-                   compile_cache)
+    rep = _report(python, dtypes, data_formats, order, backends, runs, missing, time.monotonic() - t0,
+                  compile_cache)
+    return rep.model_copy(update={"results": kink_consensus(rep.results), "strict": strict, "seed": seed,
+                                  "rounds": rounds})
 
 
 def _report(python, dtypes, data_formats, order, backends, runs, missing, elapsed, compile_cache=None) -> VerifyReport:
@@ -373,6 +395,7 @@ def _report(python, dtypes, data_formats, order, backends, runs, missing, elapse
             error=error, fix=_fix_for(b, run["status"]), elapsed_s=child.elapsed_s if child else None,
             import_s=data.get("import_s"), restarts=run["restarts"], log=run.get("log"),
             warnings=list(dict.fromkeys((j.warnings if j else []) + list(data.get("warnings") or []))),
+            known_crashes=run.get("known_crashes", []),
         ))
         for r in rows:
             results.append(CaseResult(backend=b, **{k: v for k, v in r.items() if k in CaseResult.model_fields}))
@@ -386,3 +409,75 @@ def _fix_for(backend: str, status: str) -> str | None:
     if status in ("crashed", "timeout"):
         return f"kbackend verify --backend {backend} --op CASE (to run one case alone)"
     return None
+
+
+# --------------------------------------------------------------------------- gradients at kinks
+
+
+def _same(a: dict, b: dict, tol: float = 1e-5) -> bool:
+    return a.keys() == b.keys() and all(
+        len(a[k]) == len(b[k]) and all(abs(x - y) <= tol * max(1.0, abs(x), abs(y)) for x, y in zip(a[k], b[k]))
+        for k in a)
+
+
+def _first_difference(at: dict, want: dict, got: dict) -> str:
+    for k in want:
+        for i, (w, g) in enumerate(zip(want[k], got.get(k, []))):
+            if abs(w - g) > 1e-5 * max(1.0, abs(w), abs(g)):
+                return f"d/d{k} at {k}={at[k][i]:g}: {g:g}, consensus {w:g}"
+    return "the gradients' shapes differ"
+
+
+def kink_consensus(results: list[CaseResult]) -> list[CaseResult]:
+    """Judge the gradients at kinks (rows with `kink`) by the majority of the backends that computed them.
+
+    Central differences mean nothing where a function has no derivative; any subgradient is a valid
+    answer, and Keras's convention is what its backends agree on. The majority of jax, torch and
+    tensorflow is the consensus; a backend that differs fails, named with the consensus, unless its
+    case documents that backend's own choice (xfail). With no majority, the backends without such a
+    note decide if they agree; otherwise the check is a skip that says why.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(results):
+        if r.check == "grad" and r.kink and r.status == "pass":
+            groups.setdefault((r.case, r.dtype, r.data_format), []).append(i)
+    out = list(results)
+    for idxs in groups.values():
+        rows = [results[i] for i in idxs]
+        clusters: list[list[CaseResult]] = []
+        for r in rows:
+            for cl in clusters:
+                if _same(cl[0].kink["grads"], r.kink["grads"]):
+                    cl.append(r)
+                    break
+            else:
+                clusters.append([r])
+        best = max(clusters, key=len)
+        consensus = best if 2 * len(best) > len(rows) and len(rows) >= 2 else None
+        note = ""
+        if consensus is None:
+            plain = [r for r in rows if not r.kink.get("xfail")]
+            if plain and len(rows) >= 2 and all(_same(plain[0].kink["grads"], r.kink["grads"]) for r in plain):
+                consensus, note = plain, " (the documented outliers left out)"
+        for i, r in zip(idxs, rows):
+            if consensus is None:
+                names = ", ".join(x.backend for x in rows)
+                why = ("needs two or more of jax, torch and tensorflow" if len(rows) < 2
+                       else f"no consensus: {names} all differ at the kink")
+                out[i] = r.model_copy(update={"status": "skip", "message": f"gradient at the kink not judged: {why}"})
+                continue
+            who = " and ".join(x.backend for x in consensus if x.backend != r.backend) or "the others"
+            xfail = r.kink.get("xfail")
+            if any(x is r for x in consensus):
+                msg = f"agrees with {who} at the kink"
+                if xfail:
+                    msg = f"known to differ ({xfail}) but matched the consensus here"
+                out[i] = r.model_copy(update={"message": msg})
+                continue
+            detail = (f"{r.backend}'s gradient at the kink differs from the consensus of {who}{note}: "
+                      + _first_difference(r.kink["at"], consensus[0].kink["grads"], r.kink["grads"]))
+            if xfail:
+                out[i] = r.model_copy(update={"status": "xfail", "message": f"{xfail} [{detail}]"})
+            else:
+                out[i] = r.model_copy(update={"status": "fail", "message": detail})
+    return out

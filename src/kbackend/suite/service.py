@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Iterable
 
 from kbackend import backends as B
-from kbackend._record import field, record
+from kbackend._record import field, record, replace
 from kbackend.envs.target import Target
-from kbackend.errors import KbackendError
+from kbackend.errors import KbackendError, UsageError
 from kbackend.install import install_command
 from kbackend.suite import run as R
 from kbackend.suite.model import CaseInfo, VerifyReport
@@ -101,7 +101,67 @@ def plan(
 
 
 def run(p: Plan, *, grads: bool = True, model: bool = True, timeout: float = 600,
-        progress: R.Progress | None = None) -> VerifyReport:
+        progress: R.Progress | None = None, seed: int = 0, rounds: int = 1, strict: bool = False) -> VerifyReport:
     return R.run_verify(p.python, p.backends, p.cases, dtypes=p.dtypes, data_formats=p.data_formats, grads=grads,
                         model=model and p.model, missing=p.missing, timeout=timeout, env=p.env, progress=progress,
-                        compile_cache=p.compile_cache)
+                        compile_cache=p.compile_cache, seed=seed, rounds=rounds, strict=strict)
+
+
+@record
+class Repro:
+    """What `verify --repro` wrote, and what its script printed when run on the backend."""
+
+    case: str
+    backend: str
+    dtype: str
+    seed: int
+    data_format: str | None
+    npz: str
+    script: str
+    call: str
+    #: the script's run in the target: exit status and output (None: not run).
+    returncode: int | None = None
+    output: str | None = None
+
+
+def repro(target: Target, all_cases: list[CaseInfo], case: str, *, backend: str | None, dtype: str | None,
+          data_format: str | None, seed: int, out_dir: str, ctx=None, env: dict[str, str] | None = None,
+          run_it: bool = True, timeout: float = 300) -> Repro:
+    """Write `case`'s inputs (.npz) and a plain keras.ops script, then run the script on `backend`."""
+    import os
+
+    from kbackend import _procs
+    from kbackend import names as N
+    from kbackend.workers.runner import child_env, run_worker
+
+    N.check("--repro", [case], [c.name for c in all_cases], expected="a case name of the suite "
+            "(see `kbackend verify --list`)", fix="kbackend verify --repro {}", fallback_fix="kbackend verify --list")
+    info = next(c for c in all_cases if c.name == case)
+    found, _versions, _kv = R.installed_backends(target.sys_path)
+    b = backend or (found[0] if found else "jax")
+    d = dtype or (_floatx(ctx) if ctx is not None else "float32")
+    if d not in info.dtypes:
+        raise UsageError(f"Invalid `--dtype` for case {case}. Expected one of {info.dtypes}. Received: {d}",
+                         fix=f"kbackend verify --repro {case} --dtype {info.dtypes[0]}")
+    fmt = (data_format or "channels_last") if info.layout_dependent else None
+    out_dir = os.path.abspath(out_dir)
+    r = run_worker(target.python, R.WORKER, {"mode": "repro", "cases_path": R.CASES_PATH,
+                                             "compare_path": R.COMPARE_PATH, "case": case, "dtype": d, "seed": seed,
+                                             "data_format": fmt, "backend": b, "out_dir": out_dir}, timeout=120)
+    if not r.ok or not isinstance(r.data, dict):
+        raise KbackendError(f"Cannot write the reproduction of {case}: {r.error or r.status}.",
+                            fix="the suite needs numpy in the target environment: pip install numpy")
+    rep = Repro(case, b, d, seed, fmt, r.data["npz"], r.data["script"], r.data["call"])
+    if run_it and b not in found:
+        return replace(rep, output=f"{b} is not installed in {target.describe()}: the script was written, not run")
+    if not run_it:
+        return rep
+    try:
+        p = _procs.run([target.python, rep.script], timeout=timeout, text=True, merge_stderr=True,
+                       env=child_env({**(env or {}), "KERAS_BACKEND": b, **R.compile_cache_env(b, None)},
+                                     base={k: v for k, v in os.environ.items() if k != "KBACKEND_TEST_PATCH"}))
+        output = "\n".join(ln for ln in (p.stdout or "").splitlines() if ln.startswith(case + ":")) or (
+            p.stdout or "")[-2000:]
+        return replace(rep, returncode=p.returncode, output=output)
+    except Exception as e:  # noqa: BLE001 - the files are written; the run is a courtesy
+        return replace(rep, returncode=None, output=f"could not run the script: {e}")

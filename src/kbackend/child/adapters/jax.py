@@ -101,6 +101,10 @@ def one_program(w, todo, dtype):
     def program(arrs):
         return [fn(a) for (_, fn, _), a in zip(items, arrs)]
 
+    # With a compilation cache, the program is traced once through jax.export and kept: a repeat run
+    # reads it instead of tracing every case again (compiling it then hits the compilation cache).
+    if _exported_step(w, items, program, dtype):
+        return
     try:
         lowered = jax.jit(program).lower([a for _, _, a in items])
     except Exception:  # noqa: BLE001 - find the cases that do not trace, run the others together
@@ -126,6 +130,36 @@ def one_program(w, todo, dtype):
     w.batched_count += len(items)
 
 
+def _exported_step(w, items, program, dtype):
+    """The one-program step through a kept (or newly exported) program; False: trace it the usual way."""
+    import jax
+
+    store = _ExportStore(w, [key for key, _, _ in items], dtype)
+    if not store.path:
+        return False
+    arrs = [a for _, _, a in items]
+    exported, fresh = store.load(), False
+    if exported is None:
+        try:
+            from jax import export
+
+            exported, fresh = export.export(jax.jit(program))(arrs), True
+        except Exception:  # noqa: BLE001 - a program jax cannot export is traced the usual way
+            return False
+    try:
+        outs = jax.jit(exported.call)(arrs)
+        jax.block_until_ready(outs)
+    except Exception:  # noqa: BLE001 - an entry that does not fit: drop it, trace the usual way
+        store.drop()
+        return False
+    for (key, _, _), out in zip(items, outs):
+        w.batched[key] = out
+    w.batched_count += len(items)
+    if fresh:
+        store.save(exported)
+    return True
+
+
 def _item(w, c, static, names, cot):
     import jax
 
@@ -144,3 +178,105 @@ def _item(w, c, static, names, cot):
         return y, list(gs)
 
     return value_and_grads
+
+
+#: how many traced one-program steps are kept (each a few hundred kB).
+KEEP_PROGRAMS = 8
+
+
+class _ExportStore(object):
+    """The one-program step's traced program, kept beside jax's compilation cache (jax.export).
+
+    Tracing the suite's program (every case's Keras calls and their gradients) costs more than
+    compiling it once the compilation cache is warm, so a repeat run reuses the program it traced:
+    serialized with jax.export (StableHLO), named by everything the trace depends on (the text of
+    the suite's case, comparison, worker and adapter files; the versions and paths of Keras, jax
+    and jaxlib; x64, XLA_FLAGS and Keras's configuration; the dtype, sizes, seed, data formats and
+    which cases are in). Nothing is stored or read when KBACKEND_TEST_PATCH changes the ops, or
+    without a compilation cache folder; an entry that cannot be read is traced afresh.
+    """
+
+    def __init__(self, w, keys, dtype):
+        import os
+
+        self.keys = keys
+        self.path = None
+        folder = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if not folder or os.environ.get("KBACKEND_TEST_PATCH") or os.environ.get("KBACKEND_NO_EXPORT_CACHE"):
+            return
+        try:
+            self.path = os.path.join(folder, "kbackend-programs", self._digest(w, keys, dtype) + ".stablehlo")
+        except Exception:  # noqa: BLE001 - no name, no cache
+            self.path = None
+
+    @staticmethod
+    def _digest(w, keys, dtype):
+        import hashlib
+        import json
+        import os
+        import sys
+
+        import jax
+        import jaxlib
+
+        keras = w.keras
+        h = hashlib.sha256()
+        here = os.path.dirname(os.path.abspath(__file__))
+        for path in (getattr(w.cases, "__file__", None), getattr(w.cmp, "__file__", None),
+                     os.path.join(os.path.dirname(here), "suite_worker.py"), os.path.abspath(__file__)):
+            with open(path, "rb") as f:
+                h.update(f.read())
+        h.update(json.dumps([
+            keras.__version__, os.path.dirname(keras.__file__), jax.__version__, jaxlib.__version__,
+            os.path.dirname(jax.__file__), bool(jax.config.jax_enable_x64), os.environ.get("XLA_FLAGS", ""),
+            keras.config.floatx(), keras.config.epsilon(), keras.config.image_data_format(), sys.version,
+            dtype, w.size, w.seed, w.formats, w.grads, [list(map(str, k)) for k in keys],
+        ]).encode())
+        return h.hexdigest()[:40]
+
+    def load(self):
+        if not self.path:
+            return None
+        import os
+
+        if not os.path.exists(self.path):
+            return None
+        try:
+            from jax import export
+
+            with open(self.path, "rb") as f:
+                return export.deserialize(bytearray(f.read()))
+        except Exception:  # noqa: BLE001 - unreadable: traced afresh
+            self.drop()
+            return None
+
+    def drop(self):
+        import os
+
+        try:
+            if self.path:
+                os.remove(self.path)
+        except OSError:
+            pass
+
+    def save(self, exported):
+        if not self.path:
+            return
+        import os
+
+        try:
+            data = exported.serialize()
+            folder = os.path.dirname(self.path)
+            if not os.path.isdir(folder):
+                os.makedirs(folder)
+            tmp = "%s.%d.tmp" % (self.path, os.getpid())
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.path)
+            # jax's size limit does not see this folder: keep the newest few (a program per seed, dtype, version)
+            kept = sorted((os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".stablehlo")),
+                          key=os.path.getmtime, reverse=True)
+            for old in kept[KEEP_PROGRAMS:]:
+                os.remove(old)
+        except Exception:  # noqa: BLE001 - not kept: traced again next time
+            return
