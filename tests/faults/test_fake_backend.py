@@ -158,8 +158,10 @@ def test_verify_runs_it_as_an_inference_only_backend(fake):
     assert [b["name"] for b in doc["backends"]] == ["fakebk"]
     assert doc["backends"][0]["status"] == "ok" and doc["backends"][0]["version"] == "1.0+adapter"
     rows = [r for r in doc["results"] if r["backend"] == "fakebk"]
-    assert {r["case"] for r in rows if r["check"] == "value"} == {"add", "matmul"}
-    assert all(r["status"] == "pass" for r in rows if r["check"] in ("value", "forward")), rows
+    values = {r["case"] for r in rows if r["check"] == "value"}
+    assert {"add", "matmul"} <= values and all(c.split(".")[0] in ("add", "matmul") for c in values)  # + variants
+    assert all(r["status"] == "pass" for r in rows if r["check"] in ("value", "forward")), [
+        r for r in rows if r["check"] in ("value", "forward") and r["status"] != "pass"]
     assert not [r for r in rows if r["check"] == "grad"]  # TRAINS = False in its adapter: no gradients
     assert p.returncode == 0, p.stderr
     p = kb(fake, "verify", "--backend", "fakebk", "--category", "model", "--json")

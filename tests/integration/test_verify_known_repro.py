@@ -77,22 +77,22 @@ def test_a_wrong_gradient_at_a_kink_fails_naming_the_consensus_and_only_it(patch
     code, doc = patched
     assert code == 1 and doc["ok"] is False
     failing = [(r["backend"], r["case"], r["check"]) for r in doc["results"] if r["status"] in ("fail", "error")]
-    assert failing == [("torch", "relu.grad_at_0", "grad")]
-    msg = _rows(doc, backend="torch", case="relu.grad_at_0", check="grad")[0]["message"]
+    assert failing == [("torch", "relu.at_zero", "grad")]
+    msg = _rows(doc, backend="torch", case="relu.at_zero", check="grad")[0]["message"]
     assert msg.startswith("torch's gradient at the kink differs from the consensus of jax and tensorflow: d/dx at x=0")
     assert msg.endswith("1, consensus 0")
     for b in ("jax", "tensorflow"):  # the consensus itself passes
-        assert _rows(doc, backend=b, case="relu.grad_at_0", check="grad")[0]["status"] == "pass"
+        assert _rows(doc, backend=b, case="relu.at_zero", check="grad")[0]["status"] == "pass"
     # the plain relu case (inputs away from its kink) is still judged by central differences, and passes
     assert _rows(doc, backend="torch", case="relu", check="grad")[0]["status"] == "pass"
 
 
 def test_each_backends_own_subgradient_choice_is_a_documented_difference(patched):
     _, doc = patched
-    r = _rows(doc, backend="jax", case="abs.grad_at_0", check="grad")[0]
+    r = _rows(doc, backend="jax", case="abs.at_zero", check="grad")[0]
     assert r["status"] == "xfail" and "jax-ml/jax#37820" in r["message"] and "consensus of torch and tensorflow" in r[
         "message"]
-    assert _rows(doc, backend="torch", case="abs.grad_at_0", check="grad")[0]["status"] == "pass"
+    assert _rows(doc, backend="torch", case="abs.at_zero", check="grad")[0]["status"] == "pass"
 
 
 def test_known_defects_in_their_range_are_known_with_their_entry(patched):

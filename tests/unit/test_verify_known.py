@@ -108,7 +108,7 @@ def test_a_crash_in_a_known_defect_is_a_known_row_and_does_not_mark_the_backend(
 # --------------------------------------------------------------------------- gradients at kinks
 
 
-def _kink(backend, grads, xfail=None, case="relu.grad_at_0"):
+def _kink(backend, grads, xfail=None, case="relu.at_zero"):
     return _r(backend, case, check="grad", category="activation",
               kink={"at": {"x": [0.0, 1.0]}, "grads": {"x": grads}, "xfail": xfail})
 
@@ -153,21 +153,21 @@ def test_a_failing_row_names_its_seed_and_condition_and_how_to_reproduce_it():
 def test_op_selects_its_variants_and_a_variant_alone(run_cli):
     code, out, _ = run_cli("verify", "--list", "--op", "relu", "--json")
     assert code == 0
-    assert [c["name"] for c in json.loads(out)["cases"]] == ["relu", "relu.grad_at_0"]  # not relu6
-    code, out, _ = run_cli("verify", "--list", "--op", "relu.grad_at_0", "--json")
-    assert [c["name"] for c in json.loads(out)["cases"]] == ["relu.grad_at_0"]
+    assert [c["name"] for c in json.loads(out)["cases"]] == ["relu", "relu.at_zero"]  # not relu6
+    code, out, _ = run_cli("verify", "--list", "--op", "relu.at_zero", "--json")
+    assert [c["name"] for c in json.loads(out)["cases"]] == ["relu.at_zero"]
     code, out, _ = run_cli("verify", "--list", "--category", "activation", env={"COLUMNS": "80"})
     lines = out.splitlines()
     relu = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["relu"])
-    assert lines[relu + 1].startswith("      relu.grad_at_0")  # the variant right under its op, indented
+    assert lines[relu + 1].startswith("      relu.at_zero")  # the variant right under its op, indented
     code, out, _ = run_cli("verify", "--repro", "nope", "--json")
     assert code == 2 and "Invalid `--repro`" in json.loads(out)["error"]["message"]
 
 
 def test_op_names_without_a_case_of_their_own_are_accepted():
     suite = [CaseInfo(name=n, category="elementwise", tol="exact", dtypes=["float32"], layout_dependent=False,
-                      differentiable=True) for n in ("clip", "clip.grad_at_bound", "clipper")]
-    assert [c.name for c in R.select(suite, ops=["clip"])] == ["clip", "clip.grad_at_bound"]
+                      differentiable=True) for n in ("clip", "clip.at_bound", "clipper")]
+    assert [c.name for c in R.select(suite, ops=["clip"])] == ["clip", "clip.at_bound"]
 
 
 # --------------------------------------------------------------------------- tolerances
@@ -210,7 +210,7 @@ def test_every_cases_call_can_be_written_out_as_plain_keras_ops(tmp_path):
     args = K.make_args(c, np.random.default_rng(0), "float32", "small", "channels_first")
     assert w.call_source(c, args) == ("ops.conv(x, k, dilation_rate=1, strides=1, padding='valid', "
                                       "data_format='channels_first')")
-    out = w._repro(K, C, {"case": "maximum.grad_at_tie", "dtype": "bfloat16", "seed": 2, "backend": "torch",
+    out = w._repro(K, C, {"case": "maximum.ties", "dtype": "bfloat16", "seed": 2, "backend": "torch",
                           "out_dir": str(tmp_path)})
     text = open(out["script"]).read()
     compile(text, out["script"], "exec")  # a valid script
@@ -235,3 +235,25 @@ def test_the_kept_jax_program_is_never_used_when_a_test_patch_changes_the_ops(mo
     monkeypatch.setenv("KBACKEND_TEST_PATCH", str(tmp_path / "patch.py"))
     store = jax_adapter._ExportStore(None, [], "float32")
     assert store.path is None and store.load() is None
+
+
+def _kink_rec(backend, grads, expected, xfail=None):
+    r = _kink(backend, grads, xfail=xfail, case="abs.at_zero")
+    return r.model_copy(update={"kink": dict(r.kink, expected={"x": expected})})
+
+
+def test_a_documented_outlier_never_outvotes_the_recorded_convention():
+    # jax's abs'(0) = 1 is its documented choice; tensorflow made wrong the same way would be a majority
+    # of all three, but the outliers are left out and the two others disagree: the recorded convention judges.
+    rows = R.kink_consensus([_kink_rec("jax", [1.0, 1.0], [0.0, 1.0], xfail="jax's convention"),
+                             _kink_rec("torch", [0.0, 1.0], [0.0, 1.0]),
+                             _kink_rec("tensorflow", [1.0, 1.0], [0.0, 1.0])])
+    by = {r.backend: r for r in rows}
+    assert (by["jax"].status, by["torch"].status, by["tensorflow"].status) == ("xfail", "pass", "fail")
+    assert "recorded consensus" in by["tensorflow"].message and "x=0: 1, consensus 0" in by["tensorflow"].message
+
+
+def test_one_backend_alone_is_judged_by_the_recorded_convention():
+    ok = R.kink_consensus([_kink_rec("torch", [0.0, 1.0], [0.0, 1.0])])
+    bad = R.kink_consensus([_kink_rec("torch", [1.0, 1.0], [0.0, 1.0])])
+    assert ok[0].status == "pass" and bad[0].status == "fail"

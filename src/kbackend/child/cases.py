@@ -1534,19 +1534,19 @@ _Z = A("kinks", sizes=_same((4, 5)), edge=lambda d: [0.0, 0.0, -0.0, 0.0])
 variant("relu", "at_zero", ("kink", "x=0"), "activation", lambda ops, a: ops.relu(a["x"]),
         lambda a: np.maximum(a["x"], 0.0), tol="exact", specs={"x": _Z},
         grad_reference=lambda a, g: {"x": g * (a["x"] > 0)},
-        doc="relu'(0) = 0, as the backends' consensus (jax, torch, tensorflow) has it")
+        kink_grad=True, doc="relu'(0) = 0, as the backends' consensus (jax, torch, tensorflow) has it")
 variant("abs", "at_zero", ("kink", "x=0"), "elementwise", lambda ops, a: ops.abs(a["x"]), lambda a: np.abs(a["x"]),
         tol="exact", specs={"x": _Z}, grad_reference=lambda a, g: {"x": g * np.sign(a["x"])},
-        doc="abs'(0) = sign(0) = 0")
+        kink_grad=True, doc="abs'(0) = sign(0) = 0")
 variant("leaky_relu", "at_zero", ("kink", "x=0"), "activation",
         lambda ops, a: ops.leaky_relu(a["x"], negative_slope=0.2), lambda a: np.where(a["x"] >= 0, a["x"], 0.2 * a["x"]),
         specs={"x": _Z}, grad_reference=lambda a, g: {"x": g * np.where(a["x"] > 0, 1.0, 0.2)},
-        doc="leaky_relu'(0) = negative_slope")
+        kink_grad=True, doc="leaky_relu'(0) = negative_slope")
 variant("clip", "at_bound", ("kink", "x at the bound"), "elementwise", lambda ops, a: ops.clip(a["x"], -0.5, 0.5),
         lambda a: np.clip(a["x"], -0.5, 0.5),
         specs={"x": A("kinks", kinks=(-0.5, 0.5), sizes=_same((4, 5)), edge=lambda d: [-0.5, 0.5, 0.5, -0.5])},
         grad_reference=lambda a, g: {"x": g * ((a["x"] >= -0.5) & (a["x"] <= 0.5))},
-        doc="the gradient passes at the bounds (torch.clamp and tf.clip_by_value include them)")
+        kink_grad=True, doc="the gradient passes at the bounds (torch.clamp and tf.clip_by_value include them)")
 
 
 def _tied(rng, dtype, size):
@@ -1559,7 +1559,7 @@ variant("maximum", "ties", ("kink", "x == y"), "elementwise", lambda ops, a: ops
         lambda a: np.maximum(a["x"], a["y"]), tol="exact", gen=_tied,
         grad_reference=lambda a, g: {"x": g * np.where(a["x"] == a["y"], 0.5, a["x"] > a["y"]),
                                      "y": g * np.where(a["x"] == a["y"], 0.5, a["y"] > a["x"])},
-        doc="at x == y the gradient is split evenly")
+        kink_grad=True, doc="at x == y the gradient is split evenly")
 _TIES = A("ties", sizes=_same((3, 8)), levels=3)
 variant("argmax", "ties", ("ties",), "reduction", lambda ops, a: ops.argmax(a["x"], axis=-1),
         lambda a: np.argmax(a["x"], axis=-1), tol="exact", specs={"x": _TIES}, out_dtype="int32",
@@ -2281,60 +2281,6 @@ case(name="slogdet", category="linalg", inputs=_slogdet_inputs, tol="linalg", dt
 #: the cases of this part (keras.ops.numpy), for the tests that run them on real backends.
 NUMPY_CASES: tuple[str, ...] = tuple(c.name for c in CASES_LIST[_NP_START:])
 
-
-# --------------------------------------------------------------------------- vux: gradients at kinks
-# Gradients where the function has no derivative (relu and abs at 0, maximum at a tie, clip at its bound):
-# any element of the subdifferential is "right", so central differences mean nothing there. Keras's
-# convention is taken from the backends that train: the child reports the gradient, the parent takes
-# the majority of jax, torch and tensorflow and names the outlier (suite/run.py `kink_consensus`).
-# Measured on Keras 3.15.1 / jax 0.10.2 / torch 2.13 / tensorflow 2.21 (CPU), float32:
-#   relu at 0: 0 everywhere; abs at 0: jax 1, torch and tensorflow 0; maximum at a tie: jax and torch
-#   0.5 to each, tensorflow 1 to x; clip at the bound: jax 0.5, torch and tensorflow 1; leaky_relu at 0:
-#   jax 1, torch and tensorflow the negative slope. Those outliers are each backend's documented choice
-#   (xfail, with the thread); a backend that changes its choice, or an outlier anywhere else, fails.
-
-KINK_CONVENTION = {
-    "jax_abs": "jax's gradient of abs at 0 is 1 (a x >= 0 convention), torch's and tensorflow's 0 "
-               "(jax-ml/jax#37820)",
-    "jax_clip": "jax gives 0.5 at clip's bounds (a tie of its min/max), torch and tensorflow 1",
-    "jax_leaky": "jax's leaky_relu gradient at 0 is 1, torch's and tensorflow's the negative slope",
-    "tf_maximum": "tensorflow gives the whole gradient of maximum at a tie to its first argument, jax and torch "
-                  "half to each (jax-ml/jax#37821 discusses jax's choice)",
-}
-
-def _kinks(points):
-    """The kink points exactly, then random values kept away from them (8 values, every size)."""
-
-    def make(rng, dtype, size):
-        rest = rng.standard_normal(8 - len(points)) * 1.5
-        for k in points:
-            near = np.abs(rest - k) < 0.25
-            rest = np.where(near, k + np.where(rest < k, -0.25, 0.25) * (1 + rng.uniform(0, 1, rest.shape)), rest)
-        return carrier(np.concatenate([np.array(points, dtype=np.float64), rest]), dtype)
-
-    make.is_array = True  # type: ignore[attr-defined]
-    return make
-
-
-def kink_case(name, call, ref, xfail=(), **specs):
-    return case(name=name, category="activation" if name.startswith(("relu", "leaky")) else "elementwise",
-                inputs=inputs(**specs), call=call, reference=ref, tol="exact", kink_grad=True,
-                conditions=("kink",), xfail=xfail,
-                doc="gradient at the kink compared with the consensus of jax, torch and tensorflow")
-
-
-kink_case("relu.grad_at_0", lambda ops, a: ops.relu(a["x"]), lambda a: np.maximum(a["x"], 0.0),
-          x=_kinks([0.0, 0.0]))
-kink_case("abs.grad_at_0", lambda ops, a: ops.abs(a["x"]), lambda a: np.abs(a["x"]), x=_kinks([0.0, 0.0]),
-          xfail=(("jax", "*", KINK_CONVENTION["jax_abs"]),))
-kink_case("leaky_relu.grad_at_0", lambda ops, a: ops.leaky_relu(a["x"], negative_slope=0.2),
-          lambda a: np.where(a["x"] >= 0, a["x"], 0.2 * a["x"]), x=_kinks([0.0, 0.0]),
-          xfail=(("jax", "*", KINK_CONVENTION["jax_leaky"]),))
-kink_case("clip.grad_at_bound", lambda ops, a: ops.clip(a["x"], -0.5, 0.5), lambda a: np.clip(a["x"], -0.5, 0.5),
-          x=_kinks([0.5, -0.5]), xfail=(("jax", "*", KINK_CONVENTION["jax_clip"]),))
-kink_case("maximum.grad_at_tie", lambda ops, a: ops.maximum(a["x"], a["y"]), lambda a: np.maximum(a["x"], a["y"]),
-          x=_kinks([0.5, -1.0, 2.0]), y=_kinks([0.5, -1.0, 2.0]),
-          xfail=(("tensorflow", "*", KINK_CONVENTION["tf_maximum"]),))
 
 
 CASES: tuple[Case, ...] = tuple(CASES_LIST)

@@ -93,8 +93,7 @@ OPS = (
     "ravel", "squeeze", "moveaxis", "copy", "array", "rot90", "fliplr", "flipud", "triu", "diag",
     "diag.rank=1", "diagonal", "diagflat", "get_item", "array_split", "hsplit", "vsplit", "dsplit",
     "hstack", "vstack", "dstack", "append", "view", "size", "ndim", "select", "nonzero", "unique",
-    "unravel_index", "vdot", "cross", "kron", "correlate", "slogdet", "relu.grad_at_0",
-    "abs.grad_at_0", "leaky_relu.grad_at_0", "clip.grad_at_bound", "maximum.grad_at_tie",
+    "unravel_index", "vdot", "cross", "kron", "correlate", "slogdet",
 )
 CATEGORIES = (
     "elementwise", "activation", "reduction", "shape", "indexing", "matmul", "linalg", "conv",

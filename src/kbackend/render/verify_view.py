@@ -354,6 +354,8 @@ def _list_text(cases: list[CaseInfo]) -> None:
                      dtypes(c)] for c in cases}
     widths = [max([len(h)] + [len(r[i]) for r in rows.values()]) for i, h in enumerate(headers)]
     total = width()
+    # A long variant name does not widen every line past the terminal: it goes on a line of its own.
+    widths[0] = max(len(headers[0]), min(widths[0], total - 4 - sum(widths[1:]) - 2 * (len(widths) - 1)))
     left = 4 + sum(widths) + 2 * (len(widths) - 1)
     about_w = total - left - 2
     inline = about_w >= 24
@@ -367,7 +369,11 @@ def _list_text(cases: list[CaseInfo]) -> None:
         members = _variants_under_ops([c for c in cases if c.category == cat])
         out(style(f"  {cat} ({len(members)})", bold=True))
         for c in members:
-            head = line(rows[c.name])
+            cells = rows[c.name]
+            if len(cells[0]) > widths[0]:
+                out("    " + cells[0])
+                cells = [""] + cells[1:]
+            head = line(cells)
             if inline and c.doc:
                 about = wrap(c.doc, first="", rest="", width_=about_w)
                 out(head + "  " + about[0])

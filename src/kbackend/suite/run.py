@@ -428,14 +428,30 @@ def _first_difference(at: dict, want: dict, got: dict) -> str:
     return "the gradients' shapes differ"
 
 
+def _majority(rows: list[CaseResult]) -> list[CaseResult] | None:
+    """The rows whose gradients agree, when they are two or more and more than half of `rows`."""
+    clusters: list[list[CaseResult]] = []
+    for r in rows:
+        for cl in clusters:
+            if _same(cl[0].kink["grads"], r.kink["grads"]):
+                cl.append(r)
+                break
+        else:
+            clusters.append([r])
+    best = max(clusters, key=len, default=[])
+    return best if len(best) >= 2 and 2 * len(best) > len(rows) else None
+
+
 def kink_consensus(results: list[CaseResult]) -> list[CaseResult]:
-    """Judge the gradients at kinks (rows with `kink`) by the majority of the backends that computed them.
+    """Judge the gradients at kinks (rows with `kink`) by the backends that computed them.
 
     Central differences mean nothing where a function has no derivative; any subgradient is a valid
-    answer, and Keras's convention is what its backends agree on. The majority of jax, torch and
-    tensorflow is the consensus; a backend that differs fails, named with the consensus, unless its
-    case documents that backend's own choice (xfail). With no majority, the backends without such a
-    note decide if they agree; otherwise the check is a skip that says why.
+    answer, and Keras's convention is what its backends agree on. The consensus is the majority of
+    jax, torch and tensorflow, the backends whose documented choice differs (the case's xfail) left
+    out; where those left do not make a majority, the convention recorded from that consensus (the
+    case's analytic reference, `kink["expected"]`) judges, else the majority of all. A backend that
+    differs fails, named with the consensus, unless its case documents that backend's own choice
+    (xfail). With neither a majority nor a recorded convention, the check is a skip that says why.
     """
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(results):
@@ -444,38 +460,40 @@ def kink_consensus(results: list[CaseResult]) -> list[CaseResult]:
     out = list(results)
     for idxs in groups.values():
         rows = [results[i] for i in idxs]
-        clusters: list[list[CaseResult]] = []
-        for r in rows:
-            for cl in clusters:
-                if _same(cl[0].kink["grads"], r.kink["grads"]):
-                    cl.append(r)
-                    break
-            else:
-                clusters.append([r])
-        best = max(clusters, key=len)
-        consensus = best if 2 * len(best) > len(rows) and len(rows) >= 2 else None
-        note = ""
-        if consensus is None:
-            plain = [r for r in rows if not r.kink.get("xfail")]
+        plain = [r for r in rows if not r.kink.get("xfail")]
+        consensus, note = _majority(plain), ""
+        if consensus is not None and len(plain) < len(rows):
+            note = " (the documented outliers left out)"
+        recorded = consensus is None and all(r.kink.get("expected") is not None for r in rows)
+        if consensus is None and not recorded:
             if plain and len(rows) >= 2 and all(_same(plain[0].kink["grads"], r.kink["grads"]) for r in plain):
                 consensus, note = plain, " (the documented outliers left out)"
+            else:
+                consensus = _majority(rows)
         for i, r in zip(idxs, rows):
-            if consensus is None:
+            xfail = r.kink.get("xfail")
+            if recorded:
+                want, who = r.kink["expected"], "the recorded consensus of jax, torch and tensorflow"
+                agrees = _same(want, r.kink["grads"])
+            elif consensus is None:
                 names = ", ".join(x.backend for x in rows)
                 why = ("needs two or more of jax, torch and tensorflow" if len(rows) < 2
-                       else f"no consensus: {names} all differ at the kink")
+                       else f"no consensus: {names} differ at the kink")
                 out[i] = r.model_copy(update={"status": "skip", "message": f"gradient at the kink not judged: {why}"})
                 continue
-            who = " and ".join(x.backend for x in consensus if x.backend != r.backend) or "the others"
-            xfail = r.kink.get("xfail")
-            if any(x is r for x in consensus):
-                msg = f"agrees with {who} at the kink"
+            else:
+                want = consensus[0].kink["grads"]
+                who = "the consensus of " + (" and ".join(x.backend for x in consensus if x.backend != r.backend)
+                                             or "the others")
+                agrees = any(x is r for x in consensus) or _same(want, r.kink["grads"])
+            if agrees:
+                msg = f"agrees with {who.removeprefix('the consensus of ')} at the kink"
                 if xfail:
-                    msg = f"known to differ ({xfail}) but matched the consensus here"
+                    msg = f"known to differ ({xfail}) but matched {who} here"
                 out[i] = r.model_copy(update={"message": msg})
                 continue
-            detail = (f"{r.backend}'s gradient at the kink differs from the consensus of {who}{note}: "
-                      + _first_difference(r.kink["at"], consensus[0].kink["grads"], r.kink["grads"]))
+            detail = (f"{r.backend}'s gradient at the kink differs from {who}{note}: "
+                      + _first_difference(r.kink["at"], want, r.kink["grads"]))
             if xfail:
                 out[i] = r.model_copy(update={"status": "xfail", "message": f"{xfail} [{detail}]"})
             else:
