@@ -175,10 +175,10 @@ PATCH_KNOWN_CRASH = '''
 import dataclasses, os, signal, sys
 if backend == "numpy":
     cases = sys.modules["kbackend_suite_cases"]
-    # declare `add` a known crash of this backend, and make it crash
+    # declare `divide` a known crash of this backend, and make it crash
     cases.CASES = tuple(dataclasses.replace(c, crashes=(("numpy", "*", "simulated known crash"),))
-                        if c.name == "add" else c for c in cases.CASES)
-    ops.add = lambda x, y: os.kill(os.getpid(), signal.SIGSEGV)
+                        if c.name == "divide" else c for c in cases.CASES)
+    ops.divide = lambda x, y: os.kill(os.getpid(), signal.SIGSEGV)
 '''
 
 
@@ -186,14 +186,15 @@ if backend == "numpy":
 def test_a_known_crash_runs_last_so_no_second_child_is_needed(tmp_path):
     patch = tmp_path / "patch.py"
     patch.write_text(PATCH_KNOWN_CRASH)
-    # `add` comes first in the suite: without its crash rule it would crash the child before exp and sum.
-    code, doc, _ = _verify(tmp_path, "--backend", "numpy", "--op", "add", "--op", "exp", "--op", "sum",
+    # `divide` comes first in the suite (none of the three has variants): without its crash rule it would
+    # crash the child before exp and log.
+    code, doc, _ = _verify(tmp_path, "--backend", "numpy", "--op", "divide", "--op", "exp", "--op", "log",
                            env_extra={"KBACKEND_TEST_PATCH": str(patch)})
     assert code == 1
     b = doc["backends"][0]
     assert b["status"] == "crashed" and b["restarts"] == 0, b
     assert b["version"] and b["keras_version"]  # from the child's journal: no child ended with a result
-    assert [(r["case"], r["status"]) for r in doc["results"]] == [("add", "error"), ("exp", "pass"), ("sum", "pass")]
+    assert [(r["case"], r["status"]) for r in doc["results"]] == [("divide", "error"), ("exp", "pass"), ("log", "pass")]
     msg = doc["results"][0]["message"]
     assert "SIGSEGV" in msg and "the last case it had to run" in msg and "a known crash: simulated known crash" in msg
 

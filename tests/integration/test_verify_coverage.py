@@ -101,16 +101,16 @@ def test_a_function_no_case_calls_is_uncovered(tmp_path):
         pytest.skip("no Keras backend installed")
     patch = tmp_path / "patch.py"
     patch.write_text(PATCH_NEW_OP)
-    code, out, err = _kbackend(tmp_path, "--json", "verify", "--coverage", "--op", "add",
+    code, out, err = _kbackend(tmp_path, "--json", "verify", "--coverage", "--op", "divide",
                                env_extra={"KBACKEND_TEST_PATCH": str(patch)})
     assert code == 0, err[-3000:]
     doc = json.loads(out)
     by = {f["name"]: f for f in doc["functions"]}
     assert by["kbackend_fake_op"] == {"name": "kbackend_fake_op", "namespace": "numpy", "cases": [], "conditions": []}
     assert "kbackend_fake_op" in doc["uncovered"]
-    assert by["add"]["cases"] == ["add"] and doc["covered"] == 1  # a suite of one case covers one function
+    assert by["divide"]["cases"] == ["divide"] and doc["covered"] == 1  # a suite of one case covers one function
     assert "subtract" in doc["uncovered"] and doc["cases"] == 1
-    code, text, _ = _kbackend(tmp_path, "verify", "--coverage", "--op", "add",
+    code, text, _ = _kbackend(tmp_path, "verify", "--coverage", "--op", "divide",
                               env_extra={"KBACKEND_TEST_PATCH": str(patch), "COLUMNS": "80"})
     assert code == 0 and "kbackend_fake_op" in text
     assert text.rstrip().splitlines()[-1] == f"covered 1 of {doc['total']} keras.ops functions " \
@@ -128,7 +128,7 @@ def test_the_numpy_part_passes_on_numpy_and_jax(tmp_path):
     assert code == 0 and not bad, bad
     for b in ("numpy", "jax"):
         seen = {r["case"] for r in doc["results"] if r["backend"] == b and r["check"] == "value"}
-        assert seen == set(K.NUMPY_CASES), (b, set(K.NUMPY_CASES) - seen)
+        assert set(K.NUMPY_CASES) <= seen, (b, set(K.NUMPY_CASES) - seen)  # (--op OP runs its variants too)
     for r in doc["results"]:
         if r["status"] == "pass" and r["check"] == "value":
             assert r["expected_dtype"] == r["got_dtype"], r
