@@ -1129,7 +1129,9 @@ sort_case("top_k_ties_indices", lambda ops, a: ops.top_k(a["x"], 3)[1], lambda a
 # Every public keras.ops function outside keras.ops.numpy has a case here (or an entry in NO_CASE):
 # the nn, linalg, image and core/math namespaces, control flow with Python callables, and keras.random
 # by distribution and seed determinism (category "random": statistics computed by the backend, compared
-# with their exact expected values; see `random_case`).
+# with their exact expected values; see "keras.random" below).
+
+_NN_FIRST = len(CASES_LIST)
 
 
 # Activations (nn) -------------------------------------------------------------------------
@@ -1456,7 +1458,7 @@ def _chol_inputs(rng, dtype, size):
     n = _pick(size, *LA)[-1]
     m = rng.standard_normal((n, n))
     low = np.tril(m, -1) * 0.3 + np.diag(rng.uniform(1.0, 2.0, n))
-    return {"x": carrier(low, dtype)}
+    return {"x": carrier(low, dtype), "y": randn(rng, (n, 2), dtype)}
 
 
 def _eig_inputs(rng, dtype, size):
@@ -1487,10 +1489,11 @@ def _sorted_rows(m):
     return m[np.lexsort(m.T[::-1])]
 
 
-la2("cholesky_inverse", lambda ops, a: ops.cholesky_inverse(a["x"]), lambda a: np.linalg.inv(a["x"] @ a["x"].T),
-    _chol_inputs, doc="(L·Lᵀ)⁻¹ from a lower-triangular L")
-la2("cholesky_inverse.upper", lambda ops, a: ops.cholesky_inverse(ops.transpose(a["x"]), upper=True),
-    lambda a: np.linalg.inv(a["x"] @ a["x"].T), _chol_inputs, conditions=("upper",))
+la2("cholesky_inverse", lambda ops, a: ops.matmul(ops.cholesky_inverse(a["x"]), a["y"]),
+    lambda a: np.linalg.solve(a["x"] @ a["x"].T, a["y"]), _chol_inputs,
+    doc="(L·Lᵀ)⁻¹·y from a lower-triangular L (times y: the inverse alone is symmetric)")
+la2("cholesky_inverse.upper", lambda ops, a: ops.matmul(ops.cholesky_inverse(ops.transpose(a["x"]), upper=True), a["y"]),
+    lambda a: np.linalg.solve(a["x"] @ a["x"].T, a["y"]), _chol_inputs, conditions=("upper",))
 la2("eig_values", lambda ops, a: ops.sort(ops.real(ops.eig(a["x"])[0])),
     lambda a: np.sort(np.linalg.eigvals(a["x"]).real), _eig_inputs,
     doc="sorted eigenvalues of a non-symmetric matrix with real eigenvalues (their order is a convention)")
@@ -1833,7 +1836,8 @@ case(name="shape", category="shape", tol="exact", inputs=inputs(x=A(sizes=S3)), 
      reference=lambda a: np.array(a["x"].shape), dtypes=("float32",))
 case(name="stop_gradient", category="elementwise", inputs=inputs(x=A()),
      call=lambda ops, a: a["x"] * ops.stop_gradient(a["x"]), reference=lambda a: a["x"] * a["x"],
-     grad_reference=lambda a, g: {"x": g * a["x"]}, doc="x·sg(x): the gradient is x, not 2x")
+     grad_reference=lambda a, g: {"x": g * a["x"]}, doc="x·sg(x): the gradient is x, not 2x",
+     extra={"declared_gradient": True})
 
 
 def _custom_grad_call(ops, a):
@@ -1849,6 +1853,7 @@ def _custom_grad_call(ops, a):
 
 case(name="custom_gradient", category="elementwise", inputs=inputs(x=A()), call=_custom_grad_call,
      reference=lambda a: 2 * a["x"], grad_reference=lambda a, g: {"x": 3 * g}, dtypes=("float32", "float64"),
+     extra={"declared_gradient": True},
      doc="2x with a declared gradient of 3: the gradient check sees the declared one")
 unary("unstack", "shape", lambda o, x: o.unstack(x, axis=1)[2], lambda x: x[:, 2], x=A(sizes=S3), tol="exact",
       conditions=("axis=1",))
@@ -2063,6 +2068,8 @@ RANDOM_N = 10000
 Z_BOUND = 5.5
 KS_BOUND = 2.8
 SEED_N = 64
+#: bench's work and traffic of a random case: about n draws, written and read back for the statistics.
+RANDOM_WORK = {"flops": lambda a: float(RANDOM_N), "bytes": lambda a: 8.0 * RANDOM_N}
 
 
 def _krandom():
@@ -2111,7 +2118,7 @@ def _phi(ops, x):
 
 
 def _num_moments(pdf, lo, hi):
-    t = np.linspace(lo, hi, 400001)
+    t = np.linspace(lo, hi, 20001)
     p = pdf(t)
     p = p / np.trapezoid(p, t) if hasattr(np, "trapezoid") else p / np.trapz(p, t)
     integ = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
@@ -2154,7 +2161,7 @@ def _continuous_call(name):
 
 for _name, (_d, _m, _v, _m4, _c) in RANDOM_CONTINUOUS.items():
     case(name="random_" + _name, category="random", tol="exact", inputs=inputs(), dtypes=("float32",),
-         out_dtype="float32", differentiable=False, call=_continuous_call(_name),
+         out_dtype="float32", differentiable=False, call=_continuous_call(_name), **RANDOM_WORK,
          reference=(lambda m, v: lambda a: np.array([m, v, 0.0]))(_m, _v),
          conditions=("distribution",),
          doc="%d draws: mean, variance and sqrt(n)·KS distance against the exact distribution" % RANDOM_N)
@@ -2209,7 +2216,7 @@ for _name, _call, _ref, _doc in (
         ("shuffle", _shuffle_call, [float(RANDOM_N), 0.0, 0.0],
          "a permutation; few fixed points; no correlation with the input order")):
     case(name="random_" + _name, category="random", tol="exact", inputs=inputs(), dtypes=("float32",),
-         out_dtype="float32", differentiable=False, call=_call,
+         out_dtype="float32", differentiable=False, call=_call, **RANDOM_WORK,
          reference=(lambda r: lambda a: np.array(r, dtype=np.float64))(_ref), conditions=("distribution",),
          doc="%d draws: %s" % (RANDOM_N, _doc))
 
@@ -2250,7 +2257,7 @@ def _seed_call(name):
 
 for _name in RANDOM_DRAWS:
     case(name="random_" + _name + ".seed", category="random", tol="exact", inputs=inputs(), dtypes=("float32",),
-         out_dtype="float32", differentiable=False, call=_seed_call(_name),
+         out_dtype="float32", differentiable=False, call=_seed_call(_name), **RANDOM_WORK,
          reference=lambda a: np.array([SEED_N, SEED_N, 0.0, 0.0]), conditions=("seed",),
          doc="the same integer seed or SeedGenerator seed draws the same values; a generator's next draw "
              "and another seed draw different ones")
@@ -2334,6 +2341,8 @@ NN_SKIP = {
     "resize.lanczos5_antialias": (("torch", "*", "Keras's torch backend does not support Lanczos resizing "
                                                  "(ValueError)"),),
 }
+#: the cases of this section.
+NN_CASES: tuple[str, ...] = tuple(c.name for c in CASES_LIST[_NN_FIRST:])
 for _i, _c in enumerate(CASES_LIST):
     if _c.name in NN_KNOWN or _c.name in NN_SKIP:
         CASES_LIST[_i] = Case(**dict(_c.__dict__, xfail=_c.xfail + NN_KNOWN.get(_c.name, ()),
