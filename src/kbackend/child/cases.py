@@ -1800,6 +1800,32 @@ case(name="sobel_edges.interior", category="image", tol="matmul", inputs=inputs(
      call=lambda ops, a: ops.image.sobel_edges(a["x"])[:, 1:-1, 1:-1], reference=lambda a: _sobel_ref(a)[:, 1:-1, 1:-1],
      doc="the pixels whose 3×3 neighbourhood is inside the image (no border convention involved)")
 
+def _ssim_ref(a, size=11, sigma=1.5, max_val=1.0):
+    """SSIM (Wang et al. 2004) as tf.image.ssim: an 11×11 Gaussian window (σ 1.5) over the valid positions,
+    C1 = (0.01·L)², C2 = (0.03·L)², the map averaged over positions and channels, one value per image."""
+    x, y = _last(a), _last(dict(a, x=a["y"]))
+    g = _gauss1d(size, sigma)
+    c = x.shape[-1]
+    w = np.zeros((size, size, c, 1))
+    w[..., np.arange(c), 0] = np.outer(g, g)[..., None]
+
+    def blur(z):
+        return np_conv(z, w, 1, "valid", 1, depthwise=True)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    m = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return m.mean(axis=(1, 2, 3))
+
+
+SSIM_IMG = ((2, 12, 13, 2), (8, 64, 64, 3), (16, 128, 128, 3))
+case(name="ssim", category="image", tol="nn", layout_dependent=True, layout_args=("x", "y"),
+     inputs=inputs(x=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG), y=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG)),
+     call=lambda ops, a: ops.image.ssim(a["x"], a["y"], max_val=1.0, data_format=a["data_format"]),
+     reference=_ssim_ref, dtypes=("float32", "float64"), doc="one SSIM per image pair (11×11 Gaussian, σ 1.5)")
+
+
 # core and math ----------------------------------------------------------------------------------
 
 

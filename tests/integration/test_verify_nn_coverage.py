@@ -1,4 +1,6 @@
-"""verify's keras.random checks catch a wrong distribution and broken seeds (numpy backend, one child).
+"""The coverage section of the op suite against the installed Keras: every keras.ops function outside
+keras.ops.numpy has a case or a NO_CASE entry, and verify's keras.random checks catch a wrong
+distribution and broken seeds (numpy backend, one child).
 
 The faults are built in the child with the worker's documented test hook (KBACKEND_TEST_PATCH):
 normal draws replaced by uniform draws of the same mean and variance (only the distribution's
@@ -10,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from kbackend.child import cases as K
 from kbackend.suite.run import installed_backends
 
 pytestmark = pytest.mark.integration
@@ -56,3 +61,32 @@ def test_random_checks_catch_a_wrong_distribution_and_ignored_seeds(tmp_path):
     assert status["random_uniform"]["status"] == "pass"
     assert status["random_uniform.seed"]["status"] == "fail", status["random_uniform.seed"]
     assert "expected 64" in status["random_uniform.seed"]["message"]
+
+
+LIST_OPS = """
+import json, types, keras
+def pub(m):
+    return {n for n in dir(m) if not n.startswith("_") and not isinstance(getattr(m, n), types.ModuleType)}
+o = keras.ops
+print(json.dumps({"ops": sorted((pub(o) | pub(o.nn) | pub(o.linalg) | pub(o.image)) - pub(o.numpy)),
+                  "random": sorted(pub(keras.random) - {"SeedGenerator"})}))
+"""
+
+
+def _covered(name: str, source: str) -> bool:
+    """A case calls `name` (`.NAME` or getattr's `"NAME"` in cases.py), is named after it, or NO_CASE says why not."""
+    return (name in K.NO_CASE or re.search(r"\.%s\b" % re.escape(name), source) is not None
+            or '"%s"' % name in source or any(c.name.startswith(name) for c in K.CASES))
+
+
+@pytest.mark.skipif("numpy" not in installed_backends(sys.path)[0], reason="needs the numpy backend")
+def test_every_keras_ops_function_outside_numpy_has_a_case_or_a_reason(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / ".keras"), "KERAS_BACKEND": "numpy"}
+    p = subprocess.run([sys.executable, "-c", LIST_OPS], env=env, cwd=str(tmp_path), capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    names = json.loads(p.stdout.strip().splitlines()[-1])
+    source = Path(K.__file__).read_text()
+    assert len(names["ops"]) > 100
+    assert [n for n in names["ops"] if not _covered(n, source)] == []
+    for n in names["random"]:  # each keras.random function: a distribution case and a seed case
+        assert "random_" + n in K.CASES_BY_NAME and "random_" + n + ".seed" in K.CASES_BY_NAME, n
