@@ -68,7 +68,8 @@ OPS = (
 )
 CATEGORIES = (
     "elementwise", "activation", "reduction", "shape", "indexing", "matmul", "linalg", "conv",
-    "pooling", "norm", "softmax", "loss", "sort", "image", "fft", "control", "random", "model",
+    "pooling", "norm", "softmax", "loss", "sort", "complex", "image", "core", "fft", "control",
+    "random", "model",
 )
 # --- generated: end
 
