@@ -1820,12 +1820,16 @@ def _ssim_ref(a, size=11, sigma=1.5, max_val=1.0):
 
 
 SSIM_IMG = ((2, 12, 13, 2), (8, 64, 64, 3), (16, 128, 128, 3))
-case(name="ssim", category="image", tol="nn", layout_dependent=True, layout_args=("x", "y"),
-     inputs=inputs(x=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG), y=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG)),
-     call=lambda ops, a: ops.image.ssim(a["x"], a["y"], max_val=1.0, data_format=a["data_format"]),
-     reference=_ssim_ref, dtypes=("float32", "float64"), differentiable=False,
-     doc="one SSIM per image pair (11×11 Gaussian, σ 1.5); no gradient check: central differences of this "
-         "reference cost about 100 s per backend (measured)")
+for _nm, _fmt in (("ssim", "channels_last"), ("ssim.channels_first", "channels_first")):
+    case(name=_nm, category="image", tol="nn",
+         inputs=inputs(x=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG), y=A("uniform", lo=0.0, hi=1.0, sizes=SSIM_IMG)),
+         call=(lambda f: lambda ops, a: ops.image.ssim(
+             *[a[k] if f == "channels_last" else ops.transpose(a[k], (0, 3, 1, 2)) for k in ("x", "y")],
+             max_val=1.0, data_format=f))(_fmt),
+         reference=_ssim_ref, dtypes=("float32", "float64"), differentiable=False,
+         conditions=(_fmt,) if _fmt == "channels_first" else (),
+         doc="one SSIM per image pair (11×11 Gaussian, σ 1.5); no gradient check: central differences of this "
+             "reference cost about 100 s per backend (measured)")
 
 
 # core and math ----------------------------------------------------------------------------------
