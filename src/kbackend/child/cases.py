@@ -1598,8 +1598,10 @@ resize_case("resize.bilinear_antialias", (2, 3), "bilinear", True, conditions=("
 resize_case("resize.nearest", (7, 3), "nearest", conditions=("upscale", "downscale"), differentiable=False)
 resize_case("resize.bicubic", (7, 8), "bicubic", conditions=("upscale",))
 resize_case("resize.bicubic_antialias", (2, 3), "bicubic", True, conditions=("downscale", "antialias"))
-resize_case("resize.lanczos3", (7, 8), "lanczos3", conditions=("upscale",))
-resize_case("resize.lanczos5_antialias", (2, 3), "lanczos5", True, conditions=("downscale", "antialias"))
+# No gradient check for Lanczos: torch raises on the value (an xfail), which leaves no gradient row there.
+resize_case("resize.lanczos3", (7, 8), "lanczos3", conditions=("upscale",), differentiable=False)
+resize_case("resize.lanczos5_antialias", (2, 3), "lanczos5", True, conditions=("downscale", "antialias"),
+            differentiable=False)
 
 
 def _sat_ref(a):
