@@ -303,7 +303,10 @@ def main(inp):
     results = []
     if A.get(adapter, "one_program") is not None and inp.get("batch", True):
         for dtype in dtypes:
-            todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]]
+            # A case may ask to run alone (Case.extra["eager"]: random draws, whose compiled sampler costs
+            # more than the whole program's other cases on jax).
+            todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]
+                    and not c.extra.get("eager")]
             if todo:
                 # A crash inside the batched program names this pseudo-unit: the next child runs eagerly.
                 journal.write({"start": unit_key(dtype, BATCH_UNIT)})
