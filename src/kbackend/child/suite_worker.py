@@ -303,10 +303,8 @@ def main(inp):
     results = []
     if A.get(adapter, "one_program") is not None and inp.get("batch", True):
         for dtype in dtypes:
-            # A case may ask to run alone (Case.extra["eager"]: random draws, whose compiled sampler costs
-            # more than the whole program's other cases on jax).
-            todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]
-                    and not c.extra.get("eager")]
+            # (a case that asks to run alone, Case.extra["eager"], is left out by runner.batch_units)
+            todo = [c for k, d, c in units if d == dtype and c is not None and not known_crash[k]]
             if todo:
                 # A crash inside the batched program names this pseudo-unit: the next child runs eagerly.
                 journal.write({"start": unit_key(dtype, BATCH_UNIT)})
@@ -780,7 +778,8 @@ class _Runner(object):
     def batch_units(self, todo, dtype):
         """(case, data format) pairs of `todo` that the one-program step computes (skipped cases left out)."""
         for c in todo:
-            # a case whose output shape depends on its values (Case.extra["eager"]) cannot be compiled
+            # Case.extra["eager"]: a case whose output shape depends on its values cannot be compiled, and
+            # random draws' compiled samplers cost more than the program's other cases on jax: they run alone
             if not c.skip_reason(self.backend, dtype) and not (getattr(c, "extra", None) or {}).get("eager"):
                 for fmt in (self.formats if c.layout_dependent else [None]):
                     yield c, fmt
