@@ -159,6 +159,11 @@ def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_
     plan2 = replace(job.plan, backends=tuple(b for b in job.plan.backends if any(c.backend == b for c in suspects)),
                     items=tuple(i for i in job.plan.items if (i.case, i.size, i.dtype) in keys), processes=n,
                     peak_probe=False, label="confirm")
+    if on_progress is not None:
+        sides = 2 if job.python_a else 1
+        on_progress(runner.Progress("", 0, "phase", label="confirm", items=len(suspects),
+                                    processes=n, total=n * len(plan2.backends) * sides,
+                                    done=(len(plan2.items) + 1) * (plan2.rounds + 1) * n * len(plan2.backends) * sides))
     if job.python_a:
         again_base, again = runner.run_interleaved(
             [job.python_a, job.python], [replace(plan2, label="confirm A"), replace(plan2, label="confirm B")],

@@ -89,8 +89,9 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
                        max_regression=max_regression, force_compare=force_compare, strict=strict,
                        confirm=not no_confirm, remeasure_peak=remeasure_peak, target_a=target_a)
     lines = not isatty(sys.stderr)
-    with progress("bench", job.total_processes if lines else job.total_steps) as step:
-        report = service.run(job, on_progress=bench_view.steps(step, lines=lines), save=save)
+    total = job.total_processes if lines else job.total_steps
+    with progress("bench", total) as step:
+        report = service.run(job, on_progress=bench_view.steps(step, lines=lines, total=total), save=save)
     return bench_view.render(report, saved=save, markdown_file=markdown_file, html_file=html_file,
                              step_summary=os.environ.get("GITHUB_STEP_SUMMARY"))
 

@@ -571,15 +571,24 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
 
-def steps(step, lines: bool = False) -> Callable:
+def steps(step, lines: bool = False, total: int = 0) -> Callable:
     """A callback for `bench.run.run`'s progress events, reporting each to `step`.
 
     On a terminal (a bar) every timed step moves it; in a log (`lines`) one line per backend and
     process, the group of cases it timed, with its time and the time since the run began.
+    `total` is the progress's planned total (a confirmation adds to it).
     """
+    state = {"total": total}
 
     def on_progress(ev) -> None:
         side = f"{ev.label} · " if ev.label else ""
+        if ev.stage == "phase":  # a confirmation: more processes than planned (`total` of them, `done` steps)
+            state["total"] += ev.total if lines else ev.done
+            text = (f"re-measuring {ev.items} suspected case(s) with {ev.processes} processes before deciding")
+            if lines:
+                print_now(step, text)
+            step(text, advance=0, total=state["total"])
+            return
         if lines:
             if ev.stage == "peak":
                 print_now(step, "measuring this machine's peak (once per machine; cached)")
