@@ -176,3 +176,5 @@ def test_ab_needs_two_pythons(run_cli):
     assert code == 2 and "pass `--python` twice" in err
     code, _, err = run_cli("bench", "--python", "/usr/bin/python3")
     assert code == 2 and "--ab" in err
+    code, _, err = run_cli("bench", "--ab", "--python", "a", "--python", "b", "--baseline", "base.json")
+    assert code == 2 and "not with a baseline" in err

@@ -203,8 +203,11 @@ def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_
     return report.model_copy(update={"gate": g, "results": results, "elapsed_s": report.elapsed_s + again.elapsed_s})
 
 
-def check_ab(pythons: Sequence[str], ab: bool) -> None:
+def check_ab(pythons: Sequence[str], ab: bool, baseline: str | None = None) -> None:
     """--ab needs exactly two --python; --python without --ab is the global option's job."""
+    if ab and baseline:
+        raise UsageError(f"`--ab` compares side B with side A, not with a baseline. Received: --ab and "
+                         f"--baseline {baseline}", fix="drop --baseline, or drop --ab and the two --python")
     if ab and len(pythons) != 2:
         raise UsageError(f"`--ab` compares two environments: pass `--python` twice. Received: {len(pythons)} "
                          f"--python{' ' + ', '.join(pythons) if pythons else ''}",

@@ -80,7 +80,7 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
     from kbackend.render.output import isatty
     from kbackend.render.progress import progress
 
-    service.check_ab(pythons, ab)
+    service.check_ab(pythons, ab, baseline)
     target, target_a = STATE.target(), None
     if ab:
         target_a, target = resolve(pythons[0]), resolve(pythons[1])
