@@ -96,7 +96,7 @@ def test_json_contract_save_compare_and_reports(run_cli, tmp_path):
         assert r["status"] == "ok" and r["median_s"] > 0 and r["iqr_s"] is None and len(r["samples"]) == 2
         assert r["gflops"] > 0 and 0 < r["peak_fraction"] < 1.5
     assert "regressions" not in doc
-    assert json.loads(base.read_text())["format_version"] == 1
+    assert json.loads(base.read_text())["format_version"] == 2
 
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")

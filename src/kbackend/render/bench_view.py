@@ -325,8 +325,12 @@ def json_data(report: BenchReport) -> dict:
         data["improvements"] = [_cmp(c) for c in g.improvements]
         data["comparisons"] = [_cmp(c) for c in g.comparisons]
         data["refused"] = [r.model_dump(mode="json") for r in g.refused]
+        data["inconclusive"] = [_cmp(c) for c in g.inconclusive]
         data["gate"] = {"baseline": g.baseline, "threshold": g.threshold, "alpha": g.alpha, "forced": g.forced,
-                        "missing": list(g.missing), "new": list(g.new), "differences": list(g.differences)}
+                        "missing": list(g.missing), "new": list(g.new), "differences": list(g.differences),
+                        "kind": g.kind, "strict": g.strict, "failed": g.failed,
+                        "confirmed_cases": g.confirmed_cases, "confirm_processes": g.confirm_processes,
+                        "noise": [n.model_dump(mode="json") for n in g.noise]}
     return data
 
 
