@@ -99,7 +99,8 @@ def one_compare(py: str, plan, base, machine, slowdown: float | None) -> dict:
             "inconclusive": [f"{c.case} x{c.ratio:.2f}" for c in g.inconclusive],
             "confirmed_cases": g.confirmed_cases,
             "slow_case": None if hit is None else {"ratio": round(hit.ratio, 3), "verdict": hit.verdict,
-                                                    "confirmation": hit.confirmation},
+                                                    "confirmation": hit.confirmation, "note": hit.note,
+                                                    "p": round(hit.p_slower, 4)},
             "other_regressions": [c.case for c in g.regressions if c.case != SLOW_CASE]}
 
 
@@ -132,7 +133,9 @@ def main() -> int:
                 if not args.json:
                     print(f"  compare {i + 1}/{args.compares} {'unchanged' if slow is None else f'x{slow}':>9}: "
                           f"{r['slow_case']['verdict'] if r['slow_case'] else '-'} for {SLOW_CASE}"
-                          f"{' ' + str(r['slow_case']['ratio']) if r['slow_case'] else ''}; regressions "
+                          f"{' ' + str(r['slow_case']['ratio']) if r['slow_case'] else ''}"
+                          f"{' (' + r['slow_case']['note'] + ')' if r['slow_case'] and r['slow_case']['note'] else ''}"
+                          f"; regressions "
                           f"{r['regressions'] or 'none'}; inconclusive {r['inconclusive'] or 'none'}; "
                           f"{r['seconds']} s, load {r['load'][0]:.2f}", flush=True)
         report["accuracy"] = None if args.no_accuracy else accuracy(py, cases, threads)
