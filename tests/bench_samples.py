@@ -29,15 +29,18 @@ def backend(name: str = "numpy", **kw) -> BackendRun:
 
 def result(backend: str = "numpy", case: str = "add", medians=(1.0, 1.0, 1.0), *, rounds: int = 3,
            spread: float = 0.01, **kw) -> Result:
-    """A result whose processes have these medians; each process's rounds spread around it."""
+    """A result whose processes have these best samples (the per-process values of the estimator);
+    each process's other rounds are up to `spread` x (rounds - 1) slower."""
     samples = []
     for m in medians:
-        samples += [m * (1 + spread * (i - (rounds - 1) / 2)) for i in range(rounds)]
+        samples += [m * (1 + spread * i) for i in range(rounds)]
     s = sorted(samples)
     base = dict(backend=backend, case=case, category="elementwise", size="medium", dtype="float32",
                 mode="eager", status="ok", **run.estimate(list(medians)), min_s=s[0], first_call_s=medians[0] * 5,
-                loops=10, samples=tuple(samples), process_medians=tuple(medians),
-                process_mins=tuple(min(samples[i * rounds:(i + 1) * rounds]) for i in range(len(medians))),
+                loops=10, samples=tuple(samples),
+                process_medians=tuple(sorted(samples[i * rounds:(i + 1) * rounds])[rounds // 2]
+                                      for i in range(len(medians))),
+                process_mins=tuple(medians),
                 flops=1e6, bytes=1.2e7,
                 compute_dtype="float32")
     base.update(kw)

@@ -96,7 +96,7 @@ def test_a_failed_backend_makes_the_exit_code_1():
 
 
 def test_the_ratio_is_the_shown_times_ratio():
-    # the time shown and the ratio come from one estimator: median of the per-process medians
+    # the time shown and the ratio come from one estimator: median of the per-process bests
     c = gate.decide(result(medians=(1.5, 1.2, 1.4)), result(medians=(1.0, 0.9, 1.1)), 0.1)
     assert c.median_s == pytest.approx(1.4) and c.baseline_median_s == pytest.approx(1.0)
     assert c.ratio == c.median_s / c.baseline_median_s

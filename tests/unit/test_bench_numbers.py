@@ -1,7 +1,7 @@
 """Numbers that add up: every printed ratio is the printed after / before, in every output.
 
 The time shown, the time compared and the ratio come from one estimator (the median of the
-per-process medians), so a reader who divides the two printed times gets the printed ratio, to the
+per-process best samples), so a reader who divides the two printed times gets the printed ratio, to the
 printed precision, on the terminal, in the markdown summary, in the HTML page and in the JSON.
 """
 
@@ -92,4 +92,4 @@ def test_json_ratio_is_exactly_after_over_before():
 
 def test_the_spread_is_of_the_estimator_shown():
     r = result("numpy", "add", (1.0, 2.0, 3.0, 4.0, 100.0))
-    assert r.median_s == 3.0 and r.iqr_s == 2.0  # quartiles of the per-process medians, not of all samples
+    assert r.median_s == 3.0 and r.iqr_s == 2.0  # quartiles of the per-process values, not of all samples

@@ -9,10 +9,11 @@ results with every sample and per-process median) plus
 History of `format_version` (pyperf's rule: write the history down, refuse
 what you cannot read):
 - 1 (kbackend 0.1.0): first format.
-- 2: a result's `median_s`/`iqr_s` are the median and IQR of its per-process medians; each backend
-  has `calibration` (per-process medians of the calibration kernel); the report has `load`; the
-  machine has `peak_origin`, `peak_spread`, `fingerprint`. Version 1 files are read (no calibration:
-  the machine-noise check is skipped; their times are recomputed from `process_medians`).
+- 2: a result's `median_s`/`iqr_s` are the median and IQR of its per-process best samples
+  (`process_mins`); each backend has `calibration` (per-process best of the calibration kernel); the
+  report has `load`; the machine has `peak_origin`, `peak_spread`, `fingerprint`. Version 1 files
+  are read (no calibration: the machine-noise check is skipped; their times are recomputed from
+  `process_mins`).
 
 A file with a newer version, another format, or results that do not parse is
 refused with the reason. `bench --json` output is accepted too: it holds the
@@ -100,11 +101,11 @@ def loads(text: str, where: str = "baseline") -> BenchReport:
 
 
 def _v1_result(r):
-    """A version 1 result with the one estimator of version 2 (median and IQR of per-process medians)."""
+    """A version 1 result with the one estimator of version 2 (median and IQR of per-process bests)."""
     from kbackend.bench.run import estimate
 
-    if isinstance(r, dict) and r.get("process_medians"):
-        r = dict(r, **estimate(list(r["process_medians"])))
+    if isinstance(r, dict) and r.get("process_mins"):
+        r = dict(r, **estimate(list(r["process_mins"])))
     return r
 
 

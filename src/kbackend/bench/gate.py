@@ -1,10 +1,11 @@
 """The regression gate: this run against a baseline (or side B against side A).
 
 One estimator everywhere (FACTS.md section 4: the processes are the
-independent repetitions): each process's median sample, and for a case the
-median of those per-process medians. It is the time shown, the ratio is the
-shown after / before exactly, and the spread shown is the IQR of the same
-per-process medians. A case is decided in three steps:
+independent repetitions): each process's best sample (noise only adds time;
+see `run.estimate` for the measurements behind the choice), and for a case
+the median of those per-process values. It is the time shown, the ratio is
+the shown after / before exactly, and the spread shown is the IQR of the same
+per-process values. A case is decided in three steps:
 
 1. a minimum effect and evidence: at least `--max-regression` % (10) slower,
    and significantly so across processes (a one-sided Mann-Whitney test at
@@ -97,8 +98,8 @@ def decide(current: Result, baseline: Result, threshold: float, alpha: float = A
            noise: Noise | None = None) -> Comparison:
     """The verdict for one case: regression, improvement, unchanged, noise (beyond the threshold but
     not significant) or inconclusive (significant, but the machine moved as much)."""
-    if min(len(current.process_medians), len(baseline.process_medians)) >= MIN_PROCESSES:
-        a, b, unit = current.process_medians, baseline.process_medians, "processes"
+    if min(len(current.process_mins), len(baseline.process_mins)) >= MIN_PROCESSES:
+        a, b, unit = current.process_mins, baseline.process_mins, "processes"
     else:
         a, b, unit = current.samples, baseline.samples, "rounds"
     ratio = current.median_s / baseline.median_s
@@ -120,7 +121,7 @@ def decide(current: Result, baseline: Result, threshold: float, alpha: float = A
         baseline_median_s=baseline.median_s, median_s=current.median_s, ratio=ratio,
         baseline_iqr_s=baseline.iqr_s, iqr_s=current.iqr_s,
         p_slower=p_slower, p_faster=p_faster, repetitions=unit, verdict=verdict,
-        processes=len(current.process_medians), baseline_processes=len(baseline.process_medians),
+        processes=len(current.process_mins), baseline_processes=len(baseline.process_mins),
         machine_noise=m if noise is not None else None, note=note,
     )
 

@@ -78,7 +78,7 @@ class BackendRun(Checked):
     processes: int = 0
     import_s: float | None = None
     log: str | None = None
-    #: per-process medians of the calibration kernel (a fixed NumPy matmul timed beside the cases).
+    #: per-process best samples of the calibration kernel (a fixed NumPy matmul timed beside the cases).
     calibration: tuple[float, ...] = ()
     #: the interpreter that ran it (A/B runs have two).
     python: str | None = None
@@ -97,8 +97,8 @@ class Result(Checked):
     error: str | None = None
     #: dtype the backend computed in (Keras computes float64 in float32 except on TensorFlow).
     compute_dtype: str | None = None
-    #: the one estimator: the median of the per-process medians; iqr_s, q1_s, q3_s are its spread
-    #: (quartiles of the per-process medians; None with a single process).
+    #: the one estimator: the median over processes of each process's best sample (`process_mins`);
+    #: iqr_s, q1_s, q3_s are its spread (quartiles of those values; None with a single process).
     median_s: float | None = None
     iqr_s: float | None = None
     q1_s: float | None = None
@@ -134,7 +134,7 @@ class Comparison(Checked):
     mode: str = "eager"
     baseline_median_s: float
     median_s: float
-    #: spreads of the same estimator (IQR of the per-process medians), None with one process.
+    #: spreads of the same estimator (IQR of the per-process bests), None with one process.
     baseline_iqr_s: float | None = None
     iqr_s: float | None = None
     #: median_s / baseline_median_s, exactly (> 1: slower).
@@ -167,7 +167,7 @@ class Noise(Checked):
     backend: str
     #: median calibration now / in the baseline (> 1: the machine was slower now).
     calibration_ratio: float | None = None
-    #: IQR / median of the per-process calibration medians, each side.
+    #: IQR / median of the per-process calibration values, each side.
     spread: float | None = None
     baseline_spread: float | None = None
     #: 1-minute load averages at the start and end of each run.

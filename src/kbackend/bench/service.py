@@ -118,8 +118,11 @@ def run(job: BenchJob, *, on_progress: Callable | None = None, save: str | None 
 def _keep_peak(job: BenchJob, report: BenchReport) -> tuple[BenchReport, Machine]:
     """Cache a freshly measured peak under the job's fingerprint."""
     m = report.machine
-    if job.machine is None and job.fingerprint is not None:
+    raised = job.machine is not None and m.peak_gflops != job.machine.peak_gflops  # a case beat the cached peak
+    if (job.machine is None or raised) and job.fingerprint is not None:
         m = peak.store(job.fingerprint, m)
+        if raised:
+            m = m.model_copy(update={"peak_origin": "cached"})
         report = report.model_copy(update={"machine": m})
     return report, m
 
@@ -143,10 +146,10 @@ def _pool_run(a: BackendRun, b: BackendRun | None) -> BackendRun:
 def _pool(a: Result, b: Result | None) -> Result:
     if b is None or b.status != "ok" or a.status != "ok":
         return a
-    pm = a.process_medians + b.process_medians
+    best = a.process_mins + b.process_mins
     return a.model_copy(update=dict(
-        **runner.estimate(pm), samples=a.samples + b.samples, process_medians=pm,
-        process_mins=a.process_mins + b.process_mins, min_s=min(a.min_s or b.min_s, b.min_s or a.min_s)))
+        **runner.estimate(best), samples=a.samples + b.samples, process_medians=a.process_medians + b.process_medians,
+        process_mins=best, min_s=min(a.min_s or b.min_s, b.min_s or a.min_s)))
 
 
 def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_progress) -> BenchReport:

@@ -59,8 +59,9 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
     """Time Keras ops on each backend, relative to this machine's measured peak.
 
     Each backend runs in its own processes with thread counts fixed before
-    import; a time is the median of the per-process medians (its spread, their
-    IQR), with the first call (compilation) reported apart. Against a baseline,
+    import; a time is the median over processes of each process's best sample
+    (its spread, their IQR), with the first call (compilation) reported apart.
+    Against a baseline,
     a suspected change is re-measured before it is called a regression.
 
     \b

@@ -119,7 +119,7 @@ def _row_note(r: Result) -> str:
 
 
 def fmt_ratio(c: Comparison) -> str:
-    """The ratio as printed: of the printed times (both are the median of the per-process medians)."""
+    """The ratio as printed: of the printed times (both are the median of the per-process bests)."""
     return f"×{c.ratio:.2f}"
 
 
