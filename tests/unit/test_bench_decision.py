@@ -133,3 +133,21 @@ def test_an_old_baseline_without_calibration_is_still_decided():
     g = gate.compare(cur, base, threshold=0.10)
     assert g.noise[0].calibration_ratio is None
     assert {c.case: c.verdict for c in g.comparisons}["add"] == "regression"
+
+
+def test_each_case_is_judged_against_the_calibration_of_its_kind():
+    # another process held a core: the 2-thread BLAS kernel and conv2d ~3x slower, the 1-thread add
+    # kernel unchanged; add really slowed 30 % (recorded: conv2d x3.39 flagged in such a run before)
+    base = report([result("numpy", "add", _us(RUN2["add"])),
+                   result("numpy", "conv2d", _us(RUN2["conv2d"]), category="conv")],
+                  backends=[backend("numpy", processes=4, calibration=_us((70, 71, 72, 70)),
+                                    calibration_blas=_us((900, 910, 905, 920)))])
+    cur = report([result("numpy", "add", _us(v * 1.3 for v in RUN2["add"])),
+                  result("numpy", "conv2d", _us(v * 3.4 for v in RUN2["conv2d"]), category="conv")],
+                 backends=[backend("numpy", processes=4, calibration=_us((71, 70, 72, 71)),
+                                   calibration_blas=_us((2900, 2950, 3000, 2800)))])
+    g = gate.compare(cur, base, threshold=0.10)
+    v = {c.case: c for c in g.comparisons}
+    assert v["add"].verdict == "regression"
+    assert v["conv2d"].verdict == "inconclusive" and "BLAS calibration kernel moved ×3.2" in v["conv2d"].note
+    assert g.noise[0].blas_ratio == pytest.approx(3.2, rel=0.02)

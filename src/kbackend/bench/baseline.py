@@ -10,7 +10,8 @@ History of `format_version` (pyperf's rule: write the history down, refuse
 what you cannot read):
 - 1 (kbackend 0.1.0): first format.
 - 2: a result's `median_s`/`iqr_s` are the median and IQR of its per-process best samples
-  (`process_mins`); each backend has `calibration` (per-process best of the calibration kernel); the
+  (`process_mins`); each backend has `calibration` and `calibration_blas` (per-process best of the two calibration
+  kernels); the
   report has `load`; the machine has `peak_origin`, `peak_spread`, `fingerprint`. Version 1 files
   are read (no calibration: the machine-noise check is skipped; their times are recomputed from
   `process_mins`).

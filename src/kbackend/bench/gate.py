@@ -10,11 +10,14 @@ per-process values. A case is decided in three steps:
 1. a minimum effect and evidence: at least `--max-regression` % (10) slower,
    and significantly so across processes (a one-sided Mann-Whitney test at
    `alpha` = 0.05; with fewer than 3 processes a side, across the rounds);
-2. the machine: a fixed calibration kernel (a NumPy matmul) is timed in the
-   same processes as the cases. When the calibration moved between the two
-   runs in the same direction as the case by at least half the case's change
-   (in log terms), the change is "inconclusive: the machine was noisy" rather
-   than a verdict; it fails the gate only under --strict;
+2. the machine: two fixed calibration kernels are timed in the same
+   processes as the cases, a single-threaded one (a NumPy add) and a
+   multi-threaded one (a BLAS matmul, the reference of matmul, conv and
+   linalg cases, which thread contention hits far harder). When the kernel
+   of the case's kind moved between the two runs in the same direction as
+   the case by at least half the case's change (in log terms), the change is
+   "inconclusive: the machine was noisy" rather than a verdict; it fails the
+   gate only under --strict;
 3. confirmation (service.py): a suspected change is re-measured, only that
    case, with more processes, and stands only if the re-measurement alone
    shows it too (asv's `continuous` re-runs, Google Benchmark's repetitions).
@@ -72,13 +75,27 @@ def noise_for(current: BackendRun, baseline: BackendRun, load: tuple = (), basel
     """The machine's noise for one backend: its calibration kernel in both runs, and the load averages."""
     a, b = current.calibration, baseline.calibration
     ratio = stats.median(a) / stats.median(b) if a and b and stats.median(b) > 0 else None
-    return Noise(backend=current.backend, calibration_ratio=ratio, spread=relative_spread(a),
+    x, y = current.calibration_blas, baseline.calibration_blas
+    blas = stats.median(x) / stats.median(y) if x and y and stats.median(y) > 0 else None
+    return Noise(backend=current.backend, calibration_ratio=ratio, blas_ratio=blas, spread=relative_spread(a),
                  baseline_spread=relative_spread(b), load=tuple(load), baseline_load=tuple(baseline_load))
 
 
-def explained(noise: Noise | None, ratio: float) -> float:
-    """How much of a change of `ratio` the machine itself shows (log scale): the calibration kernel's
-    shift between the two runs, in the same direction.
+#: cases whose work is multi-threaded BLAS: their reference is the matmul calibration kernel.
+BLAS_CATEGORIES = ("matmul", "conv", "linalg")
+
+
+def calibration_ratio(noise: Noise | None, category: str = "") -> float | None:
+    """The calibration ratio of the kernel of the case's kind (BLAS for matmul/conv/linalg)."""
+    if noise is None:
+        return None
+    return noise.blas_ratio if category in BLAS_CATEGORIES else noise.calibration_ratio
+
+
+def explained(noise: Noise | None, ratio: float, category: str = "") -> float:
+    """How much of a change of `ratio` the machine itself shows (log scale): the shift between the two
+    runs, in the same direction, of the calibration kernel of the case's kind (an elementwise add
+    for single-threaded work, a BLAS matmul for matmul, conv and linalg cases).
 
     Its scatter between processes is reported, not used: it is the scatter of a multi-threaded BLAS
     kernel (huge while another process holds a core), which single-threaded cases do not share, and
@@ -88,10 +105,11 @@ def explained(noise: Noise | None, ratio: float) -> float:
     >>> round(explained(n, 1.3), 3), round(explained(n, 0.7), 3)
     (0.182, 0.0)
     """
-    if noise is None or not noise.calibration_ratio:
+    cal = calibration_ratio(noise, category)
+    if not cal:
         return 0.0
     sign = 1.0 if ratio >= 1 else -1.0
-    return max(0.0, sign * math.log(noise.calibration_ratio))
+    return max(0.0, sign * math.log(cal))
 
 
 def decide(current: Result, baseline: Result, threshold: float, alpha: float = ALPHA,
@@ -112,10 +130,12 @@ def decide(current: Result, baseline: Result, threshold: float, alpha: float = A
         verdict = "improvement" if p_faster <= alpha else "noise"
     else:
         verdict = "unchanged"
-    m = explained(noise, ratio)
+    m = explained(noise, ratio, current.category)
     if verdict in ("regression", "improvement") and m >= EXPLAINED * abs(math.log(ratio)):
         verdict = "inconclusive"
-        note = f"the machine was noisy: its calibration kernel moved ×{noise.calibration_ratio:.2f} between the runs"
+        kind = "BLAS " if current.category in BLAS_CATEGORIES else ""
+        note = (f"the machine was noisy: its {kind}calibration kernel moved "
+                f"×{calibration_ratio(noise, current.category):.2f} between the runs")
     return Comparison(
         backend=current.backend, case=current.case, size=current.size, dtype=current.dtype, mode=current.mode,
         baseline_median_s=baseline.median_s, median_s=current.median_s, ratio=ratio,

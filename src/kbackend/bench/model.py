@@ -80,6 +80,8 @@ class BackendRun(Checked):
     log: str | None = None
     #: per-process best samples of the calibration kernel (a fixed NumPy matmul timed beside the cases).
     calibration: tuple[float, ...] = ()
+    #: the same for the multi-threaded calibration kernel (a BLAS matmul).
+    calibration_blas: tuple[float, ...] = ()
     #: the interpreter that ran it (A/B runs have two).
     python: str | None = None
 
@@ -167,6 +169,8 @@ class Noise(Checked):
     backend: str
     #: median calibration now / in the baseline (> 1: the machine was slower now).
     calibration_ratio: float | None = None
+    #: the multi-threaded kernel's ratio: the reference of the matmul, conv and linalg cases.
+    blas_ratio: float | None = None
     #: IQR / median of the per-process calibration values, each side.
     spread: float | None = None
     baseline_spread: float | None = None

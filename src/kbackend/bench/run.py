@@ -266,7 +266,7 @@ def _run_process(python: str, plan: Plan, backend: str, process: int, inp: dict,
     t0 = time.monotonic()
     while True:
         left = [s for s in inp["items"] if not any(_same(s, x) for x in excluded)]
-        steps = (len(left) + 1) * (plan.rounds + 1)  # + the calibration kernel
+        steps = (len(left) + 2) * (plan.rounds + 1)  # + the two calibration kernels
         if on_progress:
             on_progress(Progress(backend, process, "start", total=steps))
         r, lines = _child(python, dict(inp, items=left), env, _timeout(plan, len(left)), backend, process, steps,
@@ -384,8 +384,9 @@ def _backend_run(name: str, plan: Plan, results: list[ChildResult]) -> BackendRu
     if bad:
         log = ((bad[0].log or "") + ("\n" + bad[0].traceback if bad[0].traceback else ""))[-LOG_KEEP:]
     calibration = tuple(min(r.data["calibration"]) for r in ok if r.data.get("calibration"))
+    calibration_blas = tuple(min(r.data["calibration_blas"]) for r in ok if r.data.get("calibration_blas"))
     return BackendRun(
-        calibration=calibration,
+        calibration=calibration, calibration_blas=calibration_blas,
         backend=name, status=bad[0].status if bad else "ok", error=bad[0].error if bad else None,
         keras=d.get("keras"), version=d.get("version"), device=d.get("device"),
         mode=next((it.get("mode") for it in d.get("items", ()) if it.get("mode")), "jit" if plan.jit else "eager"),

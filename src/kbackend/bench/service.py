@@ -43,7 +43,7 @@ class BenchJob:
     @property
     def total_steps(self) -> int:
         p = self.plan
-        return (len(p.items) + 1) * (p.rounds + 1) * p.processes * len(p.backends) * (2 if self.python_a else 1)
+        return (len(p.items) + 2) * (p.rounds + 1) * p.processes * len(p.backends) * (2 if self.python_a else 1)
 
     @property
     def total_processes(self) -> int:
@@ -140,7 +140,8 @@ def compare_files(old_path: str, new_path: str, *, max_regression: float = 10.0,
 
 
 def _pool_run(a: BackendRun, b: BackendRun | None) -> BackendRun:
-    return a if b is None else a.model_copy(update={"calibration": a.calibration + b.calibration})
+    return a if b is None else a.model_copy(update={"calibration": a.calibration + b.calibration,
+                                                    "calibration_blas": a.calibration_blas + b.calibration_blas})
 
 
 def _pool(a: Result, b: Result | None) -> Result:
@@ -166,7 +167,7 @@ def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_
         sides = 2 if job.python_a else 1
         on_progress(runner.Progress("", 0, "phase", label="confirm", items=len(suspects),
                                     processes=n, total=n * len(plan2.backends) * sides,
-                                    done=(len(plan2.items) + 1) * (plan2.rounds + 1) * n * len(plan2.backends) * sides))
+                                    done=(len(plan2.items) + 2) * (plan2.rounds + 1) * n * len(plan2.backends) * sides))
     if job.python_a:
         again_base, again = runner.run_interleaved(
             [job.python_a, job.python], [replace(plan2, label="confirm A"), replace(plan2, label="confirm B")],

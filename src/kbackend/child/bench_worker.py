@@ -60,7 +60,11 @@ MAX_LOOPS = 1000000
 #: the calibration kernel's name: a fixed NumPy matmul timed in every process beside the cases,
 #: so that the parent can tell a slower machine from slower code (its samples leave as "calibration").
 CALIBRATION = "__calibration__"
-CALIBRATION_N = 160
+#: the second calibration kernel, of the multi-threaded kind: a matmul large enough for BLAS to use
+#: every thread (thread contention hits it, and the matmul/conv cases, far more than elementwise ones).
+CALIBRATION_BLAS = "__calibration_blas__"
+CALIBRATION_N = 384
+CALIBRATION_ELEMENTS = 1 << 16
 #: test hook: "case=factor,case=factor" slows those cases in this process (a real environment with a
 #: slower op, for the A/B tests: a .pth file of a second venv sets it at interpreter start-up).
 SLOWDOWN_VAR = "KBACKEND_TEST_BENCH_SLOWDOWN"
@@ -459,7 +463,16 @@ def _maker(kit, cases, c, it, jit, slowdown, clock, np):
 
 
 def calibration_fn(np):
-    """The calibration kernel: a fixed float32 matmul with the process's BLAS threads."""
+    """The single-threaded calibration kernel: a fixed float32 elementwise add (NumPy's ufuncs use one
+    thread), the kind of work of the elementwise, activation, reduction and shape cases."""
+    a = np.linspace(0.0, 1.0, CALIBRATION_ELEMENTS, dtype="float32")
+    b = a[::-1].copy()
+    c = np.empty_like(a)
+    return lambda: np.add(a, b, out=c)
+
+
+def calibration_blas_fn(np):
+    """The multi-threaded calibration kernel: a fixed float32 matmul with the process's BLAS threads."""
     rng = np.random.default_rng(12345)
     a = rng.standard_normal((CALIBRATION_N, CALIBRATION_N)).astype("float32")
     b = rng.standard_normal((CALIBRATION_N, CALIBRATION_N)).astype("float32")
@@ -527,19 +540,21 @@ def run(inp, threads_info):
             it.update(status="skipped", error=reason)
             continue
         it["make"] = _maker(kit, cases, c, it, jit, slow.get(c.name), clock, np)
-    cal = None
+    cals = []
     if inp.get("calibration", True):
-        cal = {"case": CALIBRATION, "size": "-", "dtype": "float32", "status": "ok"}
-        cal["make"] = lambda: (calibration_fn(np), "eager", 0.0)
-        items.append(cal)
+        for name, make in ((CALIBRATION, calibration_fn), (CALIBRATION_BLAS, calibration_blas_fn)):
+            cal = {"case": name, "size": "-", "dtype": "float32", "status": "ok"}
+            cal["make"] = (lambda make=make: (make(np), "eager", 0.0))
+            items.append(cal)
+            cals.append(cal)
     progress = _progress_writer(inp.get("progress"))
     watchdog = Watchdog(inp["item_timeout"], inp.get("progress")) if inp.get("item_timeout") else None
     measure_items(items, int(inp.get("rounds", 11)), clock, float(inp.get("min_time", 0.002)),
                   float(inp.get("warmup_time", 0.02)), progress, watchdog)
-    calibration = None
-    if cal is not None:
+    calibration = {}
+    for cal in cals:
         items.remove(cal)
-        calibration = cal.get("samples")
+        calibration[cal["case"]] = cal.get("samples")
     for it in items:
         it.pop("fn", None)
         first = it.pop("first_out", None)
@@ -560,7 +575,8 @@ def run(inp, threads_info):
         "backend_threads": kit.backend_threads,
         "import_s": import_s,
         "items": items,
-        "calibration": calibration,
+        "calibration": calibration.get(CALIBRATION),
+        "calibration_blas": calibration.get(CALIBRATION_BLAS),
         "peak_probe": probe,
         "python": platform.python_version(),
         "cpu": cpu_model(),

@@ -269,6 +269,8 @@ def noise_text(g) -> str:
         bits = []
         if n.calibration_ratio is not None:
             bits.append(f"calibration ×{n.calibration_ratio:.2f}")
+        if n.blas_ratio is not None:
+            bits.append(f"BLAS ×{n.blas_ratio:.2f}")
         sp = max(n.spread or 0.0, n.baseline_spread or 0.0)
         if n.spread is not None or n.baseline_spread is not None:
             bits.append(f"spread {100 * sp:.0f} %")
@@ -609,7 +611,7 @@ def steps(step, lines: bool = False, total: int = 0) -> Callable:
             doing = "importing" if ev.stage == "start" else "its own matmul peak"
             step(f"{side}{ev.backend} · process {ev.process + 1} · {doing}", advance=0)
             return
-        if ev.case == "__calibration__":
+        if ev.case.startswith("__calibration"):
             step(f"{side}{ev.backend} · process {ev.process + 1} · {ev.stage} · calibration")
             return
         step(f"{side}{ev.backend} · process {ev.process + 1} · {ev.stage} · {ev.case} {ev.size} {ev.dtype}")
