@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kbackend.bench import roofline
+from kbackend.bench import roofline, run
 from kbackend.bench.model import BackendRun, BandwidthPoint, BenchReport, Machine, PeakSource, Result
 
 CURVE = (
@@ -22,23 +22,25 @@ def machine(**kw) -> Machine:
 
 def backend(name: str = "numpy", **kw) -> BackendRun:
     base = dict(backend=name, status="ok", keras="3.15.1", version="1.0", device="cpu", mode="eager",
-                sync="none", processes=3)
+                sync="none", processes=3, calibration=(1e-4, 1e-4, 1e-4))
     base.update(kw)
     return BackendRun(**base)
 
 
 def result(backend: str = "numpy", case: str = "add", medians=(1.0, 1.0, 1.0), *, rounds: int = 3,
            spread: float = 0.01, **kw) -> Result:
-    """A result whose processes have these medians; each process's rounds spread around it."""
+    """A result whose processes have these best samples (the per-process values of the estimator);
+    each process's other rounds are up to `spread` x (rounds - 1) slower."""
     samples = []
     for m in medians:
-        samples += [m * (1 + spread * (i - (rounds - 1) / 2)) for i in range(rounds)]
+        samples += [m * (1 + spread * i) for i in range(rounds)]
     s = sorted(samples)
     base = dict(backend=backend, case=case, category="elementwise", size="medium", dtype="float32",
-                mode="eager", status="ok", median_s=s[len(s) // 2], iqr_s=s[3 * len(s) // 4] - s[len(s) // 4],
-                q1_s=s[len(s) // 4], q3_s=s[3 * len(s) // 4], min_s=s[0], first_call_s=medians[0] * 5,
-                loops=10, samples=tuple(samples), process_medians=tuple(medians),
-                process_mins=tuple(min(samples[i * rounds:(i + 1) * rounds]) for i in range(len(medians))),
+                mode="eager", status="ok", **run.estimate(list(medians)), min_s=s[0], first_call_s=medians[0] * 5,
+                loops=10, samples=tuple(samples),
+                process_medians=tuple(sorted(samples[i * rounds:(i + 1) * rounds])[rounds // 2]
+                                      for i in range(len(medians))),
+                process_mins=tuple(medians),
                 flops=1e6, bytes=1.2e7,
                 compute_dtype="float32")
     base.update(kw)

@@ -93,10 +93,10 @@ def test_json_contract_save_compare_and_reports(run_cli, tmp_path):
     assert {(r["backend"], r["case"], r["dtype"]) for r in doc["results"]} == {
         ("numpy", "add", "float32"), ("numpy", "matmul", "float32")}
     for r in doc["results"]:
-        assert r["status"] == "ok" and r["median_s"] > 0 and r["iqr_s"] >= 0 and len(r["samples"]) == 2
+        assert r["status"] == "ok" and r["median_s"] > 0 and r["iqr_s"] is None and len(r["samples"]) == 2
         assert r["gflops"] > 0 and 0 < r["peak_fraction"] < 1.5
     assert "regressions" not in doc
-    assert json.loads(base.read_text())["format_version"] == 1
+    assert json.loads(base.read_text())["format_version"] == 2
 
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
@@ -125,3 +125,56 @@ def test_terminal_output_ranks_and_nothing_but_json_with_json(run_cli):
     assert out.startswith("Machine: ") and "add" in out and "matmul" in out and "Fastest: numpy 2" in out
     code, out, err = run_cli(*FAST, "--json")
     assert out.lstrip().startswith("{") and out.rstrip().endswith("}")
+
+
+def _saved(tmp_path, name, add_medians, calibration=(1e-4,) * 4):
+    from bench_samples import backend, report, result
+    from kbackend.bench import baseline
+
+    rep = report([result("numpy", "add", add_medians), result("numpy", "relu", (2e-5, 2.1e-5, 1.9e-5, 2e-5))],
+                 backends=[backend("numpy", processes=4, calibration=calibration)])
+    path = tmp_path / name
+    baseline.save(rep, str(path))
+    return str(path)
+
+
+def test_compare_decides_between_two_saved_runs_without_measuring(run_cli, tmp_path, monkeypatch):
+    from kbackend.bench import run
+
+    def no_measuring(*a, **k):
+        raise AssertionError("compare measured something")
+
+    monkeypatch.setattr(run, "run_interleaved", no_measuring)
+    old = _saved(tmp_path, "old.json", (1e-4, 1.02e-4, 0.98e-4, 1e-4))
+    new = _saved(tmp_path, "new.json", (2e-4, 2.02e-4, 1.98e-4, 2e-4))
+    code, out, err = run_cli("bench", "compare", old, new)
+    assert code == 1, err
+    assert "regression  numpy add medium float32: 100.0 µs → 200.0 µs (×2.00" in out
+    assert "none re-measured" in out
+    code, out, _ = run_cli("bench", "compare", old, old, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["command"] == "bench" and doc["regressions"] == []
+    # the machine was slower in NEW: its calibration kernel moved as much as the case
+    drift = _saved(tmp_path, "drift.json", (2e-4, 2.02e-4, 1.98e-4, 2e-4), calibration=(2e-4,) * 4)
+    code, out, _ = run_cli("bench", "compare", old, drift, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["regressions"] == []
+    assert [c["verdict"] for c in doc["comparisons"] if c["case"] == "add"] == ["inconclusive"]
+    code, _, _ = run_cli("bench", "compare", old, drift, "--strict")
+    assert code == 1
+
+
+def test_compare_needs_two_readable_files(run_cli, tmp_path):
+    code, out, err = run_cli("bench", "compare", str(tmp_path / "absent.json"), str(tmp_path / "b.json"))
+    assert code == 1 and "Cannot read the baseline" in err
+    code, _, err = run_cli("bench", "compare", "only-one.json")
+    assert code == 2 and "Missing argument" in err
+
+
+def test_ab_needs_two_pythons(run_cli):
+    code, _, err = run_cli("bench", "--ab", "--python", "/usr/bin/python3")
+    assert code == 2 and "pass `--python` twice" in err
+    code, _, err = run_cli("bench", "--python", "/usr/bin/python3")
+    assert code == 2 and "--ab" in err
+    code, _, err = run_cli("bench", "--ab", "--python", "a", "--python", "b", "--baseline", "base.json")
+    assert code == 2 and "not with a baseline" in err

@@ -47,8 +47,9 @@ def test_quick_bench_on_every_installed_backend(run_cli, tmp_path):
         if r["status"] == "skipped":
             continue
         assert r["status"] == "ok", (where, r["error"])
-        assert r["median_s"] > 0 and r["min_s"] > 0 and r["iqr_s"] >= 0 and r["first_call_s"] > 0, where
-        assert r["q1_s"] <= r["median_s"] <= r["q3_s"], where
+        assert r["median_s"] > 0 and r["min_s"] > 0 and r["first_call_s"] > 0, where
+        # one process: its best round, and no spread of the per-process values to show
+        assert r["iqr_s"] is None and r["q1_s"] is None and r["median_s"] == r["process_mins"][0], where
         assert r["gflops"] > 0 and r["gbs"] > 0, where
         assert 0 < r["peak_fraction"] < MARGIN, (where, r["peak_fraction"])
         assert r["bound"] in ("compute", "memory")

@@ -23,7 +23,7 @@ def test_round_trip_keeps_every_sample(tmp_path):
     assert back == r
     assert back.results[0].samples == r.results[0].samples
     doc = json.loads(path.read_text())
-    assert doc["format"] == "kbackend-bench" and doc["format_version"] == 1 and doc["saved_at"].endswith("Z")
+    assert doc["format"] == "kbackend-bench" and doc["format_version"] == 2 and doc["saved_at"].endswith("Z")
 
 
 def test_save_is_atomic_and_readable_by_others(tmp_path):
@@ -42,10 +42,10 @@ def test_save_to_a_missing_directory_is_a_user_error(tmp_path):
 
 def test_newer_format_version_is_refused(tmp_path):
     doc = json.loads(baseline.dumps(report([result()])))
-    doc["format_version"] = 2
+    doc["format_version"] = 3
     with pytest.raises(BaselineError) as e:
         baseline.loads(json.dumps(doc), "b.json")
-    assert "Received: format_version=2" in e.value.message and "upgrade kbackend" in e.value.fix
+    assert "Received: format_version=3" in e.value.message and "upgrade kbackend" in e.value.fix
 
 
 @pytest.mark.parametrize("text,match", [
@@ -68,3 +68,16 @@ def test_bench_json_output_is_accepted_as_a_baseline():
     r = report([result()])
     doc = envelope("bench", 0, bench_view.json_data(r))
     assert baseline.loads(json.dumps(doc)) == r
+
+
+def test_a_version_1_file_is_read_with_the_one_estimator():
+    import json
+
+    from bench_samples import report, result
+
+    r = result("numpy", "add", (1.0, 2.0, 3.0, 4.0, 100.0))
+    doc = json.loads(baseline.dumps(report([r])))
+    doc["format_version"] = 1
+    doc["results"][0].update(median_s=2.5, iqr_s=50.0)  # version 1: of all samples
+    old = baseline.loads(json.dumps(doc))
+    assert old.results[0].median_s == 3.0 and old.results[0].iqr_s == 2.0

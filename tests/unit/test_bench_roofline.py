@@ -72,3 +72,18 @@ def test_machine_peak_is_the_best_cpu_measurement():
 def test_attainable_is_the_lower_roof():
     assert roofline.attainable_gflops(0.1, 100.0, 30.0) == pytest.approx(3.0)
     assert roofline.attainable_gflops(100.0, 100.0, 30.0) == 100.0
+
+
+def test_a_case_faster_than_the_peak_raises_it():
+    from bench_samples import machine, result
+
+    from kbackend.bench import run
+
+    m = machine(peak_gflops={"float32": 10.0, "float64": 5.0})
+    fast = roofline.place(result("jax", "matmul", (1e-3,) * 3, flops=2e7, bytes=1e3), m)  # 20 GFLOP/s
+    assert fast.peak_fraction > 1
+    raised = run.raise_peak(m, [fast], {"jax": "cpu"})
+    assert raised.peak_gflops == {"float32": pytest.approx(20.0), "float64": 5.0}
+    assert raised.peak_sources[-1].source == "jax matmul medium"
+    assert roofline.place(fast, raised).peak_fraction == pytest.approx(1.0)
+    assert run.raise_peak(raised, [fast], {"jax": "cpu"}) is raised  # nothing above it: unchanged

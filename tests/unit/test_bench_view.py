@@ -102,3 +102,25 @@ def test_progress_bar_names_the_case_being_timed(monkeypatch):
         cb(Progress("jax", 1, "round 1/3", "matmul", "medium", "float32", done=1, total=2))
     shown = buf.getvalue()
     assert "jax · process 2 · round 1/3 · matmul medium float32" in shown and "1/4" in shown
+
+
+def test_a_log_gets_one_line_per_backend_and_process_with_times(capsys):
+    from kbackend.bench.run import Progress
+    from kbackend.render.progress import progress
+
+    with progress("bench", 2) as step:
+        cb = bench_view.steps(step, lines=True, total=2)
+        cb(Progress("numpy", 0, "peak"))
+        cb(Progress("numpy", 0, "start", total=14))
+        cb(Progress("numpy", 0, "round 1/3", "add", "medium", "float32", done=1, total=14))  # no line per sample
+        cb(Progress("numpy", 0, "done", seconds=2.34, elapsed=5.6, processes=2, items=6))
+        cb(Progress("", 0, "phase", label="confirm", items=1, processes=5, total=5))
+        cb(Progress("numpy", 0, "done", seconds=1.5, elapsed=9.0, processes=5, items=1, label="confirm"))
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    assert cap.err.splitlines() == [
+        "bench: measuring this machine's peak (once per machine; cached)",
+        "bench: numpy · process 1/2 · 6 cases in 2.3 s · 6 s elapsed (1/2)",
+        "bench: re-measuring 1 suspected case(s) with 5 processes before deciding",
+        "bench: confirm · numpy · process 1/5 · 1 cases in 1.5 s · 9 s elapsed (2/7)",
+    ]

@@ -9,6 +9,12 @@ results with every sample and per-process median) plus
 History of `format_version` (pyperf's rule: write the history down, refuse
 what you cannot read):
 - 1 (kbackend 0.1.0): first format.
+- 2: a result's `median_s`/`iqr_s` are the median and IQR of its per-process best samples
+  (`process_mins`); each backend has `calibration` and `calibration_blas` (per-process best of the two calibration
+  kernels); the
+  report has `load`; the machine has `peak_origin`, `peak_spread`, `fingerprint`. Version 1 files
+  are read (no calibration: the machine-noise check is skipped; their times are recomputed from
+  `process_mins`).
 
 A file with a newer version, another format, or results that do not parse is
 refused with the reason. `bench --json` output is accepted too: it holds the
@@ -33,10 +39,11 @@ from kbackend.bench.model import BenchReport
 from kbackend.errors import KbackendError
 
 FORMAT = "kbackend-bench"
-FORMAT_VERSION = 1
-SUPPORTED = (1,)
+FORMAT_VERSION = 2
+SUPPORTED = (1, 2)
 _ENVELOPE_KEYS = ("schema_version", "kbackend_version", "command", "exit_code", "regressions",
-                  "improvements", "comparisons", "refused", "format", "format_version", "saved_at")
+                  "improvements", "inconclusive", "comparisons", "refused", "format", "format_version",
+                  "saved_at")
 
 
 class BaselineError(KbackendError):
@@ -82,6 +89,9 @@ def loads(text: str, where: str = "baseline") -> BenchReport:
             fix="upgrade kbackend, or save a new baseline with this one: `kbackend bench --save FILE`")
     body = {k: v for k, v in doc.items() if k not in _ENVELOPE_KEYS}
     body.pop("gate", None)
+    body.pop("counts", None)
+    if doc.get("format_version") == 1:
+        body["results"] = [_v1_result(r) for r in body.get("results") or ()]
     try:
         return BenchReport.model_validate(body)
     except ValidationError as e:
@@ -89,6 +99,15 @@ def loads(text: str, where: str = "baseline") -> BenchReport:
         loc = ".".join(str(p) for p in first["loc"])
         raise BaselineError(f"Invalid baseline {where}: `{loc}`: {first['msg']}.",
                             fix="save a new one with `kbackend bench --save FILE`") from None
+
+
+def _v1_result(r):
+    """A version 1 result with the one estimator of version 2 (median and IQR of per-process bests)."""
+    from kbackend.bench.run import estimate
+
+    if isinstance(r, dict) and r.get("process_mins"):
+        r = dict(r, **estimate(list(r["process_mins"])))
+    return r
 
 
 def load(path: str) -> BenchReport:

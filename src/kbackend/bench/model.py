@@ -12,7 +12,9 @@ from kbackend._record import Checked
 
 #: timeout / crashed: the case hung past the item time limit or killed its process, and was left out.
 ResultStatus = Literal["ok", "error", "skipped", "timeout", "crashed", "not_run"]
-Verdict = Literal["regression", "improvement", "unchanged", "noise"]
+#: noise: beyond the threshold but not significant, or not confirmed by the re-measurement;
+#: inconclusive: significant, but the machine's own calibration kernel moved as much (a noisy machine).
+Verdict = Literal["regression", "improvement", "unchanged", "noise", "inconclusive"]
 
 
 class BandwidthPoint(Checked):
@@ -50,6 +52,13 @@ class Machine(Checked):
     peak_gbs: float = 0.0
     bandwidth: tuple[BandwidthPoint, ...] = ()
     peak_sources: tuple[PeakSource, ...] = ()
+    #: relative spread (IQR / median) of the peak's repeated trials, per dtype.
+    peak_spread: dict[str, float] = {}
+    #: where the peak comes from: "measured" in this run, or "cached" (measured once for this fingerprint).
+    peak_origin: str = "measured"
+    peak_measured_at: str | None = None
+    #: the fingerprint the peak was measured for (CPU, cores, threads, library versions).
+    fingerprint: dict[str, object] = {}
 
 
 class BackendRun(Checked):
@@ -69,6 +78,12 @@ class BackendRun(Checked):
     processes: int = 0
     import_s: float | None = None
     log: str | None = None
+    #: per-process best samples of the calibration kernel (a fixed NumPy matmul timed beside the cases).
+    calibration: tuple[float, ...] = ()
+    #: the same for the multi-threaded calibration kernel (a BLAS matmul).
+    calibration_blas: tuple[float, ...] = ()
+    #: the interpreter that ran it (A/B runs have two).
+    python: str | None = None
 
 
 class Result(Checked):
@@ -84,6 +99,8 @@ class Result(Checked):
     error: str | None = None
     #: dtype the backend computed in (Keras computes float64 in float32 except on TensorFlow).
     compute_dtype: str | None = None
+    #: the one estimator: the median over processes of each process's best sample (`process_mins`);
+    #: iqr_s, q1_s, q3_s are its spread (quartiles of those values; None with a single process).
     median_s: float | None = None
     iqr_s: float | None = None
     q1_s: float | None = None
@@ -119,14 +136,24 @@ class Comparison(Checked):
     mode: str = "eager"
     baseline_median_s: float
     median_s: float
-    #: the gate's ratio, current / baseline (> 1: slower): of the medians of the per-process
-    #: minimums with 3 or more processes a side, else of the medians.
+    #: spreads of the same estimator (IQR of the per-process bests), None with one process.
+    baseline_iqr_s: float | None = None
+    iqr_s: float | None = None
+    #: median_s / baseline_median_s, exactly (> 1: slower).
     ratio: float
     #: one-sided rank-test p-values across the independent repetitions.
     p_slower: float
     p_faster: float
     repetitions: Literal["processes", "rounds"]
     verdict: Verdict
+    #: processes behind each side (after a confirmation, the pooled count).
+    processes: int = 0
+    baseline_processes: int = 0
+    #: "confirmed" / "not confirmed" after the automatic re-measurement, None when none was needed.
+    confirmation: str | None = None
+    #: how much of the change the machine's calibration kernel explains (log scale), and why.
+    machine_noise: float | None = None
+    note: str | None = None
 
 
 class Refusal(Checked):
@@ -136,11 +163,35 @@ class Refusal(Checked):
     reasons: tuple[str, ...]
 
 
+class Noise(Checked):
+    """The machine's noise in one comparison, measured in the same processes as the cases."""
+
+    backend: str
+    #: median calibration now / in the baseline (> 1: the machine was slower now).
+    calibration_ratio: float | None = None
+    #: the multi-threaded kernel's ratio: the reference of the matmul, conv and linalg cases.
+    blas_ratio: float | None = None
+    #: IQR / median of the per-process calibration values, each side.
+    spread: float | None = None
+    baseline_spread: float | None = None
+    #: 1-minute load averages at the start and end of each run.
+    load: tuple[float, ...] = ()
+    baseline_load: tuple[float, ...] = ()
+
+
 class Gate(Checked):
     baseline: str
     threshold: float
     alpha: float
     forced: bool = False
+    #: inconclusive cases fail the gate too.
+    strict: bool = False
+    noise: tuple[Noise, ...] = ()
+    #: cases re-measured to confirm a suspected change, and the processes used.
+    confirmed_cases: int = 0
+    confirm_processes: int = 0
+    #: "baseline" (a saved run), "compare" (two saved runs), "ab" (two environments in one run).
+    kind: str = "baseline"
     comparisons: tuple[Comparison, ...] = ()
     refused: tuple[Refusal, ...] = ()
     #: keys "backend/case/size/dtype/mode" only in the baseline, or only in this run.
@@ -157,6 +208,14 @@ class Gate(Checked):
     def improvements(self) -> tuple[Comparison, ...]:
         return tuple(c for c in self.comparisons if c.verdict == "improvement")
 
+    @property
+    def inconclusive(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.verdict == "inconclusive")
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or (self.strict and self.inconclusive))
+
 
 class BenchReport(Checked):
     machine: Machine
@@ -165,10 +224,12 @@ class BenchReport(Checked):
     results: tuple[Result, ...] = ()
     gate: Gate | None = None
     elapsed_s: float = 0.0
+    #: 1-minute load average at the start and the end of the run.
+    load: tuple[float, ...] = ()
 
     @property
     def exit_code(self) -> int:
-        """1 on a regression or a backend that did not run, else 0."""
-        if self.gate is not None and self.gate.regressions:
+        """1 on a regression (an inconclusive case too under --strict) or a backend that did not run, else 0."""
+        if self.gate is not None and self.gate.failed:
             return 1
         return 1 if any(b.status != "ok" for b in self.backends) else 0

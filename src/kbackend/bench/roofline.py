@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from kbackend.bench import stats
 from kbackend.bench.model import BandwidthPoint, Machine, PeakSource, Result
 
 FLOAT64 = "float64"
@@ -95,7 +96,12 @@ def machine_from(peak: dict, threads: int, probes: Sequence[PeakSource]) -> Mach
             best[s.dtype] = max(best.get(s.dtype, 0.0), s.gflops)
     curve = tuple(BandwidthPoint(**p) for p in peak.get("bandwidth") or ())
     dram = max(curve, key=lambda p: p.footprint_bytes).gbs if curve else 0.0
+    spread = {}
+    for dt, trials in (peak.get("gflops_trials") or {}).items():
+        if trials and stats.median(trials) > 0:
+            spread[dt] = stats.iqr(trials) / stats.median(trials)
     return Machine(
+        peak_spread=spread,
         cpu=peak.get("cpu") or "unknown", cores=int(peak.get("cores") or 0), threads=threads,
         platform=peak.get("platform") or "", python=peak.get("python") or "", numpy=peak.get("numpy"),
         peak_gflops=best, peak_gbs=dram, bandwidth=curve, peak_sources=tuple(sources),

@@ -57,6 +57,17 @@ THREAD_VARS = (
 )
 
 MAX_LOOPS = 1000000
+#: the calibration kernel's name: a fixed NumPy matmul timed in every process beside the cases,
+#: so that the parent can tell a slower machine from slower code (its samples leave as "calibration").
+CALIBRATION = "__calibration__"
+#: the second calibration kernel, of the multi-threaded kind: a matmul large enough for BLAS to use
+#: every thread (thread contention hits it, and the matmul/conv cases, far more than elementwise ones).
+CALIBRATION_BLAS = "__calibration_blas__"
+CALIBRATION_N = 384
+CALIBRATION_ELEMENTS = 1 << 16
+#: test hook: "case=factor,case=factor" slows those cases in this process (a real environment with a
+#: slower op, for the A/B tests: a .pth file of a second venv sets it at interpreter start-up).
+SLOWDOWN_VAR = "KBACKEND_TEST_BENCH_SLOWDOWN"
 
 
 # --------------------------------------------------------------------------- timing primitives
@@ -271,8 +282,10 @@ def peak(inp):
     out = {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
            "python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine()}
     gflops = {}
+    trials = {}
     for dt in ("float32", "float64"):
         best = 0.0
+        trials[dt] = []
         for n in ((1024,) if quick else (1024, 2048)):
             rng = np.random.default_rng(0)
             a = rng.standard_normal((n, n)).astype(dt)
@@ -282,9 +295,11 @@ def peak(inp):
             warm_up(fn, clock, 0.02)
             for _ in range(3 if quick else 5):
                 t = time_block(fn, 1, clock)
-                best = max(best, 2.0 * n ** 3 / t / 1e9)
+                trials[dt].append(2.0 * n ** 3 / t / 1e9)
+                best = max(best, trials[dt][-1])
         gflops[dt] = best
     out["gflops"] = gflops
+    out["gflops_trials"] = trials
     curve = []
     # per-array sizes, 8 KiB to 64 MiB: from L1-sized working sets to DRAM-sized ones
     for nbytes in inp.get("bandwidth_sizes") or [8192 << (2 * k) for k in range(7)] + [64 << 20]:
@@ -447,6 +462,41 @@ def _maker(kit, cases, c, it, jit, slowdown, clock, np):
     return make
 
 
+def calibration_fn(np):
+    """The single-threaded calibration kernel: a fixed float32 elementwise add (NumPy's ufuncs use one
+    thread), the kind of work of the elementwise, activation, reduction and shape cases."""
+    a = np.linspace(0.0, 1.0, CALIBRATION_ELEMENTS, dtype="float32")
+    b = a[::-1].copy()
+    c = np.empty_like(a)
+    return lambda: np.add(a, b, out=c)
+
+
+def calibration_blas_fn(np):
+    """The multi-threaded calibration kernel: a fixed float32 matmul with the process's BLAS threads."""
+    rng = np.random.default_rng(12345)
+    a = rng.standard_normal((CALIBRATION_N, CALIBRATION_N)).astype("float32")
+    b = rng.standard_normal((CALIBRATION_N, CALIBRATION_N)).astype("float32")
+    c = np.empty_like(a)
+    return lambda: np.matmul(a, b, out=c)
+
+
+def env_slowdown(value):
+    """{case: factor} from the test hook's value.
+
+    >>> env_slowdown("add=2, relu=1.3") == {"add": 2.0, "relu": 1.3}
+    True
+    """
+    out = {}
+    for part in (value or "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            try:
+                out[k.strip()] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
 def _progress_writer(path):
     if not path:
         return None
@@ -474,7 +524,8 @@ def run(inp, threads_info):
     backend = keras.backend.backend()
     kit = Kit(backend, keras, ops, np, inp.get("threads"), _adapters().load(backend))
     jit = bool(inp.get("jit"))
-    slow = inp.get("slowdown") or {}
+    slow = dict(inp.get("slowdown") or {})
+    slow.update(env_slowdown(os.environ.get(SLOWDOWN_VAR)))
     items = []
     for spec in inp["items"]:
         it = {"case": spec["case"], "size": spec["size"], "dtype": spec["dtype"], "status": "ok"}
@@ -489,10 +540,21 @@ def run(inp, threads_info):
             it.update(status="skipped", error=reason)
             continue
         it["make"] = _maker(kit, cases, c, it, jit, slow.get(c.name), clock, np)
+    cals = []
+    if inp.get("calibration", True):
+        for name, make in ((CALIBRATION, calibration_fn), (CALIBRATION_BLAS, calibration_blas_fn)):
+            cal = {"case": name, "size": "-", "dtype": "float32", "status": "ok"}
+            cal["make"] = (lambda make=make: (make(np), "eager", 0.0))
+            items.append(cal)
+            cals.append(cal)
     progress = _progress_writer(inp.get("progress"))
     watchdog = Watchdog(inp["item_timeout"], inp.get("progress")) if inp.get("item_timeout") else None
     measure_items(items, int(inp.get("rounds", 11)), clock, float(inp.get("min_time", 0.002)),
                   float(inp.get("warmup_time", 0.02)), progress, watchdog)
+    calibration = {}
+    for cal in cals:
+        items.remove(cal)
+        calibration[cal["case"]] = cal.get("samples")
     for it in items:
         it.pop("fn", None)
         first = it.pop("first_out", None)
@@ -513,6 +575,8 @@ def run(inp, threads_info):
         "backend_threads": kit.backend_threads,
         "import_s": import_s,
         "items": items,
+        "calibration": calibration.get(CALIBRATION),
+        "calibration_blas": calibration.get(CALIBRATION_BLAS),
         "peak_probe": probe,
         "python": platform.python_version(),
         "cpu": cpu_model(),

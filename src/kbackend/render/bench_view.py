@@ -96,8 +96,17 @@ def machine_line(report: BenchReport) -> str:
     m = report.machine
     peaks = ", ".join(f"{fmt_num(v, 0)} {k}" for k, v in sorted(m.peak_gflops.items()))
     cache = max((p.gbs for p in m.bandwidth), default=None)
-    return (f"{m.cpu} · {m.cores} cores · {m.threads} thread{'s' if m.threads != 1 else ''} · peak {peaks or '-'} GFLOP/s · "
-            f"{fmt_num(m.peak_gbs)} GB/s memory" + (f" ({fmt_num(cache, 0)} GB/s in cache)" if cache else ""))
+    origin = " (cached)" if m.peak_origin == "cached" else ""
+    return (f"{m.cpu} · {m.cores} cores · {m.threads} thread{'s' if m.threads != 1 else ''} · peak {peaks or '-'} "
+            f"GFLOP/s{origin} · {fmt_num(m.peak_gbs)} GB/s memory"
+            + (f" ({fmt_num(cache, 0)} GB/s in cache)" if cache else "") + load_text(report))
+
+
+def load_text(report: BenchReport) -> str:
+    """The load average during the run, when known."""
+    if not report.load or min(report.load) < 0:
+        return ""
+    return " · load " + "→".join(f"{x:.2f}" for x in report.load)
 
 
 def _row_note(r: Result) -> str:
@@ -109,9 +118,22 @@ def _row_note(r: Result) -> str:
     return "; ".join(notes)
 
 
+def fmt_ratio(c: Comparison) -> str:
+    """The ratio as printed: of the printed times (both are the median of the per-process bests)."""
+    return f"×{c.ratio:.2f}"
+
+
+def _p(c: Comparison) -> float:
+    return c.p_slower if c.ratio >= 1 else c.p_faster
+
+
 def _verdict_line(c: Comparison) -> str:
+    procs = f"{c.processes} vs {c.baseline_processes} {c.repetitions}" if c.repetitions == "processes" \
+        else f"over {c.repetitions}"
+    extra = f"; {c.confirmation}" if c.confirmation else ""
+    note = f"; {c.note}" if c.note and c.verdict == "inconclusive" else ""
     return (f"{c.backend} {c.case} {c.size} {c.dtype}: {fmt_time(c.baseline_median_s)} → {fmt_time(c.median_s)} "
-            f"(×{c.ratio:.2f}, p={c.p_slower if c.verdict == 'regression' else c.p_faster:.3f} over {c.repetitions})")
+            f"({fmt_ratio(c)}, p={_p(c):.3f}, {procs}{extra}{note})")
 
 
 # ---------------------------------------------------------------------- terminal
@@ -127,7 +149,7 @@ def _rows(rs: list[Result], bar_width: int) -> list[list]:
             continue
         rel = fastest / r.median_s
         rows.append([
-            str(i + 1), r.backend, fmt_time(r.median_s), "±" + fmt_time(r.iqr_s),
+            str(i + 1), r.backend, fmt_time(r.median_s), "±" + fmt_time(r.iqr_s) if r.iqr_s is not None else "",
             f"{fmt_num(r.gflops)} GFLOP/s" if r.gflops else "-", fmt_pct(r.peak_fraction),
             style(bar(rel, bar_width), fg="green" if i == 0 else None) + f" {r.median_s / fastest:.2f}×",
             (_row_note(r), {"dim": True}),
@@ -205,7 +227,9 @@ def _gate_terminal(report: BenchReport) -> None:
     if g is None:
         return
     out()
-    title = f"Against {g.baseline or 'the baseline'} (threshold {100 * g.threshold:g} %, p ≤ {g.alpha:g}):"
+    what = {"ab": f"B against A ({g.baseline})", "compare": f"Against {g.baseline}"}.get(
+        g.kind, f"Against {g.baseline or 'the baseline'}")
+    title = f"{what} (threshold {100 * g.threshold:g} %, p ≤ {g.alpha:g}):"
     for line in wrap(title, rest="  "):
         out(style(line, bold=True))
     for r in g.refused:
@@ -218,12 +242,46 @@ def _gate_terminal(report: BenchReport) -> None:
         out_wrapped(_verdict_line(c), first="  " + style("regression", fg="red", bold=True) + "  ", rest="    ")
     for c in g.improvements:
         out_wrapped(_verdict_line(c), first="  " + style("improvement", fg="green") + " ", rest="    ")
+    for c in g.inconclusive:
+        out_wrapped(_verdict_line(c), first="  " + style("inconclusive", fg="yellow") + " ", rest="    ")
+    out_wrapped(summary_text(g), first="  ", rest="    ")
+    if g.noise:
+        out_wrapped(noise_text(g), first="  " + style("machine", dim=True) + " ", rest="    ")
+
+
+def summary_text(g) -> str:
     noise = [c for c in g.comparisons if c.verdict == "noise"]
     same = [c for c in g.comparisons if c.verdict == "unchanged"]
-    out_wrapped(f"{len(g.regressions)} regressions, {len(g.improvements)} improvements, {len(same)} unchanged"
-                + (f", {len(noise)} beyond the threshold but not significant" if noise else "")
-                + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
-                + (f"; {len(g.new)} new" if g.new else ""), first="  ", rest="    ")
+    return (f"{len(g.regressions)} regressions, {len(g.improvements)} improvements, {len(same)} unchanged"
+            + (f", {len(g.inconclusive)} inconclusive (machine noisy"
+               + ("; failing under --strict)" if g.strict else "; fail only under --strict)") if g.inconclusive else "")
+            + (f", {len(noise)} beyond the threshold but not significant or not confirmed" if noise else "")
+            + (f"; {g.confirmed_cases} re-measured with {g.confirm_processes} processes" if g.confirmed_cases else "")
+            + ("; decided on the saved processes, none re-measured" if g.kind == "compare" else "")
+            + (f"; {len(g.missing)} only in the baseline" if g.missing else "")
+            + (f"; {len(g.new)} new" if g.new else ""))
+
+
+def noise_text(g) -> str:
+    """The machine-noise signal per backend: the calibration kernel's ratio and spread, the load."""
+    parts = []
+    for n in g.noise:
+        bits = []
+        if n.calibration_ratio is not None:
+            bits.append(f"calibration ×{n.calibration_ratio:.2f}")
+        if n.blas_ratio is not None:
+            bits.append(f"BLAS ×{n.blas_ratio:.2f}")
+        sp = max(n.spread or 0.0, n.baseline_spread or 0.0)
+        if n.spread is not None or n.baseline_spread is not None:
+            bits.append(f"spread {100 * sp:.0f} %")
+        if bits:
+            parts.append(f"{n.backend} " + ", ".join(bits))
+    load = next((n for n in g.noise if n.load), None)
+    if load is not None:
+        parts.append("load " + "→".join(f"{x:.2f}" for x in load.load)
+                     + (" (baseline " + "→".join(f"{x:.2f}" for x in load.baseline_load) + ")"
+                        if load.baseline_load else ""))
+    return "; ".join(parts) or "no calibration in these runs"
 
 
 # ---------------------------------------------------------------------- the command's result
@@ -269,8 +327,12 @@ def json_data(report: BenchReport) -> dict:
         data["improvements"] = [_cmp(c) for c in g.improvements]
         data["comparisons"] = [_cmp(c) for c in g.comparisons]
         data["refused"] = [r.model_dump(mode="json") for r in g.refused]
+        data["inconclusive"] = [_cmp(c) for c in g.inconclusive]
         data["gate"] = {"baseline": g.baseline, "threshold": g.threshold, "alpha": g.alpha, "forced": g.forced,
-                        "missing": list(g.missing), "new": list(g.new), "differences": list(g.differences)}
+                        "missing": list(g.missing), "new": list(g.new), "differences": list(g.differences),
+                        "kind": g.kind, "strict": g.strict, "failed": g.failed,
+                        "confirmed_cases": g.confirmed_cases, "confirm_processes": g.confirm_processes,
+                        "noise": [n.model_dump(mode="json") for n in g.noise]}
     return data
 
 
@@ -289,21 +351,27 @@ def markdown(report: BenchReport) -> str:
         lines.append(f"- `{b.backend}` {b.version or ''} ({b.device or '?'}, {b.mode}): {state}")
     g = report.gate
     if g is not None:
-        lines += ["", f"### Against the baseline (threshold {100 * g.threshold:g} %)", ""]
+        what = {"ab": "B against A", "compare": "Against the old run"}.get(g.kind, "Against the baseline")
+        lines += ["", f"### {what} (threshold {100 * g.threshold:g} %)", ""]
         if g.regressions:
             lines.append(f":x: **{len(g.regressions)} regression(s)**")
+        elif g.failed:
+            lines.append(f":x: **{len(g.inconclusive)} inconclusive (--strict)**")
         else:
             lines.append(":white_check_mark: no regression")
+        lines += ["", _md(summary_text(g))]
+        if g.noise:
+            lines += ["", "Machine: " + _md(noise_text(g))]
         for r in g.refused:
             lines.append(f"- :warning: `{r.backend}` not compared: {_md('; '.join(r.reasons))} (use `--force-compare`)")
-        rows = list(g.regressions) + list(g.improvements)
+        rows = list(g.regressions) + list(g.improvements) + list(g.inconclusive)
         if rows:
             lines += ["", "| verdict | backend | case | size | dtype | baseline | now | ratio | p |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for c in rows:
-                p = c.p_slower if c.verdict == "regression" else c.p_faster
                 lines.append(f"| {c.verdict} | {c.backend} | {c.case} | {c.size} | {c.dtype} | "
-                             f"{fmt_time(c.baseline_median_s)} | {fmt_time(c.median_s)} | {c.ratio:.2f}× | {p:.3f} |")
+                             f"{fmt_time(c.baseline_median_s)} | {fmt_time(c.median_s)} | {fmt_ratio(c)} | "
+                             f"{_p(c):.3f} |")
     lines += ["", "### Results", "", "| case | size | dtype | rank | backend | median | IQR | GFLOP/s | % peak | vs fastest |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for (case, size, dtype), rs in groups(report):
@@ -313,7 +381,7 @@ def markdown(report: BenchReport) -> str:
                 lines.append(f"| {case} | {size} | {dtype} | - | {r.backend} | {r.status} | | | | {_md((r.error or '')[:60])} |")
                 continue
             lines.append(f"| {case} | {size} | {dtype} | {i + 1} | {r.backend} | {fmt_time(r.median_s)} | "
-                         f"{fmt_time(r.iqr_s)} | {fmt_num(r.gflops)} | {fmt_pct(r.peak_fraction)} | "
+                         f"{fmt_time(r.iqr_s) if r.iqr_s is not None else '-'} | {fmt_num(r.gflops)} | {fmt_pct(r.peak_fraction)} | "
                          f"{r.median_s / fastest:.2f}× |")
     w = wins(report)
     if w:
@@ -449,20 +517,24 @@ def html(report: BenchReport) -> str:
     p.append("</table>")
     g = report.gate
     if g is not None:
-        p.append(f"<h2>Against the baseline <span class=dim>{_e(g.baseline)}</span></h2>")
-        p.append(f'<p class={"bad" if g.regressions else "good"}>{len(g.regressions)} regression(s), '
+        what = {"ab": "B against A", "compare": "Against the old run"}.get(g.kind, "Against the baseline")
+        p.append(f"<h2>{what} <span class=dim>{_e(g.baseline)}</span></h2>")
+        p.append(f'<p class={"bad" if g.failed else "good"}>{len(g.regressions)} regression(s), '
                  f"{len(g.improvements)} improvement(s) at a {100 * g.threshold:g} % threshold.</p>")
+        p.append(f"<p>{_e(summary_text(g))}</p>")
+        if g.noise:
+            p.append(f"<p class=dim>Machine: {_e(noise_text(g))}</p>")
         for r in g.refused:
             p.append(f"<p class=warn>{_e(r.backend)} not compared: {_e('; '.join(r.reasons))}</p>")
-        rows = list(g.regressions) + list(g.improvements)
+        rows = list(g.regressions) + list(g.improvements) + list(g.inconclusive)
         if rows:
             p.append("<table><tr><th class=l>verdict</th><th class=l>backend</th><th class=l>case</th><th>baseline</th>"
                      "<th>now</th><th>ratio</th></tr>")
             for c in rows:
-                cls = "bad" if c.verdict == "regression" else "good"
+                cls = {"regression": "bad", "improvement": "good"}.get(c.verdict, "warn")
                 p.append(f"<tr><td class={cls}>{c.verdict}</td><td class=l>{_e(c.backend)}</td>"
                          f"<td class=l>{_e(c.case)} {_e(c.size)} {_e(c.dtype)}</td><td>{_e(fmt_time(c.baseline_median_s))}</td>"
-                         f"<td>{_e(fmt_time(c.median_s))}</td><td>{c.ratio:.2f}×</td></tr>")
+                         f"<td>{_e(fmt_time(c.median_s))}</td><td>{_e(fmt_ratio(c))}</td></tr>")
             p.append("</table>")
     p.append(f'<h2>Roofline</h2><p class=legend>{legend}</p>{roofline_svg(report)}')
     p.append('<h2>Cases</h2><p class=dim>Median time per call; the line is the interquartile range. '
@@ -505,16 +577,48 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
 
-def steps(step) -> Callable:
-    """A callback for `bench.run.run`'s progress events, reporting each to `step`."""
+def steps(step, lines: bool = False, total: int = 0) -> Callable:
+    """A callback for `bench.run.run`'s progress events, reporting each to `step`.
+
+    On a terminal (a bar) every timed step moves it; in a log (`lines`) one line per backend and
+    process, the group of cases it timed, with its time and the time since the run began.
+    `total` is the progress's planned total (a confirmation adds to it).
+    """
+    state = {"total": total}
 
     def on_progress(ev) -> None:
+        side = f"{ev.label} · " if ev.label else ""
+        if ev.stage == "phase":  # a confirmation: more processes than planned (`total` of them, `done` steps)
+            state["total"] += ev.total if lines else ev.done
+            text = (f"re-measuring {ev.items} suspected case(s) with {ev.processes} processes before deciding")
+            if lines:
+                print_now(step, text)
+            step(text, advance=0, total=state["total"])
+            return
+        if lines:
+            if ev.stage == "peak":
+                print_now(step, "measuring this machine's peak (once per machine; cached)")
+            elif ev.stage == "done":
+                step(f"{side}{ev.backend} · process {ev.process + 1}/{ev.processes} · {ev.items} cases in "
+                     f"{ev.seconds:.1f} s · {ev.elapsed:.0f} s elapsed")
+            return
         if ev.stage == "peak":
+            step("measuring this machine's peak (once per machine; cached)", advance=0)
+            return
+        if ev.stage == "done":
             return
         if ev.stage in ("start", "probe"):
             doing = "importing" if ev.stage == "start" else "its own matmul peak"
-            step(f"{ev.backend} · process {ev.process + 1} · {doing}", advance=0)
+            step(f"{side}{ev.backend} · process {ev.process + 1} · {doing}", advance=0)
             return
-        step(f"{ev.backend} · process {ev.process + 1} · {ev.stage} · {ev.case} {ev.size} {ev.dtype}")
+        if ev.case.startswith("__calibration"):
+            step(f"{side}{ev.backend} · process {ev.process + 1} · {ev.stage} · calibration")
+            return
+        step(f"{side}{ev.backend} · process {ev.process + 1} · {ev.stage} · {ev.case} {ev.size} {ev.dtype}")
 
     return on_progress
+
+
+def print_now(step, text: str) -> None:
+    """A line in the log that counts no step (the line-mode step prints only when it advances)."""
+    err(f"bench: {text}")
