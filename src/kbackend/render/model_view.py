@@ -43,6 +43,8 @@ def _trains(r) -> tuple[str, dict]:
         if r.train_ok is False:
             return f"DIFFERS {r.train_worst:.2g}" if r.train_worst is not None else "DIFFERS", \
                 dict(fg="red", bold=True)
+        if r.train_ok is None:
+            return "ran", {}  # not compared: the notes say why
         return ("ok" + (f" {r.train_worst:.2g}" if r.train_worst is not None else "")), dict(fg="green")
     if r.trains == "error":
         return "error", dict(fg="red", bold=True)

@@ -271,11 +271,12 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
             rep.notes.append(f"dropout and noise layers off for the train step: {', '.join(rt['random_off'])} "
                              "(their random masks differ between backends)")
     elif rt is not None:
-        rep.notes.append(f"the train steps were not checked: the reference's loss failed: {rt.get('error')}")
+        rep.notes.append(f"the train steps were not checked against the reference: {rt.get('error')}")
     outs = ref.get("outputs") or []
     if ref.get("true_float64") is False or any(o.get("dtype") != "float64" for o in outs):
         rep.reference_note = (f"the reference computed in {', '.join(sorted({o.get('dtype') for o in outs}))}, "
                               "not float64")
+    _compile_note(p, results, rep)
     digest = ref.get("inputs_digest")
     for b in p.backends:
         c = results.get(b)
@@ -315,6 +316,17 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
     return rep
 
 
+def _compile_note(p: ModelPlan, results: dict[str, ChildResult], rep: ModelReport) -> None:
+    errs = [(results[b].data or {}).get("compile_error") for b in ["reference"] + p.backends
+            if b in results and isinstance(results[b].data, dict)]
+    ce = next((e for e in errs if e), None)
+    if ce:
+        rep.notes.append(f"its training configuration (compile) cannot be restored: {ce}; it was loaded without "
+                         "it (compile=False), and the train step uses --loss (default mse)"
+                         + (" (a legacy .h5: the same failure as keras-team/keras#19330)" if p.file_kind == "h5"
+                            else ""))
+
+
 def _compare(p: ModelPlan, paths: dict[str, str], results: dict[str, ChildResult], *, layers: bool) -> dict:
     spec = {}
     for k, path in paths.items():
@@ -329,7 +341,8 @@ def _compare(p: ModelPlan, paths: dict[str, str], results: dict[str, ChildResult
     if not spec:
         return {}
     rd = results["reference"].data if isinstance(results["reference"].data, dict) else {}
-    fd = (rd.get("train") or {}).get("fd") if not layers else None
+    rt = rd.get("train") or {}
+    fd = rt.get("fd") if not layers and rt.get("status") == "ok" else None
     r = run_worker(p.python, WORKER, {"mode": "compare", "compare_path": COMPARE_PATH, "tol": TOL_CLASS,
                                       "reference_path": paths["reference"], "backends": spec,
                                       "fd": fd}, timeout=300)
@@ -368,8 +381,7 @@ def _apply(rep: ModelReport, cmp: dict, results: dict[str, ChildResult]) -> None
                                    + (t.get("message") or ""))
                 if row.status == "ok":
                     row.status = "diverges"
-        elif row.trains == "yes":
-            row.train_error = "no training reference to compare with"
+        # else: no reference to compare with (rep.notes says why); train_ok stays None
 
 
 def _apply_layers(rep: ModelReport, cmp: dict, lay: dict[str, ChildResult]) -> None:
