@@ -430,11 +430,7 @@ class Run(object):
             out["backend_version"] = _version(backend, adapter)
         except Exception:  # noqa: BLE001
             out["backend_version"] = None
-        patch = os.environ.get("KBACKEND_TEST_PATCH")
-        if patch:
-            with open(patch) as f:
-                code = compile(f.read(), patch, "exec")
-            exec(code, {"keras": keras, "ops": keras.ops, "backend": backend, "__name__": "kbackend_test_patch"})
+        _test_patch(keras, backend)
         path = inp["model_path"]
         t = time.time()
         try:
@@ -460,6 +456,8 @@ class Run(object):
             model = float64_copy(keras, model, objs)
             out["upcast_s"] = time.time() - t
         self.model = model
+        if inp.get("mode") == "bench":
+            return self.bench(model, compiled_loss, out)
         xs = self.inputs(model, out)
         if xs is None:
             return out
@@ -541,6 +539,55 @@ class Run(object):
         out["inputs_digest"] = inputs_digest([a.astype("float32") if a.dtype.kind == "f" else a for a in xs])
         return xs
 
+    # -- bench --------------------------------------------------------------------------
+
+    def bench(self, model, compiled_loss, out):
+        """Predict at each batch size and one train step: the first call apart, then `rounds` timed calls."""
+        keras, np, inp = self.keras, self.np, self.inp
+        rounds = int(inp.get("rounds", 10))
+        out["predict"] = []
+        for batch in inp.get("batches") or [1, 32]:
+            row = {"batch": batch}
+            try:
+                xs, _ = make_inputs(keras, np, model, int(inp.get("seed", 0)), int(batch))
+                feed = xs[0] if len(xs) == 1 else xs
+                t = time.perf_counter()
+                y = _flatten_outputs(model(feed, training=False))
+                _as_numpy(self.ops, np, y[0])  # synchronised: the values are on the host
+                row["first_s"] = time.perf_counter() - t
+                samples = []
+                for _ in range(rounds):
+                    t = time.perf_counter()
+                    y = _flatten_outputs(model(feed, training=False))
+                    _as_numpy(self.ops, np, y[0])
+                    samples.append(time.perf_counter() - t)
+                row["samples_s"] = samples
+            except Exception as e:  # noqa: BLE001
+                row["error"] = _err(e)
+            out["predict"].append(row)
+        if inp.get("train") and out["trains"]:
+            res = {"batch": int((inp.get("batches") or [32])[-1])}
+            try:
+                xs, _ = make_inputs(keras, np, model, int(inp.get("seed", 0)), res["batch"])
+                feed = xs[0] if len(xs) == 1 else xs
+                ys = [_as_numpy(self.ops, np, v) for v in _flatten_outputs(model(feed, training=False))]
+                # a small learning rate: many steps must not drive the weights to infinities (slower to compute)
+                loss, y, _ = self._train_setup(model, ys, compiled_loss, inp["train"], lr=1e-4)
+                res["loss_fn"] = loss
+                t = time.perf_counter()
+                model.train_on_batch(feed, y)
+                res["first_s"] = time.perf_counter() - t
+                samples = []
+                for _ in range(rounds):
+                    t = time.perf_counter()
+                    model.train_on_batch(feed, y)  # returns the loss as numbers: synchronised
+                    samples.append(time.perf_counter() - t)
+                res["samples_s"] = samples
+            except Exception as e:  # noqa: BLE001
+                res["error"] = _err(e)
+            out["train_step"] = res
+        return out
+
     # -- where it diverges -------------------------------------------------------------
 
     def layer_outputs(self, model, feed, out):
@@ -579,7 +626,7 @@ class Run(object):
 
     # -- one train step ----------------------------------------------------------------
 
-    def _train_setup(self, model, ys, compiled_loss, opts):
+    def _train_setup(self, model, ys, compiled_loss, opts, lr=None):
         keras, np = self.keras, self.np
         loss = opts.get("loss") or compiled_loss or "mean_squared_error"
         if not isinstance(loss, str):
@@ -589,7 +636,7 @@ class Run(object):
         dt = "float64" if self.inp.get("float64") else "float32"
         targets = [t.astype(dt) if t.dtype.kind == "f" else t for t in targets]
         random_off = _random_layers_off(model)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=TRAIN_LR), loss=loss)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=TRAIN_LR if lr is None else lr), loss=loss)
         y = targets[0] if len(targets) == 1 else targets
         return str(loss), y, random_off
 
@@ -710,6 +757,15 @@ def _targets(np, rng, loss, y):
     if "categorical" in low or "kl" in low:
         return np.eye(int(y.shape[-1]), dtype="float32")[rng.integers(0, int(y.shape[-1]), size=y.shape[:-1])]
     return rng.standard_normal(y.shape).astype("float32")
+
+
+def _test_patch(keras, backend):
+    """KBACKEND_TEST_PATCH (kbackend's own tests): a Python file run after Keras is imported."""
+    patch = os.environ.get("KBACKEND_TEST_PATCH")
+    if patch:
+        with open(patch) as f:
+            code = compile(f.read(), patch, "exec")
+        exec(code, {"keras": keras, "ops": keras.ops, "backend": backend, "__name__": "kbackend_test_patch"})
 
 
 def _version(backend, adapter):

@@ -42,9 +42,13 @@ KERAS3 = KERAS3_ORDER
               help="Write a markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).")
 @click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML report with charts and a roofline.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), metavar="PATH",
+              help="Time this saved model (predict per --batch, one train step) instead of the op cases.")
+@click.option("--batch", "batches", type=click.IntRange(1), multiple=True, metavar="N",
+              help="With --model: batch size to time predict at (repeatable; default 1 and 32).")
 @json_option
 def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, rounds, jit, save, baseline,
-          max_regression, force_compare, markdown_file, html_file):
+          max_regression, force_compare, markdown_file, html_file, model_path, batches):
     """Time Keras ops on each backend, relative to this machine's measured peak.
 
     Each backend runs in its own processes with thread counts fixed before
@@ -57,7 +61,12 @@ def bench(backends, ops, categories, sizes, dtypes, quick, threads, processes, r
       kbackend bench --backend jax,torch --op matmul --size large --html bench.html
       kbackend bench --quick --save base.json
       kbackend bench --quick --baseline base.json --markdown summary.md
+      kbackend bench --model model.keras --batch 1 --batch 64
     """
+    if model_path:
+        from kbackend.cli.verify_model import bench_model
+
+        return bench_model(model_path, backends=backends, batches=batches, rounds=rounds, threads=threads)
     from kbackend.bench import service
     from kbackend.render import bench_view
     from kbackend.render.progress import progress

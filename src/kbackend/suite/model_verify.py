@@ -144,7 +144,8 @@ def sniff(path: str) -> str:
 
 def plan(target, *, path: str, backends=(), custom_objects: str | None = None, unsafe: bool = False,
          inputs: str | None = None, reference: str | None = None, loss: str | None = None, train: bool = True,
-         batch: int = 2, keras_home: str | None = None, compile_cache: bool = True) -> ModelPlan:
+         batch: int = 2, keras_home: str | None = None, compile_cache: bool = True,
+         need_reference: bool = True) -> ModelPlan:
     from kbackend import names
 
     kind = sniff(path)
@@ -160,7 +161,7 @@ def plan(target, *, path: str, backends=(), custom_objects: str | None = None, u
         raise KbackendError(f"No Keras backend to run the model on in {target.describe()}.",
                             fix=install_command("jax", target.python, keras_version=keras_version))
     ref = reference or DEFAULT_REFERENCE
-    if ref not in found:
+    if need_reference and ref not in found:
         raise KbackendError(
             f"The reference backend {ref} is not installed in {target.describe()}.",
             fix=(install_command(ref, target.python, keras_version=keras_version) if ref in B.KERAS3_ORDER else None)
