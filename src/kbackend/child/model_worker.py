@@ -484,15 +484,22 @@ class Run(object):
         out["outputs"] = [{"name": n, "shape": list(a.shape), "dtype": str(a.dtype)} for n, a in zip(names, ys)]
         for i, a in enumerate(ys):
             self.arrays["out/%d" % i] = a
+        self.checks(model, feed, xs, ys, compiled_loss)
+        if inp.get("out_path"):
+            self.np.savez(inp["out_path"], **self.arrays)
+        return out
+
+    def checks(self, model, feed, xs, ys, compiled_loss):
+        """What runs after predict: every layer's output, the exports, the train step (or the reference's)."""
+        inp, out = self.inp, self.out
         if inp.get("layers"):
             self.layer_outputs(model, feed, out)
+        if inp.get("export"):
+            self.export(model, xs, out)
         if inp.get("train") and inp.get("float64"):
             self.reference_gradient(model, xs, ys, compiled_loss, inp["train"], out)
         elif inp.get("train") and out["trains"]:
             self.train(model, xs, ys, compiled_loss, inp["train"], out)
-        if inp.get("out_path"):
-            np.savez(inp["out_path"], **self.arrays)
-        return out
 
     def load(self, path, objs, safe, backend):
         """The model, or None with out["load_error"], and the reason and fix where known."""
@@ -538,6 +545,46 @@ class Run(object):
             xs = [a.astype("float64") if a.dtype.kind == "f" else a for a in xs]
         out["inputs_digest"] = inputs_digest([a.astype("float32") if a.dtype.kind == "f" else a for a in xs])
         return xs
+
+    # -- export -------------------------------------------------------------------------
+
+    def export(self, model, xs, out):
+        """model.export in each format into a temporary folder; the exported model run where its runtime is."""
+        import tempfile
+
+        np = self.np
+        res = {}
+        tmp = tempfile.mkdtemp(prefix="kbackend-export-")
+        for fmt, ext in EXPORT_FORMATS:
+            r = {"status": "ok"}
+            path = os.path.join(tmp, fmt + ext)
+            t = time.time()
+            try:
+                model.export(path, format=fmt, verbose=False)
+                r["export_s"] = time.time() - t
+            except TypeError:  # an older Keras without verbose=
+                try:
+                    model.export(path, format=fmt)
+                    r["export_s"] = time.time() - t
+                except Exception as e:  # noqa: BLE001
+                    r = {"status": "error", "error": _err(e)}
+            except Exception as e:  # noqa: BLE001
+                r = {"status": "error", "error": _err(e)}
+            if r["status"] == "ok":
+                try:
+                    ys = _run_exported(np, fmt, path, xs)
+                    if isinstance(ys, tuple):
+                        ys, r["precision_hint"] = ys
+                    if ys is None:
+                        r["runtime"] = False
+                    else:
+                        r["runtime"] = True
+                        for i, y in enumerate(ys):
+                            self.arrays["export/%s/%d" % (fmt, i)] = y
+                except Exception as e:  # noqa: BLE001
+                    r["runtime"], r["run_error"] = True, _err(e)
+            res[fmt] = r
+        out["exports"] = res
 
     # -- bench --------------------------------------------------------------------------
 
@@ -759,6 +806,48 @@ def _targets(np, rng, loss, y):
     return rng.standard_normal(y.shape).astype("float32")
 
 
+#: model.export's formats and the extension each wants.
+EXPORT_FORMATS = (("tf_saved_model", ""), ("onnx", ".onnx"), ("openvino", ".xml"))
+
+
+def _run_exported(np, fmt, path, xs):
+    """The exported model's outputs on `xs` through its own runtime, or None where that runtime is not installed."""
+    import importlib.util
+
+    feeds = [np.asarray(a) for a in xs]
+    if fmt == "tf_saved_model":
+        if importlib.util.find_spec("tensorflow") is None:
+            return None
+        import tensorflow as tf
+
+        m = tf.saved_model.load(path)
+        y = m.serve(*feeds) if len(feeds) > 1 else m.serve(feeds[0])
+        return [np.asarray(v) for v in _adapters().flatten(y)]
+    if fmt == "onnx":
+        if importlib.util.find_spec("onnxruntime") is None:
+            return None
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        return [np.asarray(v) for v in sess.run(None, dict(zip(names, feeds)))]
+    if fmt == "openvino":
+        if importlib.util.find_spec("openvino") is None:
+            return None
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(path, "CPU")  # the runtime's defaults, as a deployment gets them
+        res = compiled(feeds)
+        ys = [np.asarray(res[o]) for o in compiled.outputs]
+        try:
+            hint = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        except Exception:  # noqa: BLE001
+            hint = None
+        return ys, hint
+    return None
+    return None
+
+
 def _test_patch(keras, backend):
     """KBACKEND_TEST_PATCH (kbackend's own tests): a Python file run after Keras is imported."""
     patch = os.environ.get("KBACKEND_TEST_PATCH")
@@ -816,7 +905,15 @@ def compare_all(inp):
             # the gradient's projections, in units of its norm (a projection's error is the gradient's)
             norm = spec.get("norm") or 1.0
             train.append(_verdict(cmp, np, np.array(dots) / norm, np.array(fd) / norm, tol, dtype))
-        result[b] = {"outputs": outs, "layers": layers, "train": train}
+        exports = {}
+        for k in sorted(k for k in got if k.startswith("export/")):
+            _, fmt, i = k.split("/")
+            if "out/" + i in ref:
+                v = _verdict(cmp, np, got[k], ref["out/" + i], tol, dtype)
+                prev = exports.get(fmt)
+                if prev is None or (v["status"] != "pass" and prev["status"] == "pass"):
+                    exports[fmt] = v
+        result[b] = {"outputs": outs, "layers": layers, "train": train, "exports": exports}
     return {"backends": result}
 
 

@@ -43,9 +43,11 @@ FORMATS = ("channels_last", "channels_first")
 @click.option("--loss", default=None, metavar="LOSS",
               help="With --model: the train step's loss (default: the model's compiled loss, else mse).")
 @click.option("--no-train", is_flag=True, help="With --model: skip the one-step training check.")
+@click.option("--export", "export_", is_flag=True,
+              help="With --model: also try model.export (tf_saved_model, onnx, openvino) and run what it wrote.")
 @json_option
 def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, no_compile_cache, list_,
-           model_path, custom_objects, unsafe, inputs_npz, reference, loss, no_train):
+           model_path, custom_objects, unsafe, inputs_npz, reference, loss, no_train, export_):
     """Prove each backend computes what Keras promises: every op case against a float64 NumPy reference.
 
     Each backend runs the suite in its own child process (in parallel). Values are
@@ -70,11 +72,12 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
         from kbackend.cli.verify_model import verify_model
 
         return verify_model(model_path, backends=backends, custom_objects=custom_objects, unsafe=unsafe,
-                            inputs=inputs_npz, reference=reference, loss=loss, train=not no_train, timeout=timeout,
+                            inputs=inputs_npz, reference=reference, loss=loss, train=not no_train, export=export_,
+                            timeout=timeout,
                             compile_cache=not no_compile_cache, other=dict(ops=ops, categories=categories,
                                                                            dtypes=dtypes, list_=list_))
     for opt, v in (("--custom-objects", custom_objects), ("--unsafe", unsafe), ("--inputs", inputs_npz),
-                   ("--reference", reference), ("--loss", loss), ("--no-train", no_train)):
+                   ("--reference", reference), ("--loss", loss), ("--no-train", no_train), ("--export", export_)):
         if v:
             from kbackend.errors import UsageError
 

@@ -7,7 +7,7 @@ from kbackend.errors import UsageError
 
 
 def verify_model(path, *, backends, custom_objects, unsafe, inputs, reference, loss, train, timeout,
-                 compile_cache, other):
+                 compile_cache, other, export=False):
     from kbackend.render import model_view
     from kbackend.render.progress import progress
     from kbackend.suite import model_verify as M
@@ -19,7 +19,7 @@ def verify_model(path, *, backends, custom_objects, unsafe, inputs, reference, l
                              fix=f"kbackend verify --model {path}")
     p = M.plan(STATE.target(), path=path, backends=backends, custom_objects=custom_objects, unsafe=unsafe,
                inputs=inputs, reference=reference, loss=loss, train=train, keras_home=STATE.keras_home,
-               compile_cache=compile_cache)
+               compile_cache=compile_cache, export=export)
     total = len(p.backends) + 1
     with progress("verifying the model on " + ", ".join(p.backends), total) as step:
         rep = M.run(p, timeout=timeout, progress=lambda what: step(what))

@@ -51,8 +51,44 @@ def _trains(r) -> tuple[str, dict]:
     return {"inference-only": "inference"}.get(r.trains, r.trains), dict(dim=True)
 
 
+EXPORT_SHORT = {"tf_saved_model": "tf", "onnx": "onnx", "openvino": "ov"}
+
+
+def _exports(r) -> tuple[str, dict]:
+    if not r.exports:
+        return "—", dict(dim=True)
+    good = [EXPORT_SHORT.get(f, f) for f, x in r.exports.items() if x.get("status") == "ok"
+            and not x.get("run_error") and (x.get("outputs") or {}).get("status", "pass") == "pass"]
+    return (",".join(good) or "none"), dict(fg="green") if len(good) == len(r.exports) else dict(fg="yellow")
+
+
+def _cut(text, n: int = 160) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def _export_line(r) -> str | None:
+    parts = []
+    for fmt, x in r.exports.items():
+        if x.get("status") != "ok":
+            parts.append(f"{fmt} fails: {_cut(x.get('error'))}")
+        elif x.get("run_error"):
+            parts.append(f"{fmt} exported, but its runtime fails on it: {_cut(x['run_error'])}")
+        elif not x.get("runtime"):
+            parts.append(f"{fmt} exported ({_t(x.get('export_s'))}; its runtime is not installed, outputs not run)")
+        else:
+            v = x.get("outputs") or {}
+            verdict = "match the reference" if v.get("status") == "pass" else \
+                f"DIFFER from the reference ({v.get('message')})"
+            if x.get("precision_hint"):
+                verdict += f" (the runtime's default inference precision: {x['precision_hint']})"
+            parts.append(f"{fmt} exported ({_t(x.get('export_s'))}), its outputs {verdict}")
+    return f"{r.backend}: export: " + "; ".join(parts) if parts else None
+
+
 def rows(rep) -> list[list]:
     out_rows = []
+    exports = any(r.exports for r in rep.rows)
     for r in rep.rows:
         layer = r.first_diverging_layer["name"] if r.first_diverging_layer else "—"
         out_rows.append([
@@ -63,7 +99,7 @@ def rows(rep) -> list[list]:
             _trains(r),
             _t(r.predict_s),
             _t(r.train_step_s),
-        ])
+        ] + ([_exports(r)] if exports else []))
     return out_rows
 
 
@@ -95,6 +131,10 @@ def details(rep) -> list[str]:
             lines.append(f"{r.backend}: outputs diverge; {r.layers_note}")
         if r.train_error:
             lines.append(f"{r.backend}: train step: {r.train_error}")
+        if r.exports:
+            line = _export_line(r)
+            if line:
+                lines.append(line)
         if r.trains == "inference-only":
             lines.append(f"{r.backend}: inference-only backend (Keras cannot train with it): not a failure")
     return lines
@@ -141,7 +181,7 @@ def _plain(rep) -> None:
     if versions:
         out_wrapped("versions: " + versions, rest="  ")
     out()
-    out(table(rows(rep), HEADERS, give=(3,)))
+    out(table(rows(rep), HEADERS + (["exports"] if any(r.exports for r in rep.rows) else []), give=(3,)))
     lines = details(rep) + rep.notes
     if lines:
         out()

@@ -48,6 +48,7 @@ class ModelPlan:
     loss: str | None = None
     train: bool = True
     batch: int = 2
+    export: bool = False
     env: dict[str, str] = field(default_factory=dict)
     compile_cache: str | None = None
     file_kind: str = "keras"
@@ -82,6 +83,8 @@ class ModelRow:
     train_step_s: float | None = None
     elapsed_s: float | None = None
     inputs_digest: str | None = None
+    #: format -> {status, error, export_s, runtime (installed?), run_error, outputs (verdict vs the reference)}
+    exports: dict = field(default_factory=dict)
 
     @property
     def failing(self) -> bool:
@@ -145,7 +148,7 @@ def sniff(path: str) -> str:
 def plan(target, *, path: str, backends=(), custom_objects: str | None = None, unsafe: bool = False,
          inputs: str | None = None, reference: str | None = None, loss: str | None = None, train: bool = True,
          batch: int = 2, keras_home: str | None = None, compile_cache: bool = True,
-         need_reference: bool = True) -> ModelPlan:
+         need_reference: bool = True, export: bool = False) -> ModelPlan:
     from kbackend import names
 
     kind = sniff(path)
@@ -171,7 +174,7 @@ def plan(target, *, path: str, backends=(), custom_objects: str | None = None, u
         else None
     return ModelPlan(target.python, os.path.abspath(path), run_backends, missing, ref,
                      os.path.abspath(custom_objects) if custom_objects else None, not unsafe,
-                     os.path.abspath(inputs) if inputs else None, loss, train, batch, env, cache, kind)
+                     os.path.abspath(inputs) if inputs else None, loss, train, batch, export, env, cache, kind)
 
 
 # --------------------------------------------------------------------------- the run
@@ -185,7 +188,8 @@ def _trains(name: str) -> bool:
 def _job(p: ModelPlan, backend: str, out_path: str, *, reference: bool, layers: bool, train: bool) -> dict:
     return {"mode": "run", "model_path": p.path, "custom_objects_path": p.custom_objects, "safe_mode": p.safe_mode,
             "inputs_path": p.inputs, "seed": SEED, "batch": p.batch, "out_path": out_path, "float64": reference,
-            "layers": layers, "train": {"loss": p.loss} if train else None}
+            "layers": layers, "train": {"loss": p.loss} if train else None,
+            "export": p.export and not reference and not layers}
 
 
 def _env(p: ModelPlan, backend: str, float64: bool) -> dict[str, str]:
@@ -297,6 +301,7 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
             row.loads = True
         row.load_s, row.predict_first_s, row.predict_s = d.get("load_s"), d.get("predict_first_s"), d.get("predict_s")
         row.inputs_digest = d.get("inputs_digest")
+        row.exports = {k: dict(v) for k, v in (d.get("exports") or {}).items()}
         if row.loads and digest and row.inputs_digest and row.inputs_digest != digest:
             row.status = "error"
             row.load_error = (f"its inputs differ from the reference's (digest {row.inputs_digest}, reference "
@@ -373,6 +378,9 @@ def _apply(rep: ModelReport, cmp: dict, results: dict[str, ChildResult]) -> None
             row.worst = w.get("worst")
             if w["status"] != "pass":
                 row.status = "diverges"
+        for fmt, verdict in (v.get("exports") or {}).items():
+            if fmt in row.exports:
+                row.exports[fmt]["outputs"] = verdict
         if row.trains == "yes" and v.get("train"):
             t = _worst(v["train"])
             row.train_ok = t["status"] == "pass"
