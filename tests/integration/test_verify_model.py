@@ -190,3 +190,19 @@ def test_subclassed_model_is_compared_at_its_outputs(models, tmp_path):
 def test_a_truncated_or_non_model_file_is_a_clear_error(models, tmp_path, name, words):
     code, doc, _ = verify(tmp_path, models / name)
     assert code == 1 and words in doc["error"]["message"] and doc["error"]["fix"]
+
+
+# --------------------------------------------------------------------------- export
+
+
+@pytest.mark.skipif("jax" not in BACKENDS or "tensorflow" not in BACKENDS, reason="needs jax and tensorflow")
+def test_export_says_which_formats_work_and_runs_what_it_wrote(models, tmp_path):
+    code, doc, err = verify(tmp_path, models / "mlp.keras", "--backend", "jax", "--no-train", "--export")
+    assert code == 0, (doc, err[-2000:])
+    ex = rows(doc)["jax"]["exports"]
+    assert set(ex) == {"tf_saved_model", "onnx", "openvino"}
+    saved = ex["tf_saved_model"]
+    # exported from jax, run by tensorflow's runtime, compared with the float64 reference
+    assert saved["status"] == "ok" and saved["runtime"] is True and saved["outputs"]["status"] == "pass"
+    for fmt, x in ex.items():  # a format that fails says why
+        assert x["status"] == "ok" or x["error"], (fmt, x)
