@@ -206,3 +206,21 @@ def test_export_says_which_formats_work_and_runs_what_it_wrote(models, tmp_path)
     assert saved["status"] == "ok" and saved["runtime"] is True and saved["outputs"]["status"] == "pass"
     for fmt, x in ex.items():  # a format that fails says why
         assert x["status"] == "ok" or x["error"], (fmt, x)
+
+
+# --------------------------------------------------------------------------- bench --model
+
+
+def test_bench_model_times_predict_per_batch_and_the_train_step(models, tmp_path):
+    b = TWO[0]
+    argv = [sys.executable, "-m", "kbackend", "bench", "--json", "--model", str(models / "mlp.keras"), "--backend", b,
+            "--backend", "numpy", "--batch", "1", "--batch", "4", "--repeat", "3"]
+    p = subprocess.run(argv, env=_env(tmp_path), cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    doc = json.loads(p.stdout)
+    assert p.returncode == 0 and doc["command"] == "bench" and doc["ok"] is True, (doc, p.stderr[-2000:])
+    by = {r["backend"]: r for r in doc["rows"]}
+    got = {(t["what"], t["batch"]) for t in by[b]["timings"]}
+    assert got == {("predict", 1), ("predict", 4), ("train_step", 4)}
+    for t in by[b]["timings"]:
+        assert t["samples"] == 3 and t["median_s"] > 0 and t["first_s"] > 0
+    assert by["numpy"]["trains"] is False and {t["what"] for t in by["numpy"]["timings"]} == {"predict"}

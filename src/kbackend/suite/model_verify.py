@@ -333,6 +333,21 @@ def _compile_note(p: ModelPlan, results: dict[str, ChildResult], rep: ModelRepor
                             else ""))
 
 
+def _tolerance_dtype(data: dict) -> str:
+    """The dtype whose tolerance row applies: the least precise float the backend's outputs came in.
+
+    >>> _tolerance_dtype({"outputs": [{"dtype": "float32"}, {"dtype": "float16"}]})
+    'float16'
+    >>> _tolerance_dtype({"outputs": [{"dtype": "int32"}], "floatx": "float64"})
+    'float32'
+    """
+    got = {o.get("dtype") for o in data.get("outputs") or []}
+    for d in ("bfloat16", "float16", "float32"):
+        if d in got:
+            return d
+    return "float32"  # float64 outputs of a float32 model still hold float32 work
+
+
 def _compare(p: ModelPlan, paths: dict[str, str], results: dict[str, ChildResult], *, layers: bool) -> dict:
     spec = {}
     for k, path in paths.items():
@@ -343,7 +358,7 @@ def _compare(p: ModelPlan, paths: dict[str, str], results: dict[str, ChildResult
             continue
         tr = c.data.get("train") if isinstance(c.data.get("train"), dict) else {}
         spec[k] = {"path": path, "layers": c.data.get("layers") if layers else None,
-                   "floatx": c.data.get("floatx") or "float32", "dots": tr.get("dots"), "norm": tr.get("norm")}
+                   "floatx": _tolerance_dtype(c.data), "dots": tr.get("dots"), "norm": tr.get("norm")}
     if not spec:
         return {}
     rd = results["reference"].data if isinstance(results["reference"].data, dict) else {}
