@@ -107,7 +107,7 @@ def build(out: str, names: list[str]) -> list[str]:
         m = keras.Model(inp, out_, name="encoder")
         save("transformer", m)
     if "mobilenet" in names:
-        m = keras.applications.MobileNetV3Small(weights=None, input_shape=(96, 96, 3), classes=10)
+        m = keras.applications.MobileNetV3Small(weights=None, input_shape=(64, 64, 3), classes=10)
         save("mobilenet", m)
     if "custom" in names:
         path = os.path.join(out, "custom_layer.py")

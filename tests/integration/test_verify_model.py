@@ -5,8 +5,9 @@ downloaded), saved to a temporary folder, and each test runs `kbackend verify --
 as a subprocess and reads its one document. Several checks share each run to keep CI short:
 every installed backend runs the MLP (with one backend's op patched wrong through the worker's
 KBACKEND_TEST_PATCH hook) and the CNN; the text, Transformer and MobileNetV3Small models run on
-two backends (jax and torch: MobileNetV3Small's float64 reference and five backends cost about a
-minute more on two cores, which benchmarks/model.py measures instead).
+two backends (jax and torch; MobileNetV3Small at 64x64 pixels: its float64 reference and five
+backends cost minutes more on two cores, which benchmarks/model.py measures instead); the loading
+tests run on the numpy backend (the quickest children).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def test_mobilenet_v3_small_matches_on_two_backends(models, tmp_path):
 
 
 def test_custom_layer_needs_custom_objects_and_loads_with_them(models, tmp_path):
-    b = TWO[0]
+    b = "numpy"  # the loading tests run on the numpy backend: no compilation, the quickest children
     code, doc, _ = verify(tmp_path, models / "custom.keras", "--backend", b, "--no-train")
     # the reference cannot load it either: one error that says why and how
     assert code == 1 and "error" in doc
@@ -168,22 +169,24 @@ def test_custom_layer_needs_custom_objects_and_loads_with_them(models, tmp_path)
 
 
 def test_legacy_h5_loads_and_matches(models, tmp_path):
-    code, doc, err = verify(tmp_path, models / "mlp_legacy.h5", "--backend", TWO[0], "--no-train")
+    code, doc, err = verify(tmp_path, models / "mlp_legacy.h5", "--backend", "numpy", "--no-train")
+    assert any("compile" in n for n in doc["notes"])  # its training configuration could not be restored: said
     assert code == 0, (doc, err[-2000:])
 
 
 def test_safe_mode_refuses_a_lambda_and_says_how_to_allow_it(models, tmp_path):
-    code, doc, _ = verify(tmp_path, models / "lambda.keras", "--backend", TWO[0], "--no-train")
+    code, doc, _ = verify(tmp_path, models / "lambda.keras", "--backend", "numpy", "--no-train")
     assert code == 1 and "safe mode" in doc["error"]["message"].lower() and "--unsafe" in doc["error"]["fix"]
-    code, doc, _ = verify(tmp_path, models / "lambda.keras", "--backend", TWO[0], "--no-train", "--unsafe")
+    code, doc, _ = verify(tmp_path, models / "lambda.keras", "--backend", "numpy", "--no-train", "--unsafe")
     assert code == 0, doc
 
 
 def test_subclassed_model_is_compared_at_its_outputs(models, tmp_path):
-    code, doc, err = verify(tmp_path, models / "subclassed.keras", "--backend", TWO[0], "--no-train",
+    b = TWO[0]
+    code, doc, err = verify(tmp_path, models / "subclassed.keras", "--backend", b,
                             "--custom-objects", models / "subclassed_model.py")
     assert code == 0, (doc, err[-2000:])
-    assert doc["kind"] == "subclassed" and rows(doc)[TWO[0]]["status"] == "ok"
+    assert doc["kind"] == "subclassed" and rows(doc)[b]["status"] == "ok" and rows(doc)[b]["train_ok"] is True
 
 
 @pytest.mark.parametrize("name,words", [("truncated.keras", "truncated"), ("notes.keras", "not a Keras model")])

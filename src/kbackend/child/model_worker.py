@@ -466,12 +466,12 @@ class Run(object):
         # predict: the first call (tracing, compiling) apart from the second
         try:
             t = time.time()
-            y = model(feed, training=False)
+            ys = [_as_numpy(self.ops, np, v) for v in _flatten_outputs(model(feed, training=False))]
             out["predict_first_s"] = time.time() - t
-            t = time.time()
-            y = model(feed, training=False)
-            ys = [_as_numpy(self.ops, np, v) for v in _flatten_outputs(y)]
-            out["predict_s"] = time.time() - t
+            if not inp.get("float64"):  # the reference's time is nobody's concern: one call
+                t = time.time()
+                ys = [_as_numpy(self.ops, np, v) for v in _flatten_outputs(model(feed, training=False))]
+                out["predict_s"] = time.time() - t
         except Exception as e:  # noqa: BLE001
             out["run_error"] = "predict: " + _err(e)
             out["reason"], out["fix"] = load_reason(out["run_error"], path, backend, True) if \
