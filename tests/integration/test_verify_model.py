@@ -93,6 +93,7 @@ def test_a_wrong_op_on_one_backend_names_its_first_diverging_layer_there_only(ml
     # "hidden" (relu) is right; "mid" is the first Dense whose tanh is 1% off
     assert layer["name"] == "mid" and layer["class"] == "Dense" and layer["config"]["activation"] == "tanh"
     assert layer["max_rel_err"] == pytest.approx(0.01, rel=0.2)
+    assert layer["cases"] == ["matmul", "add", "tanh"]  # the op cases to run next
     # ... and its train step's gradient differs from the float64 central differences
     assert torch["train_ok"] is False and "central differences" in torch["train_error"]
     for b in BACKENDS:

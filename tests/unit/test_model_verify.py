@@ -116,3 +116,10 @@ def test_model_options_without_model_are_usage_errors(run_cli, args):
 def test_op_filters_do_not_go_with_model(run_cli, recorded):
     code, _, err = run_cli("verify", "--model", str(recorded), "--op", "add")
     assert code == 2 and "--op" in err
+
+
+def test_the_cases_named_for_a_diverging_layer_exist():
+    from kbackend.cli import catalog
+
+    named = {c for cases in M.LAYER_CASES.values() for c in cases} | set(M.ACTIVATION_CASES.values())
+    assert named <= set(catalog.OPS), sorted(named - set(catalog.OPS))

@@ -126,7 +126,9 @@ def details(rep) -> list[str]:
             cfg = ", ".join(f"{k}={v}" for k, v in (L.get("config") or {}).items())
             lines.append(f"{r.backend}: first diverging layer {L['name']} ({L.get('class')}"
                          + (f"; {cfg}" if cfg else "") + f"): max |error| {_err(L.get('max_abs_err'))}, "
-                         f"max relative error {_err(L.get('max_rel_err'))}, {_err(L.get('worst'))}×tol")
+                         f"max relative error {_err(L.get('max_rel_err'))}, {_err(L.get('worst'))}×tol"
+                         + (f"; its ops alone: kbackend verify --backend {r.backend} "
+                            + " ".join(f"--op {c}" for c in L["cases"]) if L.get("cases") else ""))
         elif r.layers_note and any(o["status"] != "pass" for o in r.outputs):
             lines.append(f"{r.backend}: outputs diverge; {r.layers_note}")
         if r.train_error:

@@ -31,6 +31,37 @@ TOL_CLASS = "linalg"
 SEED = 1234
 DEFAULT_REFERENCE = "numpy"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: the op cases (child/cases.py) that cover a layer class's computation, for the diverging layer's next step.
+LAYER_CASES = {
+    "Dense": ("matmul", "add"), "EinsumDense": ("einsum",), "Conv1D": ("conv1d",), "Conv2D": ("conv2d",),
+    "Conv3D": ("conv3d",), "Conv2DTranspose": ("conv2d_transpose_same", "conv2d_transpose_valid"),
+    "DepthwiseConv2D": ("depthwise_conv2d", "depthwise_conv2d_strided"), "MaxPooling2D": ("max_pool2d",),
+    "MaxPooling1D": ("max_pool1d",), "AveragePooling2D": ("avg_pool2d",), "GlobalAveragePooling2D": ("mean_keepdims",),
+    "GlobalAveragePooling1D": ("mean_keepdims",), "BatchNormalization": ("batch_normalization",),
+    "LayerNormalization": ("layer_normalization",), "RMSNormalization": ("rms_normalization",),
+    "Softmax": ("softmax",), "Embedding": ("take",), "MultiHeadAttention": ("einsum", "softmax"),
+    "Add": ("add",), "Multiply": ("multiply",), "Concatenate": ("concatenate",), "Reshape": ("reshape",),
+    "Permute": ("transpose",), "ReLU": ("relu",), "LSTM": ("matmul", "sigmoid", "tanh"),
+    "GRU": ("matmul", "sigmoid", "tanh"), "Rescaling": ("multiply",),
+}
+#: activations (a layer's `activation`) and their cases.
+ACTIVATION_CASES = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu_tanh",
+                    "silu": "silu", "swish": "silu", "elu": "elu", "selu": "selu", "softplus": "softplus",
+                    "hard_sigmoid": "hard_sigmoid", "hard_silu": "hard_silu", "hard_swish": "hard_silu",
+                    "leaky_relu": "leaky_relu", "relu6": "relu6", "log_softmax": "log_softmax"}
+
+
+def covering_cases(cls: str | None, config: dict | None) -> list[str]:
+    """The op cases covering a layer's computation.
+
+    >>> covering_cases("Dense", {"activation": "tanh"})
+    ['matmul', 'add', 'tanh']
+    """
+    out = list(LAYER_CASES.get(cls or "", ()))
+    act = ACTIVATION_CASES.get(str((config or {}).get("activation")))
+    if act and act not in out:
+        out.append(act)
+    return out
 
 Progress = Callable[[str], None]
 
@@ -421,4 +452,5 @@ def _apply_layers(rep: ModelReport, cmp: dict, lay: dict[str, ChildResult]) -> N
         meta = info.get(first["name"], {})
         row.first_diverging_layer = {"name": first["name"], "class": meta.get("class"), "config": meta.get("config"),
                                      "max_abs_err": first.get("max_abs_err"), "max_rel_err": first.get("max_rel_err"),
-                                     "worst": first.get("worst"), "message": first.get("message")}
+                                     "worst": first.get("worst"), "message": first.get("message"),
+                                     "cases": covering_cases(meta.get("class"), meta.get("config"))}
