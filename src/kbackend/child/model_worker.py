@@ -505,14 +505,17 @@ class Run(object):
         """The model, or None with out["load_error"], and the reason and fix where known."""
         keras, out = self.keras, self.out
         try:
-            model = keras.saving.load_model(path, custom_objects=objs or None, compile=True, safe_mode=safe)
+            with _draws_replaced(keras, backend, out):
+                model = keras.saving.load_model(path, custom_objects=objs or None, compile=True, safe_mode=safe)
         except Exception as e:  # noqa: BLE001 - a model that does not load is the finding
             out["load_error"] = _err(e)
             out["traceback"] = traceback.format_exc()[-3000:]
             model = None
             if "safe_mode" not in out["load_error"]:
                 try:  # the model without its training configuration (a legacy .h5's metrics, a custom loss)
-                    model = keras.saving.load_model(path, custom_objects=objs or None, compile=False, safe_mode=safe)
+                    with _draws_replaced(keras, backend, out):
+                        model = keras.saving.load_model(path, custom_objects=objs or None, compile=False,
+                                                        safe_mode=safe)
                     out["compile_error"] = out.pop("load_error")
                     out.pop("traceback")
                 except Exception:  # noqa: BLE001 - the first error is the one to show
@@ -846,6 +849,49 @@ def _run_exported(np, fmt, path, xs):
         return ys, hint
     return None
     return None
+
+
+#: backends where Keras's random initializers cost a compilation each (jax: one XLA threefry program per shape).
+COSTLY_DRAWS = ("jax",)
+
+
+class _draws_replaced(object):
+    """While a model loads on jax, its initializers draw zeros instead of random numbers.
+
+    load_model builds every layer, which initializes every weight, and then overwrites them all
+    from the file. On jax each random initializer compiles its own XLA program: loading
+    MobileNetV3Small spent 166 s of 183 s compiling them on a busy 2-core machine. The weights the
+    model runs with are the file's either way; `load_s` is this cheaper load (out["load_note"]).
+    """
+
+    def __init__(self, keras, backend, out):
+        self.keras, self.on, self.out, self.saved = keras, backend in COSTLY_DRAWS, out, {}
+
+    def __enter__(self):
+        if not self.on:
+            return self
+        try:
+            from keras.src.backend import random as brandom
+        except Exception:  # noqa: BLE001 - another Keras layout: load as Keras does
+            return self
+        keras = self.keras
+
+        def zeros(shape, *args, **kwargs):
+            return keras.ops.zeros(shape, dtype=kwargs.get("dtype") or keras.config.floatx())
+
+        self.mod = brandom
+        for name in ("uniform", "normal", "truncated_normal"):
+            if hasattr(brandom, name):
+                self.saved[name] = getattr(brandom, name)
+                setattr(brandom, name, zeros)
+        self.out["load_note"] = ("random initializers drew zeros while the model loaded (every weight is then "
+                                 "read from the file; on jax each would compile its own program)")
+        return self
+
+    def __exit__(self, *exc):
+        for name, f in self.saved.items():
+            setattr(self.mod, name, f)
+        return False
 
 
 def _test_patch(keras, backend):
