@@ -228,3 +228,13 @@ def test_bench_model_times_predict_per_batch_and_the_train_step(models, tmp_path
     for t in by[b]["timings"]:
         assert t["samples"] == 3 and t["median_s"] > 0 and t["first_s"] > 0
     assert by["numpy"]["trains"] is False and {t["what"] for t in by["numpy"]["timings"]} == {"predict"}
+
+
+def test_given_inputs_are_fed_to_every_child(models, tmp_path):
+    np = pytest.importorskip("numpy")
+    f = tmp_path / "x.npz"
+    np.savez(f, np.linspace(-1, 1, 3 * 16, dtype="float32").reshape(3, 16))
+    code, doc, err = verify(tmp_path, models / "mlp.keras", "--backend", "numpy", "--no-train", "--inputs", f)
+    assert code == 0, (doc, err[-2000:])
+    assert doc["inputs"] == [{"name": "input_layer", "shape": [3, 16], "dtype": "float32", "values": "given"}] or \
+        (doc["inputs"][0]["shape"] == [3, 16] and doc["inputs"][0]["values"] == "given")

@@ -299,6 +299,11 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
     ref = results["reference"].data if isinstance(results["reference"].data, dict) else {}
     rep = ModelReport(p.python, p.path, p.reference, kind=ref.get("kind"), model_class=ref.get("model_class"),
                       params=ref.get("params"), inputs=ref.get("inputs") or [])
+    # the inputs as the backends got them (the reference's are upcast to float64)
+    firsts = [results[b].data for b in p.backends if b in results and isinstance(results[b].data, dict)
+              and results[b].data.get("inputs")]
+    if firsts:
+        rep.inputs = firsts[0]["inputs"]
     rt = ref.get("train") if isinstance(ref.get("train"), dict) else None
     if rt is not None and rt.get("status") == "ok":
         rep.train_reference = (f"{p.reference} float64 central differences of the {rt.get('loss_fn')} loss along "
