@@ -304,19 +304,7 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
               and results[b].data.get("inputs")]
     if firsts:
         rep.inputs = firsts[0]["inputs"]
-    rt = ref.get("train") if isinstance(ref.get("train"), dict) else None
-    if rt is not None and rt.get("status") == "ok":
-        rep.train_reference = (f"{p.reference} float64 central differences of the {rt.get('loss_fn')} loss along "
-                               f"{len(rt.get('fd') or [])} seeded directions in weight space")
-        if rt.get("random_off"):
-            rep.notes.append(f"dropout and noise layers off for the train step: {', '.join(rt['random_off'])} "
-                             "(their random masks differ between backends)")
-    elif rt is not None:
-        rep.notes.append(f"the train steps were not checked against the reference: {rt.get('error')}")
-    outs = ref.get("outputs") or []
-    if ref.get("true_float64") is False or any(o.get("dtype") != "float64" for o in outs):
-        rep.reference_note = (f"the reference computed in {', '.join(sorted({o.get('dtype') for o in outs}))}, "
-                              "not float64")
+    _reference_notes(p, ref, rep)
     _compile_note(p, results, rep)
     digest = ref.get("inputs_digest")
     for b in p.backends:
@@ -356,6 +344,22 @@ def _report(p: ModelPlan, results: dict[str, ChildResult]) -> ModelReport:
     for b, fix in p.missing.items():
         rep.rows.append(ModelRow(b, status="not_installed", fix=fix))
     return rep
+
+
+def _reference_notes(p: ModelPlan, ref: dict, rep: ModelReport) -> None:
+    rt = ref.get("train") if isinstance(ref.get("train"), dict) else None
+    if rt is not None and rt.get("status") == "ok":
+        rep.train_reference = (f"{p.reference} float64 central differences of the {rt.get('loss_fn')} loss along "
+                               f"{len(rt.get('fd') or [])} seeded directions in weight space")
+        if rt.get("random_off"):
+            rep.notes.append(f"dropout and noise layers off for the train step: {', '.join(rt['random_off'])} "
+                             "(their random masks differ between backends)")
+    elif rt is not None:
+        rep.notes.append(f"the train steps were not checked against the reference: {rt.get('error')}")
+    outs = ref.get("outputs") or []
+    if ref.get("true_float64") is False or any(o.get("dtype") != "float64" for o in outs):
+        rep.reference_note = (f"the reference computed in {', '.join(sorted({o.get('dtype') for o in outs}))}, "
+                              "not float64")
 
 
 def _compile_note(p: ModelPlan, results: dict[str, ChildResult], rep: ModelReport) -> None:
