@@ -207,6 +207,16 @@ def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_
     return report.model_copy(update={"gate": g, "results": results, "elapsed_s": report.elapsed_s + again.elapsed_s})
 
 
+def check_model_options(**given) -> None:
+    """`--model` times a saved model: the op suite's options and the gate's have no meaning there."""
+    used = [k for k, v in given.items() if v]
+    if used:
+        names = ", ".join("--" + k.removesuffix("_file").replace("_", "-") for k in used)
+        raise UsageError(f"`--model` times a saved model's predict and train step; it takes --backend, --batch, "
+                         f"--repeat and --threads. Received: --model with {names}",
+                         fix="kbackend bench --model model.keras --batch 1 --batch 32")
+
+
 def check_ab(pythons: Sequence[str], ab: bool, baseline: str | None = None) -> None:
     """--ab needs exactly two --python; --python without --ab is the global option's job."""
     if ab and baseline:

@@ -11,6 +11,7 @@ from kbackend.backends import KERAS3_ORDER
 from kbackend.cli import catalog
 from kbackend.cli.main import STATE, json_option
 from kbackend.cli.params import multi_option
+from kbackend.errors import UsageError
 
 SIZES = ("small", "medium", "large")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -52,10 +53,15 @@ KERAS3 = KERAS3_ORDER
               help="Write a markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).")
 @click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML report with charts and a roofline.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), metavar="PATH",
+              help="Time this saved model (predict per --batch, one train step) instead of the op cases.")
+@click.option("--batch", "batches", type=click.IntRange(1), multiple=True, metavar="N",
+              help="With --model: batch size to time predict at (repeatable; default 1 and 32).")
 @json_option
 @click.pass_context
 def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, processes, rounds, jit, save, baseline,
-          max_regression, strict, no_confirm, force_compare, remeasure_peak, ab, pythons, markdown_file, html_file):
+          max_regression, strict, no_confirm, force_compare, remeasure_peak, ab, pythons, markdown_file, html_file,
+          model_path, batches):
     """Time Keras ops on each backend, relative to this machine's measured peak.
 
     Each backend runs in its own processes with thread counts fixed before
@@ -72,9 +78,20 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
       kbackend bench --quick --baseline base.json --markdown summary.md
       kbackend bench --quick --ab --python old/bin/python --python new/bin/python
       kbackend bench compare base.json new.json
+      kbackend bench --model model.keras --batch 1 --batch 64
     """
     if ctx.invoked_subcommand is not None:
         return None
+    if model_path:
+        from kbackend.bench.service import check_model_options
+        from kbackend.cli.verify_model import bench_model
+
+        check_model_options(ops=ops, categories=categories, sizes=sizes, dtypes=dtypes, quick=quick, jit=jit,
+                            save=save, baseline=baseline, ab=ab, markdown_file=markdown_file, html_file=html_file)
+        return bench_model(model_path, backends=backends, batches=batches, rounds=rounds, threads=threads)
+    if batches:
+        raise UsageError(f"`--batch` sets the batch sizes of `--model`. Received: --batch {batches[0]} without "
+                         "--model", fix="kbackend bench --model model.keras --batch 1 --batch 32")
     from kbackend.bench import service
     from kbackend.envs.target import resolve
     from kbackend.render import bench_view

@@ -50,9 +50,24 @@ FORMATS = ("channels_last", "channels_first")
 @click.option("--coverage", is_flag=True,
               help="List every keras.ops function with the cases that call it (recorded in a child), then those "
                    "with none, and exit.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), metavar="PATH",
+              help="Verify this saved model (.keras, or a legacy .h5) on every backend instead of the op suite.")
+@click.option("--custom-objects", type=click.Path(exists=True, dir_okay=False), metavar="FILE.py",
+              help="With --model: a Python file defining the model's custom layers and functions.")
+@click.option("--unsafe", is_flag=True, help="With --model: turn Keras's safe mode off (Lambda layers' code runs).")
+@click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
+              help="With --model: the inputs to feed (default: seeded, generated from the model's input specs).")
+@click.option("--reference", type=click.Choice(KERAS3_ORDER), default=None, metavar="BACKEND",
+              help="With --model: the backend run at float64 as the reference (default: numpy).")
+@click.option("--loss", default=None, metavar="LOSS",
+              help="With --model: the train step's loss (default: the model's compiled loss, else mse).")
+@click.option("--no-train", is_flag=True, help="With --model: skip the one-step training check.")
+@click.option("--export", "export_", is_flag=True,
+              help="With --model: also try model.export (tf_saved_model, onnx, openvino) and run what it wrote.")
 @json_option
 def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, timeout, no_compile_cache, strict, seed,
-           rounds, repro, out_dir, list_, coverage):
+           rounds, repro, out_dir, list_, coverage, model_path, custom_objects, unsafe, inputs_npz, reference, loss,
+           no_train, export_):
     """Prove each backend computes what Keras promises: every op case against a float64 NumPy reference.
 
     Each backend runs the suite in its own child process (in parallel). Values are
@@ -75,7 +90,24 @@ def verify(backends, ops, categories, dtypes, data_formats, no_grad, no_model, t
       kbackend verify --list
       kbackend verify --coverage
       kbackend verify --json > verify.json
+      kbackend verify --model model.keras
+      kbackend verify --model model.keras --custom-objects layers.py --reference jax
     """
+    if model_path:
+        from kbackend.cli.verify_model import verify_model
+
+        return verify_model(model_path, backends=backends, custom_objects=custom_objects, unsafe=unsafe,
+                            inputs=inputs_npz, reference=reference, loss=loss, train=not no_train, export=export_,
+                            timeout=timeout,
+                            compile_cache=not no_compile_cache, other=dict(ops=ops, categories=categories,
+                                                                           dtypes=dtypes, list_=list_))
+    for opt, v in (("--custom-objects", custom_objects), ("--unsafe", unsafe), ("--inputs", inputs_npz),
+                   ("--reference", reference), ("--loss", loss), ("--no-train", no_train), ("--export", export_)):
+        if v:
+            from kbackend.errors import UsageError
+
+            raise UsageError(f"{opt} goes with --model PATH (verify a saved model).",
+                             fix=f"kbackend verify --model model.keras {opt}" + ("" if v is True else f" {v}"))
     from kbackend.render import verify_view
     from kbackend.render.progress import progress
     from kbackend.suite import service
