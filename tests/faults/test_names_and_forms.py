@@ -157,7 +157,7 @@ def test_bash_completes_ops_categories_and_checks():
     want = sorted(c.name for c in cases.CASES if c.name.startswith("matm"))
     assert {"matmul", "matmul_batched", "matmul_broadcast", "matmul.1d_2d"} <= set(want)
     assert sorted(_bash_complete("kbackend verify --op matm")) == want
-    assert _bash_complete("kbackend bench --category co") == ["conv"]
+    assert _bash_complete("kbackend bench --category conv") == ["conv"]
     assert _bash_complete("kbackend verify --category mo") == ["model"]
     assert _bash_complete("kbackend doctor --check gpu-dr") == ["gpu-driver", "gpu-driver-cuda"]
     # Each item of a comma list completes; the ones already given are not offered again.

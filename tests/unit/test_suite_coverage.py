@@ -36,7 +36,8 @@ def test_every_reference_runs_and_keeps_its_contract(name):
         assert ref.dtype == np.float64 and ref.size, (name, dtype)
         assert np.array_equal(ref, K.expected(c, _args(c, dtype)), equal_nan=True), (name, "not deterministic")
         arrays = [v for v in args.values() if isinstance(v, np.ndarray)]
-        if c.category in ELEMENTWISE and arrays and not c.layout_dependent:
+        if c.category in ELEMENTWISE and arrays and not c.layout_dependent and c.name.split(".")[0] != "glu":
+            # (glu, an activation, halves its axis)
             assert ref.shape == np.broadcast_shapes(*(a.shape for a in arrays)), (name, ref.shape)
         if c.out_dtype == "bool":
             assert set(np.unique(ref)) <= {0.0, 1.0}, name

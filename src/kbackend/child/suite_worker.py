@@ -144,6 +144,17 @@ class _Sym(object):
     def __neg__(self):
         return _Sym("(-%s)" % self._text)
 
+    # A call that iterates over, or branches on, a value computes on values: it cannot be written out
+    # (and iterating through __getitem__ would never end).
+    def __iter__(self):
+        raise TypeError("a recorded call cannot be iterated")
+
+    def __bool__(self):
+        raise TypeError("a recorded call has no truth value")
+
+    def __len__(self):
+        raise TypeError("a recorded call has no length")
+
 
 def _src(v):
     import numpy as np
