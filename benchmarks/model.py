@@ -8,7 +8,8 @@ parallel, the train step, the comparison) and prints
 
     ratio = verify wall / max(slowest load+predict child, sum of those children / cores)
 
-(target <= 1.3), and the peak memory of the whole verify run (the sum of the resident sets of
+(target <= 1.3), each backend's child inside verify (its time, its first train step), and the
+peak memory of the whole verify run (the sum of the resident sets of
 its process tree, sampled every 50 ms). The model is keras.applications.MobileNetV3Small
 (weights=None: nothing is downloaded), built once in a child and saved to a temporary folder.
 Other work on the machine inflates every figure: the load average is printed with them.
@@ -124,7 +125,9 @@ def main() -> None:
            "cores": n, "load_predict_children_s": {b: round(s, 2) for b, s in children.items()},
            "floor_s": round(floor, 2), "verify_s": round(wall, 2), "ratio": round(wall / floor, 3), "target": 1.3,
            "peak_rss_mib": round(peak / 2**20), "verify_ok": doc.get("ok"), "train": not args.no_train,
-           "loadavg": [round(x, 2) for x in load]}
+           "loadavg": [round(x, 2) for x in load],
+           "in_verify_s": {r["backend"]: {k: r.get(k) and round(r[k], 2) for k in ("elapsed_s", "train_first_s")}
+                           for r in doc.get("backends", [])}}
     if args.json:
         print(json.dumps(res, indent=2))
         return
@@ -135,6 +138,8 @@ def main() -> None:
     print(f"  floor = max(slowest {max(children.values()):.2f} s, sum/cores {sum(children.values()) / n:.2f} s)"
           f" = {floor:.2f} s")
     print(f"  verify --model{' --no-train' if args.no_train else ''}: {wall:.2f} s (ok: {doc.get('ok')})")
+    for b, r in res["in_verify_s"].items():  # where the time went: each backend's child inside verify
+        print(f"    its {b:<11} child {r['elapsed_s'] or 0:7.2f} s (first train step {r['train_first_s'] or 0:.2f} s)")
     print(f"  ratio {wall / floor:.2f} (target <= 1.3); peak memory of the whole run {peak / 2**20:.0f} MiB")
 
 
