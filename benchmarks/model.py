@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -105,10 +106,13 @@ def main() -> None:
                        check=True, capture_output=True, cwd=home)
         os.environ.update({k: env[k] for k in ("HOME", "KERAS_HOME", "XDG_CACHE_HOME")})
         plan = M.ModelPlan(python, path, backends, {}, "numpy", train=False, env={"KERAS_HOME": env["KERAS_HOME"]})
-        children = {}
+        children, cpu = {}, {}
         for b in backends:  # each alone: the floor is what one child costs
             job = M._job(plan, b, os.path.join(home, f"{b}.npz"), reference=False, layers=False, train=False)
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = run_worker(python, M.WORKER, job, timeout=600, env=M._env(plan, b, False))
+            ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[b] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
             if not r.ok or (r.data or {}).get("load_error"):
                 raise SystemExit(f"{b}: {r.error or (r.data or {}).get('load_error')}")
             children[b] = r.elapsed_s
@@ -124,6 +128,7 @@ def main() -> None:
     res = {"model": f"MobileNetV3Small(weights=None, input {args.size}x{args.size}x3)", "backends": backends,
            "cores": n, "load_predict_children_s": {b: round(s, 2) for b, s in children.items()},
            "floor_s": round(floor, 2), "verify_s": round(wall, 2), "ratio": round(wall / floor, 3), "target": 1.3,
+           "cpu_s": {b: round(s, 2) for b, s in cpu.items()}, "cpu_floor_s": round(sum(cpu.values()) / n, 2),
            "peak_rss_mib": round(peak / 2**20), "verify_ok": doc.get("ok"), "train": not args.no_train,
            "loadavg": [round(x, 2) for x in load],
            "in_verify_s": {r["backend"]: {k: r.get(k) and round(r[k], 2) for k in ("elapsed_s", "train_first_s")}
@@ -137,6 +142,8 @@ def main() -> None:
         print(f"  load+predict child alone  {b:<11} {s:7.2f} s")
     print(f"  floor = max(slowest {max(children.values()):.2f} s, sum/cores {sum(children.values()) / n:.2f} s)"
           f" = {floor:.2f} s")
+    print(f"  (those children's CPU time: {sum(cpu.values()):.2f} s; / cores = {sum(cpu.values()) / n:.2f} s: "
+          "a child alone that uses more than one core makes the floor above unreachable when they share)")
     print(f"  verify --model{' --no-train' if args.no_train else ''}: {wall:.2f} s (ok: {doc.get('ok')})")
     for b, r in res["in_verify_s"].items():  # where the time went: each backend's child inside verify
         print(f"    its {b:<11} child {r['elapsed_s'] or 0:7.2f} s (first train step {r['train_first_s'] or 0:.2f} s)")
