@@ -142,8 +142,8 @@ def main() -> None:
         print(f"  load+predict child alone  {b:<11} {s:7.2f} s")
     print(f"  floor = max(slowest {max(children.values()):.2f} s, sum/cores {sum(children.values()) / n:.2f} s)"
           f" = {floor:.2f} s")
-    print(f"  (those children's CPU time: {sum(cpu.values()):.2f} s; / cores = {sum(cpu.values()) / n:.2f} s: "
-          "a child alone that uses more than one core makes the floor above unreachable when they share)")
+    print(f"  (those children's CPU time: {sum(cpu.values()):.2f} s, / cores = {sum(cpu.values()) / n:.2f} s; "
+          "under their wall times when other work shares the machine)")
     print(f"  verify --model{' --no-train' if args.no_train else ''}: {wall:.2f} s (ok: {doc.get('ok')})")
     for b, r in res["in_verify_s"].items():  # where the time went: each backend's child inside verify
         print(f"    its {b:<11} child {r['elapsed_s'] or 0:7.2f} s (first train step {r['train_first_s'] or 0:.2f} s)")
