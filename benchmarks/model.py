@@ -8,7 +8,8 @@ parallel, the train step, the comparison) and prints
 
     ratio = verify wall / max(slowest load+predict child, sum of those children / cores)
 
-(target <= 1.3), and the peak memory of the whole verify run (the sum of the resident sets of
+(target <= 1.3), each backend's child inside verify (its time, its first train step), and the
+peak memory of the whole verify run (the sum of the resident sets of
 its process tree, sampled every 50 ms). The model is keras.applications.MobileNetV3Small
 (weights=None: nothing is downloaded), built once in a child and saved to a temporary folder.
 Other work on the machine inflates every figure: the load average is printed with them.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -104,10 +106,13 @@ def main() -> None:
                        check=True, capture_output=True, cwd=home)
         os.environ.update({k: env[k] for k in ("HOME", "KERAS_HOME", "XDG_CACHE_HOME")})
         plan = M.ModelPlan(python, path, backends, {}, "numpy", train=False, env={"KERAS_HOME": env["KERAS_HOME"]})
-        children = {}
+        children, cpu = {}, {}
         for b in backends:  # each alone: the floor is what one child costs
             job = M._job(plan, b, os.path.join(home, f"{b}.npz"), reference=False, layers=False, train=False)
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = run_worker(python, M.WORKER, job, timeout=600, env=M._env(plan, b, False))
+            ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[b] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
             if not r.ok or (r.data or {}).get("load_error"):
                 raise SystemExit(f"{b}: {r.error or (r.data or {}).get('load_error')}")
             children[b] = r.elapsed_s
@@ -123,8 +128,11 @@ def main() -> None:
     res = {"model": f"MobileNetV3Small(weights=None, input {args.size}x{args.size}x3)", "backends": backends,
            "cores": n, "load_predict_children_s": {b: round(s, 2) for b, s in children.items()},
            "floor_s": round(floor, 2), "verify_s": round(wall, 2), "ratio": round(wall / floor, 3), "target": 1.3,
+           "cpu_s": {b: round(s, 2) for b, s in cpu.items()}, "cpu_floor_s": round(sum(cpu.values()) / n, 2),
            "peak_rss_mib": round(peak / 2**20), "verify_ok": doc.get("ok"), "train": not args.no_train,
-           "loadavg": [round(x, 2) for x in load]}
+           "loadavg": [round(x, 2) for x in load],
+           "in_verify_s": {r["backend"]: {k: r.get(k) and round(r[k], 2) for k in ("elapsed_s", "train_first_s")}
+                           for r in doc.get("backends", [])}}
     if args.json:
         print(json.dumps(res, indent=2))
         return
@@ -134,7 +142,11 @@ def main() -> None:
         print(f"  load+predict child alone  {b:<11} {s:7.2f} s")
     print(f"  floor = max(slowest {max(children.values()):.2f} s, sum/cores {sum(children.values()) / n:.2f} s)"
           f" = {floor:.2f} s")
+    print(f"  (those children's CPU time: {sum(cpu.values()):.2f} s, / cores = {sum(cpu.values()) / n:.2f} s; "
+          "under their wall times when other work shares the machine)")
     print(f"  verify --model{' --no-train' if args.no_train else ''}: {wall:.2f} s (ok: {doc.get('ok')})")
+    for b, r in res["in_verify_s"].items():  # where the time went: each backend's child inside verify
+        print(f"    its {b:<11} child {r['elapsed_s'] or 0:7.2f} s (first train step {r['train_first_s'] or 0:.2f} s)")
     print(f"  ratio {wall / floor:.2f} (target <= 1.3); peak memory of the whole run {peak / 2**20:.0f} MiB")
 
 

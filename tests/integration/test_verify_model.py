@@ -238,3 +238,32 @@ def test_given_inputs_are_fed_to_every_child(models, tmp_path):
     assert code == 0, (doc, err[-2000:])
     assert doc["inputs"] == [{"name": "input_layer", "shape": [3, 16], "dtype": "float32", "values": "given"}] or \
         (doc["inputs"][0]["shape"] == [3, 16] and doc["inputs"][0]["values"] == "given")
+
+
+# --------------------------------------------------------------------------- the float64 reference's one build
+
+
+def test_reference_built_from_the_keras_config_equals_the_upcast_copy_of_the_loaded_model(models, tmp_path):
+    """A .keras file's reference is built once, straight in float64 from its config.json; any other
+    file is loaded in float32 and copied to float64. Both ways give the same model: bit-equal outputs."""
+    np = pytest.importorskip("numpy")
+    from kbackend.suite import model_verify as M
+    from kbackend.workers.runner import run_worker
+
+    h5 = tmp_path / "cnn.h5"  # the same model and weights in the legacy format: the copy path
+    p = subprocess.run([sys.executable, "-c", "import sys, keras; keras.saving.load_model(sys.argv[1]).save(sys.argv[2])",
+                        str(models / "cnn.keras"), str(h5)], env=_env(tmp_path, {"KERAS_BACKEND": "numpy"}),
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = {}
+    for f in (models / "cnn.keras", h5):
+        plan = M.ModelPlan(sys.executable, str(f), ["numpy"], {}, "numpy", train=False, env={})
+        out = tmp_path / (f.name + ".npz")
+        job = M._job(plan, "numpy", str(out), reference=True, layers=False, train=False)
+        r = run_worker(sys.executable, M.WORKER, job, timeout=300, env=M._env(plan, "numpy", True))
+        assert r.ok and not r.data.get("load_error") and not r.data.get("run_error"), (r.error, r.data)
+        with np.load(out) as z:
+            got[r.data["float64_build"]] = (z["out/0"], r.data["outputs"])
+    assert set(got) == {"config", "copy"}
+    (a, oa), (b, ob) = got["config"], got["copy"]
+    assert oa == ob and oa[0]["dtype"] == "float64" and np.array_equal(a, b)

@@ -152,22 +152,59 @@ def custom_objects(path):
             and getattr(v, "__module__", None) == "kbackend_custom_objects"}
 
 
+def _float64_config(v):
+    """A serialized model's config with every float dtype policy and float dtype set to float64."""
+    if isinstance(v, dict):
+        if v.get("class_name") in ("DTypePolicy", "FloatDTypePolicy", "DTypePolicyMap") and isinstance(
+                v.get("config"), dict) and v["config"].get("name") in FLOAT_NAMES:
+            return dict(v, config=dict(v["config"], name="float64"))
+        return {k: ("float64" if k in ("dtype", "compute_dtype") and w in FLOAT_NAMES else _float64_config(w))
+                for k, w in v.items()}
+    if isinstance(v, list):
+        return [_float64_config(w) for w in v]
+    return v
+
+
+def float64_load(keras, path, objs, safe):
+    """A .keras file's model built once, straight in float64, its weights read upcast; None if not a .keras.
+
+    The same model float64_copy makes from the loaded float32 one, without building it twice: the
+    file's config.json with every float dtype set to float64 (and the global policy float64
+    while it builds), then the file's weights assigned (Keras converts each to the variable's
+    float64 dtype; float32 -> float64 is exact). The loss comes from the file's compile config.
+    """
+    import json
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as z:
+        if "config.json" not in z.namelist():
+            return None
+        cfg = json.loads(z.read("config.json").decode("utf-8"))
+    compile_cfg = cfg.pop("compile_config", None) or {}
+    cfg = _float64_config(cfg)
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        with keras.saving.custom_object_scope(objs):
+            m64 = keras.saving.deserialize_keras_object(cfg, custom_objects=objs, safe_mode=safe)
+    finally:
+        keras.config.set_dtype_policy(old)
+    m64.load_weights(path)
+    loss = compile_cfg.get("loss")
+    if isinstance(loss, dict):
+        try:
+            with keras.saving.custom_object_scope(objs):
+                loss = keras.saving.deserialize_keras_object(loss, custom_objects=objs, safe_mode=safe)
+        except Exception:  # noqa: BLE001 - the train reference then says which loss it used
+            loss = None
+    return m64, (loss if isinstance(loss, str) or callable(loss) else None)
+
+
 def float64_copy(keras, model, objs):
     """The same model in float64: every dtype policy and float input dtype set to float64, weights upcast."""
-
-    def walk(v):
-        if isinstance(v, dict):
-            if v.get("class_name") in ("DTypePolicy", "FloatDTypePolicy", "DTypePolicyMap") and isinstance(
-                    v.get("config"), dict) and v["config"].get("name") in FLOAT_NAMES:
-                v = dict(v, config=dict(v["config"], name="float64"))
-                return v
-            return {k: ("float64" if k in ("dtype", "compute_dtype") and w in FLOAT_NAMES else walk(w))
-                    for k, w in v.items()}
-        if isinstance(v, list):
-            return [walk(w) for w in v]
-        return v
-
-    cfg = walk(keras.saving.serialize_keras_object(model))
+    cfg = _float64_config(keras.saving.serialize_keras_object(model))
     cfg.pop("compile_config", None)
     # the global policy too: a Sequential's own policy is not in its config, and it casts the outputs
     old = keras.config.dtype_policy()
@@ -439,22 +476,13 @@ class Run(object):
             out["load_error"] = "cannot run %s: %s" % (inp.get("custom_objects_path"), _err(e))
             out["fix"] = "fix the error in the --custom-objects file"
             return out
-        model = self.load(path, objs, bool(inp.get("safe_mode", True)), backend)
-        if model is None:
+        built = self.model_at_dtype(path, objs, backend, t)
+        if built is None:
             return out
-        out["load_s"] = time.time() - t
+        model, compiled_loss = built
         out["kind"] = model_kind(keras, model)
         out["model_class"] = type(model).__name__
         out["params"] = int(sum(int(np.prod(w.shape)) for w in model.weights))
-        compiled_loss = getattr(model, "loss", None)
-        if inp.get("float64"):
-            out["true_float64"] = true_float64()
-            # floatx too: losses, weak-typed constants and new tensors default to it
-            keras.config.set_floatx("float64")
-        if inp.get("float64"):
-            t = time.time()
-            model = float64_copy(keras, model, objs)
-            out["upcast_s"] = time.time() - t
         self.model = model
         if inp.get("mode") == "bench":
             return self.bench(model, compiled_loss, out)
@@ -488,6 +516,40 @@ class Run(object):
         if inp.get("out_path"):
             self.np.savez(inp["out_path"], **self.arrays)
         return out
+
+    def model_at_dtype(self, path, objs, backend, t):
+        """(model, its compiled loss) as the file holds it, or in float64 for the reference; None after an error."""
+        keras, inp, out = self.keras, self.inp, self.out
+        safe = bool(inp.get("safe_mode", True))
+        model = None
+        if inp.get("float64"):
+            out["true_float64"] = true_float64()
+            # floatx too: losses, weak-typed constants and new tensors default to it
+            keras.config.set_floatx("float64")
+            try:  # one build, straight in float64 (a .keras file); else the float32 load and its copy below
+                with _draws_replaced(keras, backend, out):
+                    built = float64_load(keras, path, objs, safe)
+            except Exception:  # noqa: BLE001 - the float32 load below reports why it does not load
+                built = None
+            if built is not None:
+                model, compiled_loss = built
+                out["load_s"] = out["upcast_s"] = time.time() - t
+                out["float64_build"] = "config"
+        if model is None:
+            floatx = keras.config.floatx()
+            keras.config.set_floatx(out["floatx"])  # the file's model loads as Keras loads it
+            model = self.load(path, objs, safe, backend)
+            keras.config.set_floatx(floatx)
+            if model is None:
+                return None
+            out["load_s"] = time.time() - t
+            compiled_loss = getattr(model, "loss", None)
+            if inp.get("float64"):
+                t = time.time()
+                model = float64_copy(keras, model, objs)
+                out["upcast_s"] = time.time() - t
+                out["float64_build"] = "copy"
+        return model, compiled_loss
 
     def checks(self, model, feed, xs, ys, compiled_loss):
         """What runs after predict: every layer's output, the exports, the train step (or the reference's)."""
@@ -755,7 +817,10 @@ class Run(object):
                 res["error"] = ("the reference's central differences with steps %g and %g differ by %.2g of the "
                                 "gradient: the reference computes part of this model below float64 precision"
                                 % (FD_STEP, FD_STEP * 100, res["fd_check"]))
-            loss_at(w0)
+            for v, a in zip(ws, w0):  # the weights as loaded (no forward pass: nothing runs the model after)
+                v.assign(a)
+            for v, a in state:
+                v.assign(a)
             res["fd"] = fd
             res["fd_s"] = time.time() - t
         except Exception as e:  # noqa: BLE001
