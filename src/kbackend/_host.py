@@ -49,7 +49,7 @@ def node_name(environ=None) -> str | None:
     return None
 
 
-def _read(path: str, limit: int = 1 << 16) -> str:
+def read_text(path: str, limit: int = 1 << 16) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read(limit)
@@ -57,7 +57,7 @@ def _read(path: str, limit: int = 1 << 16) -> str:
         return ""
 
 
-def _cpu_model(text: str) -> str:
+def cpu_model(text: str) -> str:
     """The first processor's model from /proc/cpuinfo text (x86 "model name", ARM "Model"/"CPU part")."""
     keys = ("model name", "Model", "cpu model", "Processor", "CPU part")
     found: dict[str, str] = {}
@@ -77,7 +77,7 @@ def _cpu_model(text: str) -> str:
 
 def _os_name() -> str:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
-        for line in _read(path).splitlines():
+        for line in read_text(path).splitlines():
             if line.startswith("PRETTY_NAME="):
                 return line.split("=", 1)[1].strip().strip('"')
     return os.uname().sysname if hasattr(os, "uname") else os.name
@@ -85,7 +85,7 @@ def _os_name() -> str:
 
 def _nvidia() -> tuple[list[str], str | None]:
     """(GPU models, driver version) from the NVIDIA kernel module's /proc files; ([], None) without one."""
-    text = _read("/proc/driver/nvidia/version", 4096)
+    text = read_text("/proc/driver/nvidia/version", 4096)
     driver = None
     for word in text.split():
         parts = word.split(".")
@@ -99,7 +99,7 @@ def _nvidia() -> tuple[list[str], str | None]:
     except OSError:
         entries = []
     for e in entries:
-        for line in _read(os.path.join(root, e, "information"), 4096).splitlines():
+        for line in read_text(os.path.join(root, e, "information"), 4096).splitlines():
             if line.startswith("Model:"):
                 gpus.append(" ".join(line.split(":", 1)[1].split()))
                 break
@@ -119,7 +119,7 @@ def fingerprint() -> dict:
         kernel, arch = "", ""
     gpus, driver = _nvidia()
     facts = {
-        "cpu": _cpu_model(_read("/proc/cpuinfo")),
+        "cpu": cpu_model(read_text("/proc/cpuinfo")),
         "cores": os.cpu_count() or 0,
         "arch": arch,
         "os": _os_name(),

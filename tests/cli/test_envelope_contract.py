@@ -197,7 +197,7 @@ def test_the_fingerprint_hash_changes_with_any_fact():
 
 
 def test_the_cpu_model_is_read_from_the_first_processor_on_x86_and_arm():
-    from kbackend._host import _cpu_model
+    from kbackend._host import cpu_model as _cpu_model
 
     x86 = "processor\t: 0\nmodel name\t: AMD  EPYC 7763\n\nprocessor\t: 1\nmodel name\t: other\n"
     arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n\nModel\t\t: Raspberry Pi 4\n"

@@ -30,14 +30,10 @@ LIBRARIES = ("numpy", "keras", "jax", "jaxlib", "torch", "tensorflow", "tensorfl
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    """The CPU model the JSON documents' fingerprint names (kbackend._host), else the platform's word for it."""
+    from kbackend import _host
+
+    return _host.fingerprint()["cpu"] or platform.processor() or platform.machine() or "unknown"
 
 
 def fingerprint(threads: int, versions: dict[str, str], *, cpu: str | None = None, cores: int | None = None,

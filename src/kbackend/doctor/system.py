@@ -47,21 +47,17 @@ def isa_from_flags(flags: str) -> list[str]:
 
 
 def _cpuinfo(path: str) -> tuple[str | None, list[str]]:
-    model, flags = None, ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key == "model name" and model is None:
-                    model = value.strip() or None
-                elif key in ("flags", "features") and not flags:
-                    flags = value
-                if not line.strip() and model and flags:
-                    break  # the first processor's block is enough
-    except OSError:
-        return None, []
-    return model, isa_from_flags(flags)
+    """(the first processor's model, as the documents' fingerprint reads it; its instruction sets)."""
+    from kbackend._host import cpu_model, read_text
+
+    text = read_text(path)
+    flags = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags = value
+            break  # the first processor's
+    return cpu_model(text) or None, isa_from_flags(flags)
 
 
 def system_facts(cpuinfo: str = CPUINFO) -> SystemFacts:
