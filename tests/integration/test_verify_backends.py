@@ -8,9 +8,7 @@ KBACKEND_TEST_PATCH), a backend's import fails, a child segfaults.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from kbackend.backends import REGISTRY
 from kbackend.child import cases as K
 from kbackend.suite.run import installed_backends
+from isolated_run import run_verify
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +24,7 @@ BACKENDS = installed_backends(sys.path)[0]
 GRAD_BACKENDS = tuple(b.name for b in REGISTRY.values() if b.trains and b.keras3)
 
 
-def _verify(tmp, *args, env_extra=None):
-    env = {**os.environ, "HOME": str(tmp), "KERAS_HOME": str(tmp / ".keras"), "XDG_CACHE_HOME": str(tmp / ".cache"),
-           "XDG_CONFIG_HOME": str(tmp / ".config"), **(env_extra or {})}
-    env.pop("KERAS_BACKEND", None)
-    p = subprocess.run([sys.executable, "-m", "kbackend", "verify", "--json", *args], env=env, cwd=str(tmp),
-                       capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL)
-    return p.returncode, json.loads(p.stdout), p.stderr
+_verify = run_verify
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 
 from kbackend.child import cases as K
 from kbackend.suite.run import installed_backends
+from isolated_run import run_kbackend
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +27,7 @@ BACKENDS = installed_backends(sys.path)[0]
 MIN_COVERED = 267
 
 
-def _kbackend(tmp, *args, env_extra=None, timeout=540):
-    env = {**os.environ, "HOME": str(tmp), "KERAS_HOME": str(tmp / ".keras"), "XDG_CACHE_HOME": str(tmp / ".cache"),
-           "XDG_CONFIG_HOME": str(tmp / ".config"), **(env_extra or {})}
-    env.pop("KERAS_BACKEND", None)
-    p = subprocess.run([sys.executable, "-m", "kbackend", *args], env=env, cwd=str(tmp), capture_output=True,
-                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
+_kbackend = run_kbackend
 
 
 def _public_ops(tmp):

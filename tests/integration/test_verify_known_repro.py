@@ -9,7 +9,6 @@ the bug is injected into the interpreter's Keras by a sitecustomize module.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from kbackend.suite.run import installed_backends
+from isolated_run import isolated_env, run_verify
 
 pytestmark = pytest.mark.integration
 
@@ -24,17 +24,12 @@ BACKENDS = installed_backends(sys.path)[0]
 KINK_BACKENDS = ("jax", "torch", "tensorflow")
 
 
-def _env(tmp, extra=None):
-    env = {**os.environ, "HOME": str(tmp), "KERAS_HOME": str(tmp / ".keras"), "XDG_CACHE_HOME": str(tmp / ".cache"),
-           "XDG_CONFIG_HOME": str(tmp / ".config"), **(extra or {})}
-    env.pop("KERAS_BACKEND", None)
-    return env
+_env = isolated_env
 
 
 def _verify(tmp, *args, env_extra=None):
-    p = subprocess.run([sys.executable, "-m", "kbackend", "verify", "--json", *args], env=_env(tmp, env_extra),
-                       cwd=str(tmp), capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL)
-    return p.returncode, json.loads(p.stdout)
+    code, doc, _ = run_verify(tmp, *args, env_extra=env_extra)
+    return code, doc
 
 
 def _rows(doc, **match):

@@ -15,9 +15,6 @@ the op's plain case still passes there, and that no row of an op not mutated on 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ import pytest
 
 from kbackend.child import cases as K
 from kbackend.suite.run import installed_backends
+from isolated_run import run_verify
 
 pytestmark = pytest.mark.integration
 
@@ -436,13 +434,7 @@ def _selected() -> list[str]:
     return [c.name for c in K.CASES if c.name in named]
 
 
-def _verify(tmp, *args, env_extra=None):
-    env = {**os.environ, "HOME": str(tmp), "KERAS_HOME": str(tmp / ".keras"), "XDG_CACHE_HOME": str(tmp / ".cache"),
-           "XDG_CONFIG_HOME": str(tmp / ".config"), **(env_extra or {})}
-    env.pop("KERAS_BACKEND", None)
-    p = subprocess.run([sys.executable, "-m", "kbackend", "verify", "--json", *args], env=env, cwd=str(tmp),
-                       capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL)
-    return p.returncode, json.loads(p.stdout), p.stderr
+_verify = run_verify
 
 
 @pytest.fixture(scope="module")
