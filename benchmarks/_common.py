@@ -18,6 +18,14 @@ def precompile() -> None:
     compileall.compile_dir(os.path.dirname(kbackend.__file__), quiet=2)
 
 
+def isolated_env(home: str) -> dict:
+    """This environment with HOME, KERAS_HOME and the cache folder under `home` and no KERAS_BACKEND."""
+    env = {**os.environ, "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"),
+           "XDG_CACHE_HOME": os.path.join(home, ".cache")}
+    env.pop("KERAS_BACKEND", None)
+    return env
+
+
 def kbackend_exe() -> str:
     """The `kbackend` console script of the interpreter running the benchmark."""
     import shutil

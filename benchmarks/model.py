@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 
+from _common import isolated_env
+
 BUILD = '''
 import sys, keras
 side = int(sys.argv[2])
@@ -98,9 +100,7 @@ def main() -> None:
     python = sys.executable
     backends = args.backend or installed_backends(sys.path)[0]
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"),
-               "XDG_CACHE_HOME": os.path.join(home, ".cache")}
-        env.pop("KERAS_BACKEND", None)
+        env = isolated_env(home)
         path = os.path.join(home, "mobilenet_v3_small.keras")
         subprocess.run([python, "-c", BUILD, path, str(args.size)], env={**env, "KERAS_BACKEND": backends[0]},
                        check=True, capture_output=True, cwd=home)

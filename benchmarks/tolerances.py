@@ -30,12 +30,12 @@ import sys
 import tempfile
 import time
 
+from _common import isolated_env
+
 
 def run_verify(python: str, backends: list[str], dtypes: list[str], grads: bool) -> dict:
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"),
-               "XDG_CACHE_HOME": os.path.join(home, ".cache")}
-        env.pop("KERAS_BACKEND", None)
+        env = isolated_env(home)
         argv = [python, "-m", "kbackend", "verify", "--json", "--no-model"]
         for b in backends:
             argv += ["--backend", b]

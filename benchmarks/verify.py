@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from _common import isolated_env
+
 IMPORT_WORKER = '''
 def main(inp):
     import time
@@ -78,9 +80,7 @@ def main() -> None:
     python = sys.executable
     backends = args.backend or installed_backends(sys.path)[0]
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "KERAS_HOME": os.path.join(home, ".keras"),
-               "XDG_CACHE_HOME": os.path.join(home, ".cache")}
-        env.pop("KERAS_BACKEND", None)
+        env = isolated_env(home)
         cache = os.path.join(env["XDG_CACHE_HOME"], "kbackend", COMPILE_CACHE_SUBDIR)
         floors, colds, warms, docs = [], [], [], []
         for i in range(args.rounds):
