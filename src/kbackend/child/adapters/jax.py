@@ -300,8 +300,9 @@ class _ExportStore(object):
         try:
             data = exported.serialize()
             folder = os.path.dirname(self.path)
-            if not os.path.isdir(folder):
-                os.makedirs(folder)
+            # exist_ok: the step's threads save their programs at the same time; a second makedirs
+            # raising FileExistsError lost that thread's program (traced again on the next run).
+            os.makedirs(folder, exist_ok=True)
             tmp = "%s.%d.tmp" % (self.path, os.getpid())
             with open(tmp, "wb") as f:
                 f.write(data)
