@@ -153,15 +153,18 @@ class Child:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            if self._fd is not None:
-                sel = selectors.DefaultSelector()
-                try:
-                    sel.register(self._fd, selectors.EVENT_READ)
-                    sel.select(left)
-                finally:
-                    sel.close()
-            else:
+            # One read of the pidfd: another thread (kill_all on a signal, a waiter) may close it meanwhile.
+            fd = self._fd
+            sel = selectors.DefaultSelector()
+            try:
+                if fd is None:
+                    raise OSError("no pidfd")
+                sel.register(fd, selectors.EVENT_READ)
+                sel.select(left)
+            except OSError:  # none, or closed under us: poll instead
                 time.sleep(POLL_S if left is None else min(POLL_S, left))
+            finally:
+                sel.close()
         return True
 
     def signal_group(self, sig: int) -> None:
