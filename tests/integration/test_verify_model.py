@@ -215,19 +215,78 @@ def test_export_says_which_formats_work_and_runs_what_it_wrote(models, tmp_path)
 # --------------------------------------------------------------------------- bench --model
 
 
-def test_bench_model_times_predict_per_batch_and_the_train_step(models, tmp_path):
+def bench_model(tmp: Path, *args, extra_env=None):
+    p = subprocess.run([sys.executable, "-m", "kbackend", "bench", "--json", *map(str, args)],
+                       env=_env(tmp, extra_env), cwd=str(tmp), capture_output=True, text=True, timeout=540,
+                       stdin=subprocess.DEVNULL)
+    doc = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+    return p.returncode, doc, p.stderr
+
+
+def test_bench_model_times_predict_per_batch_and_the_train_step_with_bench_statistics(models, tmp_path):
     b = TWO[0]
-    argv = [sys.executable, "-m", "kbackend", "bench", "--json", "--model", str(models / "mlp.keras"), "--backend", b,
-            "--backend", "numpy", "--batch", "1", "--batch", "4", "--repeat", "3"]
-    p = subprocess.run(argv, env=_env(tmp_path), cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
-    doc = json.loads(p.stdout)
-    assert p.returncode == 0 and doc["command"] == "bench" and doc["ok"] is True, (doc, p.stderr[-2000:])
-    by = {r["backend"]: r for r in doc["rows"]}
-    got = {(t["what"], t["batch"]) for t in by[b]["timings"]}
-    assert got == {("predict", 1), ("predict", 4), ("train_step", 4)}
-    for t in by[b]["timings"]:
-        assert t["samples"] == 3 and t["median_s"] > 0 and t["first_s"] > 0
-    assert by["numpy"]["trains"] is False and {t["what"] for t in by["numpy"]["timings"]} == {"predict"}
+    base = tmp_path / "model-base.json"
+    code, doc, err = bench_model(tmp_path, "--model", models / "mlp.keras", "--backend", b, "--backend", "numpy",
+                                 "--batch", "1", "--batch", "4", "--repeat", "3", "--processes", "2",
+                                 "--save", base, "--html", tmp_path / "model.html")
+    assert code == 0 and doc["command"] == "bench", (doc, err[-2000:])
+    got = {(r["backend"], r["case"], r["size"]): r for r in doc["results"]}
+    assert set(got) == {(x, "model.predict", "batch=1") for x in (b, "numpy")} | \
+        {(x, "model.predict", "batch=4") for x in (b, "numpy")} | {(x, "model.train_step", "batch=4") for x in (b, "numpy")}
+    for (backend, case, size), r in got.items():
+        if backend == "numpy" and case == "model.train_step":  # inference-only, said, not a failure
+            assert r["status"] == "skipped" and "inference-only" in r["error"]
+            continue
+        # bench's one estimator over processes, the first call (compilation) apart
+        assert r["status"] == "ok" and len(r["process_mins"]) == 2 and len(r["samples"]) == 2 * 3, r
+        assert abs(r["median_s"] - sum(r["process_mins"]) / 2) < 1e-12
+        assert r["first_call_s"] > 0 and r["category"] == "model"
+    assert doc["options"]["model"]["name"] == "mlp.keras" and len(doc["options"]["model"]["sha256"]) == 16
+    # the run is a baseline like any bench run, and the HTML report names the model's cases
+    saved = json.loads(base.read_text())
+    assert saved["format"] == "kbackend-bench" and {r["case"] for r in saved["results"]} == {
+        "model.predict", "model.train_step"}
+    assert "model.predict" in (tmp_path / "model.html").read_text()
+
+
+def test_bench_model_gate_catches_a_slower_predict_and_notes_a_changed_model(models, tmp_path):
+    base = tmp_path / "base.json"
+    common = ("--model", models / "mlp.keras", "--backend", "numpy", "--batch", "2", "--repeat", "3",
+              "--threads", "1")
+    code, doc, err = bench_model(tmp_path, *common, "--save", base)
+    assert code == 0, err[-2000:]
+    # a real slowdown in the child (the bench worker spins after each predict call): caught and confirmed
+    code, doc, err = bench_model(tmp_path, *common, "--baseline", base,
+                                 extra_env={"KBACKEND_TEST_BENCH_SLOWDOWN": "model.predict=3"})
+    assert code == 1, (err[-2000:], doc.get("comparisons"))
+    assert [(c["case"], c["size"]) for c in doc["regressions"]] == [("model.predict", "batch=2")]
+    reg = doc["regressions"][0]
+    assert reg["confirmation"] == "confirmed" and reg["ratio"] == reg["median_s"] / reg["baseline_median_s"]
+    # another model against this baseline: compared (a changed model can be the slowdown), and said
+    code, doc, err = bench_model(tmp_path, "--model", models / "cnn.keras", *common[2:], "--baseline", base,
+                                 "--no-confirm")
+    assert any(d.startswith("model file: baseline mlp.keras") and "now cnn.keras" in d
+               for d in doc["gate"]["differences"]), doc.get("gate")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--model", "{mlp}", "--op", "add"), "`--model` times a saved model's predict and train step, not op cases"),
+    (("--batch", "4"), "--batch is an option of `--model`"),
+    (("--no-train", "--quick"), "--no-train is an option of `--model`"),
+])
+def test_bench_model_options_that_do_not_go_together_are_usage_errors(models, tmp_path, args, expected):
+    args = [a.format(mlp=models / "mlp.keras") for a in args]
+    p = subprocess.run([sys.executable, "-m", "kbackend", "bench", *args], env=_env(tmp_path), cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and expected in " ".join(p.stderr.split()), p.stderr
+
+
+def test_bench_model_of_a_file_that_is_not_a_model_fails_before_any_child(tmp_path):
+    f = tmp_path / "notes.keras"
+    f.write_text("not a model")
+    code, doc, err = bench_model(tmp_path, "--model", f)
+    assert code == 1 and "is not a Keras model file" in doc["error"]["message"], (doc, err)
+    assert "model.save" in doc["error"]["fix"]
 
 
 def test_given_inputs_are_fed_to_every_child(models, tmp_path):

@@ -55,6 +55,23 @@ def machine_differences(current: BenchReport, baseline: BenchReport) -> list[str
     return out
 
 
+def model_differences(current: BenchReport, baseline: BenchReport) -> list[str]:
+    """`bench --model` runs of two different model files: reported (a changed model can be the slowdown
+    the gate is there to catch), not refused.
+
+    >>> from kbackend.bench.model import Machine
+    >>> m = Machine(cpu="x", cores=2, threads=2)
+    >>> a = BenchReport(machine=m, options={"model": {"name": "m.keras", "sha256": "aa"}})
+    >>> model_differences(a.model_copy(update={"options": {"model": {"name": "m.keras", "sha256": "bb"}}}), a)
+    ['model file: baseline m.keras (sha256 aa), now m.keras (sha256 bb)']
+    """
+    a, b = baseline.options.get("model"), current.options.get("model")
+    if not isinstance(a, dict) or not isinstance(b, dict) or a == b:
+        return []
+    return [f"model file: baseline {a.get('name')} (sha256 {a.get('sha256')}), "
+            f"now {b.get('name')} (sha256 {b.get('sha256')})"]
+
+
 def backend_differences(current: BackendRun, baseline: BackendRun) -> list[str]:
     out = []
     for field, label in (("keras", "Keras version"), ("version", f"{current.backend} version"),
@@ -181,6 +198,7 @@ def compare(current: BenchReport, baseline: BenchReport, *, threshold: float, ba
             refused.append(Refusal(backend=run.backend, reasons=tuple(reasons)))
         else:
             comparable.add(run.backend)
+    differences += model_differences(current, baseline)
     base = {r.key: r for r in baseline.results if r.status == "ok"}
     cur = {r.key: r for r in current.results if r.status == "ok"}
     cur_runs = {b.backend: b for b in current.backends}

@@ -71,6 +71,8 @@ class Plan:
     peak_probe: bool = True
     #: a name for progress lines (A/B sides, confirmation).
     label: str = ""
+    #: `bench --model`: the saved model whose predict and train step are the items (see `model_items`).
+    model: dict = field(default_factory=dict)
 
     def options(self) -> dict:
         return {
@@ -78,6 +80,7 @@ class Plan:
             "min_time_s": self.min_time, "jit": self.jit, "quick": self.quick, "item_timeout_s": self.item_timeout,
             "cases": sorted({i.case for i in self.items}), "sizes": sorted({i.size for i in self.items}),
             "dtypes": sorted({i.dtype for i in self.items}), **({"slowdown": self.slowdown} if self.slowdown else {}),
+            **({"model": {k: self.model[k] for k in ("name", "sha256") if k in self.model}} if self.model else {}),
         }
 
 
@@ -337,7 +340,7 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
         base_env = thread_env(threads, environ)
         base_env["KERAS_HOME"] = keras_home  # Keras writes keras.json on import: never the user's
         if on_progress and measure_peak:
-            on_progress(Progress("numpy", 0, "peak"))
+            on_progress(Progress("numpy", 0, "peak", label="uncached" if plans[0].model else ""))
         peak = run_worker(python, WORKER, {"mode": "peak", "threads": threads, "quick": plans[0].quick},
                           timeout=300, env=base_env) if measure_peak else ChildResult("not_run", error="not measured")
         children: list[dict[str, list[ChildResult]]] = [{b: [] for b in plan.backends} for plan in plans]
@@ -353,6 +356,7 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
                     "warmup_time": plan.warmup_time, "slowdown": plan.slowdown,
                     "peak_probe": p == 0 and plan.peak_probe and machine is None,
                     "item_timeout": plan.item_timeout,
+                    "model": plan.model or None,
                 }
                 for b in plan.backends:
                     if b in failed[n]:
@@ -509,16 +513,40 @@ def raise_peak(machine: Machine, results: Sequence[Result], devices: dict) -> Ma
     return machine.model_copy(update={"peak_gflops": peaks, "peak_sources": sources})
 
 
+#: `bench --model` items: predict at each batch size, then one train step at the last (largest) batch.
+MODEL_PREDICT, MODEL_TRAIN = "model.predict", "model.train_step"
+
+
+def model_items(batches: Sequence[int], dtype: str, train: bool = True) -> tuple[Item, ...]:
+    """The items of a saved model: its predict at each batch size and a train step at the last.
+
+    >>> [(i.case, i.size) for i in model_items([1, 32], "float32")]
+    [('model.predict', 'batch=1'), ('model.predict', 'batch=32'), ('model.train_step', 'batch=32')]
+    """
+    sizes = list(dict.fromkeys(int(b) for b in batches))
+    out = [Item(MODEL_PREDICT, "model", f"batch={b}", dtype) for b in sizes]
+    if train:
+        out.append(Item(MODEL_TRAIN, "model", f"batch={sizes[-1]}", dtype))
+    return tuple(out)
+
+
 def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | None = None,
               processes: int | None = None, rounds: int | None = None, quick: bool = False, jit: bool = False,
               min_time: float | None = None, slowdown: dict | None = None,
-              item_timeout: float | None = None, cases_path: str = CASES_PATH) -> Plan:
-    """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 4 processes, 5 rounds of 1 ms."""
+              item_timeout: float | None = None, cases_path: str = CASES_PATH, model: dict | None = None) -> Plan:
+    """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 4 processes, 5 rounds of 1 ms.
+
+    A saved model (`model`): 3 processes (each loads and compiles the model: the gate's fewest for its
+    rank test across processes), set-up and first call allowed 300 s (a large model's compilation),
+    no backend peak probe (a model has no roofline); --quick: 5 rounds.
+    """
     p = Plan(backends=tuple(backends), items=tuple(items), threads=threads or cores(), quick=quick, jit=jit,
-             slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit else 60.0),
-             cases_path=cases_path)
+             slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit or model else 60.0),
+             cases_path=cases_path, model=dict(model or {}))
     if quick:
         p = replace(p, processes=4, rounds=5, min_time=0.001, warmup_time=0.01)
+    if model:
+        p = replace(p, processes=3, peak_probe=False)
     if processes is not None:
         p = replace(p, processes=processes)
     if rounds is not None:

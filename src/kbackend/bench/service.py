@@ -91,6 +91,51 @@ def plan(target, *, backends: Sequence[str] = (), ops: Sequence[str] = (), categ
                     machine, fp, target_a.python if target_a is not None else None)
 
 
+def plan_model(target, *, path: str, backends: Sequence[str] = (), batches: Sequence[int] = (),
+               custom_objects: str | None = None, unsafe: bool = False, loss: str | None = None, train: bool = True,
+               quick: bool = False, threads: int | None = None, processes: int | None = None,
+               rounds: int | None = None, baseline: str | None = None, max_regression: float = 10.0,
+               force_compare: bool = False, strict: bool = False, confirm: bool = True,
+               remeasure_peak: bool = False, target_a=None) -> BenchJob:
+    """`bench --model PATH`: the same job as the op cases', its items a saved model's predict per batch size
+    and one train step, so that baselines, the gate, confirmation, A/B and the reports are bench's own."""
+    import hashlib
+    import os
+
+    from kbackend.suite import model_verify as M
+
+    M.sniff(path)  # a truncated or non-model file: a clear error before any child starts
+    if custom_objects and not os.path.isfile(custom_objects):
+        raise UsageError(f"--custom-objects must be a Python file. Received: {custom_objects}",
+                         fix="kbackend bench --model model.keras --custom-objects layers.py")
+    installed, keras_version = _check_keras(target)
+    names = list(backends) or runner.installed_backends(installed, keras_version)
+    if target_a is not None:
+        installed_a, keras_a = _check_keras(target_a)
+        if not backends:
+            there = set(runner.installed_backends(installed_a, keras_a))
+            names = [b for b in names if b in there]
+    if not names:
+        raise KbackendError(f"No Keras backend is installed in {target.describe()}.",
+                            fix=install_command("jax", target.python, keras_version=keras_version))
+    old = base_io.load(baseline) if baseline else None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    sizes = list(batches) or [1, 32]
+    model = {"path": os.path.abspath(path), "name": os.path.basename(path), "sha256": digest.hexdigest()[:16],
+             "custom_objects_path": os.path.abspath(custom_objects) if custom_objects else None,
+             "safe_mode": not unsafe, "seed": 0, "loss": loss, "train_batch": sizes[-1] if train else None}
+    items = runner.model_items(sizes, "-", train=train)
+    p = runner.make_plan(names, items, threads=threads, processes=processes, rounds=rounds, quick=quick, model=model)
+    fp = peak.fingerprint(p.threads, installed, python=target.version)
+    machine = None if remeasure_peak else peak.load(fp)
+    # a model run measures NumPy's peak only (no backend probes): it is shown, never cached for the op runs
+    return BenchJob(target.python, p, old, baseline, max_regression / 100.0, force_compare, strict, confirm,
+                    machine, fp if machine is not None else None, target_a.python if target_a is not None else None)
+
+
 def run(job: BenchJob, *, on_progress: Callable | None = None, save: str | None = None) -> BenchReport:
     """Time the plan, compare with the baseline (or side A) when there is one, re-measure suspected
     changes, and save this run as a baseline when asked."""
@@ -207,13 +252,24 @@ def _confirm(job: BenchJob, report: BenchReport, base: BenchReport, g: Gate, on_
     return report.model_copy(update={"gate": g, "results": results, "elapsed_s": report.elapsed_s + again.elapsed_s})
 
 
-def check_model_options(**given) -> None:
-    """`--model` times a saved model: the op suite's options and the gate's have no meaning there."""
-    used = [k for k, v in given.items() if v]
+def check_model_options(model: str | None, batches: Sequence[int] = (), **given) -> None:
+    """`--model` times a saved model: the op suite's choices (--op, --size...) have no meaning there, and
+    the model's own options (--batch, --custom-objects...) none without it."""
+    if model:
+        used = [k for k, v in given.items() if v and k in ("ops", "categories", "sizes", "dtypes", "jit")]
+        if used:
+            names = ", ".join("--" + {"ops": "op", "categories": "category", "sizes": "size",
+                                      "dtypes": "dtype"}.get(k, k) for k in used)
+            raise UsageError(f"`--model` times a saved model's predict and train step, not op cases. "
+                             f"Received: --model with {names}",
+                             fix="kbackend bench --model model.keras --batch 1 --batch 32")
+        return
+    used = (["batch"] if batches else []) + [k for k, v in given.items()
+                                              if v and k in ("custom_objects", "unsafe", "loss", "no_train")]
     if used:
-        names = ", ".join("--" + k.removesuffix("_file").replace("_", "-") for k in used)
-        raise UsageError(f"`--model` times a saved model's predict and train step; it takes --backend, --batch, "
-                         f"--repeat and --threads. Received: --model with {names}",
+        names = ", ".join("--" + k.replace("_", "-") for k in used)
+        raise UsageError(f"{names} {'is an option' if len(used) == 1 else 'are options'} of `--model`. "
+                         f"Received: {names} without --model",
                          fix="kbackend bench --model model.keras --batch 1 --batch 32")
 
 

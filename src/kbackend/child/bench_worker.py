@@ -24,6 +24,8 @@ Modes (`inp["mode"]`):
   With ``item_timeout`` a watchdog ends the process when one step hangs, and
   the progress file says which (see `Watchdog`). ``peak_probe``: the
   backend's own 1024x1024 matmul, float32 and float64, after the items.
+  With ``model`` the items are a saved model's predict and train step
+  (`ModelSource`), timed the same way.
 
 Measurement rules (FACTS.md section 4): thread counts are fixed before any
 numerical library is imported (the parent passes the variables in the
@@ -462,6 +464,123 @@ def _maker(kit, cases, c, it, jit, slowdown, clock, np):
     return make
 
 
+class ModelSource(object):
+    """A saved model's items (``inp["model"]``): "model.predict" and "model.train_step" at a size "batch=N".
+
+    The model is loaded once per process, in the first item's watched set-up
+    (child/model_worker.py's loading: custom objects, safe mode, the reason a
+    load fails), and compiled for training there too when a train step is
+    asked for, before any item is timed (compiling resets the predict
+    function). predict is ``predict_on_batch``, compiled as ``model.predict``
+    compiles it (jit on jax, tf.function on TensorFlow: the mode says which);
+    a train step is ``train_on_batch`` with SGD at a small learning rate, on the
+    seeded inputs and targets of `verify --model`. Dropout stays on: the
+    training step is timed as it runs.
+    """
+
+    def __init__(self, kit, spec):
+        self.kit = kit
+        self.spec = spec
+        self.model = None
+        self.error = None
+        self.train_target = None
+        self.mw = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_worker.py"),
+                              "kbackend_model_worker")
+
+    def _load(self):
+        kit, spec, mw = self.kit, self.spec, self.mw
+        run = mw.Run({"model_path": spec["path"], "custom_objects_path": spec.get("custom_objects_path"),
+                      "safe_mode": spec.get("safe_mode", True), "seed": spec.get("seed", 0)})
+        run.keras, run.np, run.ops = kit.keras, kit.np, kit.ops
+        run.out["floatx"] = kit.keras.config.floatx()
+        try:
+            objs = mw.custom_objects(spec.get("custom_objects_path"))
+        except Exception as e:  # noqa: BLE001
+            self.error = "cannot run %s: %s" % (spec.get("custom_objects_path"), mw._err(e))
+            return
+        built = run.model_at_dtype(spec["path"], objs, kit.name, time.time())
+        if built is None:
+            out = run.out
+            self.error = "the model does not load: %s" % out.get("load_error")
+            if out.get("reason"):
+                self.error += " (%s)" % out["reason"]
+            if out.get("fix"):
+                self.error += "; fix: %s" % out["fix"]
+            return
+        self.model, compiled_loss = built
+        if self.spec.get("train_batch"):
+            self.train_target = self._compile_for_training(compiled_loss, int(self.spec["train_batch"]))
+
+    def _compile_for_training(self, compiled_loss, batch):
+        keras, np, mw, model = self.kit.keras, self.kit.np, self.mw, self.model
+        feed = self.feed(batch)
+        ys = [mw._as_numpy(self.kit.ops, np, v) for v in mw._flatten_outputs(model(feed, training=False))]
+        loss = self.spec.get("loss") or compiled_loss or "mean_squared_error"
+        if not isinstance(loss, str):
+            loss = getattr(loss, "name", None) or type(loss).__name__
+        rng = np.random.default_rng(int(self.spec.get("seed", 0)) + 1)
+        targets = [mw._targets(np, rng, str(loss), y) for y in ys]
+        targets = [t.astype("float32") if t.dtype.kind == "f" else t for t in targets]
+        # a small learning rate: many steps must not drive the weights to infinities (slower to compute)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-4), loss=loss)
+        return feed, targets[0] if len(targets) == 1 else targets
+
+    def get(self):
+        if self.model is None and self.error is None:
+            self._load()
+        if self.error is not None:
+            raise RuntimeError(self.error)
+        return self.model
+
+    def feed(self, batch):
+        xs, _ = self.mw.make_inputs(self.kit.keras, self.kit.np, self.model, int(self.spec.get("seed", 0)), batch)
+        return xs[0] if len(xs) == 1 else xs
+
+    def mode(self):
+        """How Keras ran the model's functions: "jit" (XLA: jax, TensorFlow with jit_compile), "graph"
+        (a tf.function without XLA), "compiled" (OpenVINO compiles its own model), else "eager"."""
+        jit = bool(getattr(self.model, "jit_compile", False))
+        name = self.kit.name
+        if name in ("jax", "tensorflow"):
+            return "jit" if jit else ("graph" if name == "tensorflow" else "eager")
+        return "compiled" if name == "openvino" else "eager"
+
+    def item(self, it, slowdown, clock):
+        what, size = it["case"], it["size"]
+        it["category"] = "model"
+        try:
+            batch = int(size.split("=", 1)[1])
+        except (IndexError, ValueError):
+            it.update(status="error", error="not a model size: %r (expected batch=N)" % size)
+            return
+        if what == "model.train_step" and not getattr(self.kit.adapter, "TRAINS", False):
+            it.update(status="skipped", error="the %s backend is inference-only: Keras cannot train on it"
+                      % self.kit.name)
+            return
+        if what not in ("model.predict", "model.train_step"):
+            it.update(status="error", error="no model item named %r" % what)
+            return
+
+        def make():
+            model = self.get()
+            if what == "model.predict":
+                feed = self.feed(batch)
+
+                def fn():
+                    return model.predict_on_batch(feed)  # NumPy arrays: synchronised
+            else:
+                feed, y = self.train_target
+
+                def fn():
+                    return model.train_on_batch(feed, y)  # the loss as numbers: synchronised
+            if slowdown:
+                fn = slowed(fn, slowdown, clock)
+                it["slowdown"] = slowdown
+            return fn, None, 0.0
+
+        it["make"] = make
+
+
 def calibration_fn(np):
     """The single-threaded calibration kernel: a fixed float32 elementwise add (NumPy's ufuncs use one
     thread), the kind of work of the elementwise, activation, reduction and shape cases."""
@@ -527,9 +646,13 @@ def run(inp, threads_info):
     slow = dict(inp.get("slowdown") or {})
     slow.update(env_slowdown(os.environ.get(SLOWDOWN_VAR)))
     items = []
+    source = ModelSource(kit, inp["model"]) if inp.get("model") else None
     for spec in inp["items"]:
         it = {"case": spec["case"], "size": spec["size"], "dtype": spec["dtype"], "status": "ok"}
         items.append(it)
+        if source is not None:
+            source.item(it, slow.get(spec["case"]), clock)
+            continue
         c = cases.CASES_BY_NAME.get(spec["case"])
         if c is None:
             it.update(status="error", error="no case named %r" % spec["case"])
@@ -558,6 +681,8 @@ def run(inp, threads_info):
     for it in items:
         it.pop("fn", None)
         first = it.pop("first_out", None)
+        if source is not None and it["status"] == "ok":
+            it["mode"] = source.mode()  # known after the first call compiled (or not) the model's function
         if it["status"] == "ok":
             it["out_dtype"] = kit.compute_dtype(spec_dtype=it["dtype"], out=first)
     probe = None

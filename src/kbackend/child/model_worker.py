@@ -16,8 +16,9 @@ Modes
                `out_path` (.npz); the result says what they are.
     "compare"  (numpy only, no Keras) compare each backend's .npz with the
                reference's: outputs, layer outputs, updated weights.
-    "bench"    predict at `batches` and a train step, each timed `rounds` times
-               after a first call (compilation) timed apart.
+
+`bench --model` times a model through child/bench_worker.py (its `ModelSource` loads the
+model with this module's `Run.model_at_dtype`, `make_inputs` and `_targets`).
 
 Test hook (for kbackend's own tests only, as suite_worker.py's): if the
 environment variable KBACKEND_TEST_PATCH names a Python file, it is executed
@@ -484,8 +485,6 @@ class Run(object):
         out["model_class"] = type(model).__name__
         out["params"] = int(sum(int(np.prod(w.shape)) for w in model.weights))
         self.model = model
-        if inp.get("mode") == "bench":
-            return self.bench(model, compiled_loss, out)
         xs = self.inputs(model, out)
         if xs is None:
             return out
@@ -652,53 +651,6 @@ class Run(object):
         out["exports"] = res
 
     # -- bench --------------------------------------------------------------------------
-
-    def bench(self, model, compiled_loss, out):
-        """Predict at each batch size and one train step: the first call apart, then `rounds` timed calls."""
-        keras, np, inp = self.keras, self.np, self.inp
-        rounds = int(inp.get("rounds", 10))
-        out["predict"] = []
-        for batch in inp.get("batches") or [1, 32]:
-            row = {"batch": batch}
-            try:
-                xs, _ = make_inputs(keras, np, model, int(inp.get("seed", 0)), int(batch))
-                feed = xs[0] if len(xs) == 1 else xs
-                t = time.perf_counter()
-                y = _flatten_outputs(model(feed, training=False))
-                _as_numpy(self.ops, np, y[0])  # synchronised: the values are on the host
-                row["first_s"] = time.perf_counter() - t
-                samples = []
-                for _ in range(rounds):
-                    t = time.perf_counter()
-                    y = _flatten_outputs(model(feed, training=False))
-                    _as_numpy(self.ops, np, y[0])
-                    samples.append(time.perf_counter() - t)
-                row["samples_s"] = samples
-            except Exception as e:  # noqa: BLE001
-                row["error"] = _err(e)
-            out["predict"].append(row)
-        if inp.get("train") and out["trains"]:
-            res = {"batch": int((inp.get("batches") or [32])[-1])}
-            try:
-                xs, _ = make_inputs(keras, np, model, int(inp.get("seed", 0)), res["batch"])
-                feed = xs[0] if len(xs) == 1 else xs
-                ys = [_as_numpy(self.ops, np, v) for v in _flatten_outputs(model(feed, training=False))]
-                # a small learning rate: many steps must not drive the weights to infinities (slower to compute)
-                loss, y, _ = self._train_setup(model, ys, compiled_loss, inp["train"], lr=1e-4)
-                res["loss_fn"] = loss
-                t = time.perf_counter()
-                model.train_on_batch(feed, y)
-                res["first_s"] = time.perf_counter() - t
-                samples = []
-                for _ in range(rounds):
-                    t = time.perf_counter()
-                    model.train_on_batch(feed, y)  # returns the loss as numbers: synchronised
-                    samples.append(time.perf_counter() - t)
-                res["samples_s"] = samples
-            except Exception as e:  # noqa: BLE001
-                res["error"] = _err(e)
-            out["train_step"] = res
-        return out
 
     # -- where it diverges -------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from kbackend.backends import KERAS3_ORDER
 from kbackend.cli import catalog
 from kbackend.cli.main import STATE, json_option
 from kbackend.cli.params import multi_option
-from kbackend.errors import UsageError
 
 SIZES = ("small", "medium", "large")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -54,14 +53,20 @@ KERAS3 = KERAS3_ORDER
 @click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write one self-contained HTML report with charts and a roofline.")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), metavar="PATH",
-              help="Time this saved model (predict per --batch, one train step) instead of the op cases.")
+              help="Time this saved model (predict per --batch, one train step) instead of the op cases; "
+                   "3 processes per backend.")
 @click.option("--batch", "batches", type=click.IntRange(1), multiple=True, metavar="N",
               help="With --model: batch size to time predict at (repeatable; default 1 and 32).")
+@click.option("--custom-objects", "custom_objects", type=click.Path(exists=True, dir_okay=False), metavar="FILE.py",
+              help="With --model: a Python file defining the model's custom layers and functions.")
+@click.option("--unsafe", is_flag=True, help="With --model: turn Keras's safe mode off (Lambda layers' code).")
+@click.option("--loss", metavar="NAME", help="With --model: the train step's loss (default: the model's own).")
+@click.option("--no-train", "no_train", is_flag=True, help="With --model: time predict only.")
 @json_option
 @click.pass_context
 def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, processes, rounds, jit, save, baseline,
           max_regression, strict, no_confirm, force_compare, remeasure_peak, ab, pythons, markdown_file, html_file,
-          model_path, batches):
+          model_path, batches, custom_objects, unsafe, loss, no_train):
     """Time Keras ops on each backend, relative to this machine's measured peak.
 
     Each backend runs in its own processes with thread counts fixed before
@@ -78,34 +83,32 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
       kbackend bench --quick --baseline base.json --markdown summary.md
       kbackend bench --quick --ab --python old/bin/python --python new/bin/python
       kbackend bench compare base.json new.json
-      kbackend bench --model model.keras --batch 1 --batch 64
+      kbackend bench --model model.keras --batch 1 --batch 64 --save model.json
+      kbackend bench --model model.keras --baseline model.json
     """
     if ctx.invoked_subcommand is not None:
         return None
-    if model_path:
-        from kbackend.bench.service import check_model_options
-        from kbackend.cli.verify_model import bench_model
-
-        check_model_options(ops=ops, categories=categories, sizes=sizes, dtypes=dtypes, quick=quick, jit=jit,
-                            save=save, baseline=baseline, ab=ab, markdown_file=markdown_file, html_file=html_file)
-        return bench_model(model_path, backends=backends, batches=batches, rounds=rounds, threads=threads)
-    if batches:
-        raise UsageError(f"`--batch` sets the batch sizes of `--model`. Received: --batch {batches[0]} without "
-                         "--model", fix="kbackend bench --model model.keras --batch 1 --batch 32")
     from kbackend.bench import service
     from kbackend.envs.target import resolve
     from kbackend.render import bench_view
     from kbackend.render.output import isatty
     from kbackend.render.progress import progress
 
+    service.check_model_options(model_path, batches, ops=ops, categories=categories, sizes=sizes, dtypes=dtypes,
+                                jit=jit, custom_objects=custom_objects, unsafe=unsafe, loss=loss, no_train=no_train)
     service.check_ab(pythons, ab, baseline)
     target, target_a = STATE.target(), None
     if ab:
         target_a, target = resolve(pythons[0]), resolve(pythons[1])
-    job = service.plan(target, backends=backends, ops=ops, categories=categories, sizes=sizes, dtypes=dtypes,
-                       quick=quick, threads=threads, processes=processes, rounds=rounds, jit=jit, baseline=baseline,
-                       max_regression=max_regression, force_compare=force_compare, strict=strict,
-                       confirm=not no_confirm, remeasure_peak=remeasure_peak, target_a=target_a)
+    gate_options = dict(backends=backends, quick=quick, threads=threads, processes=processes, rounds=rounds,
+                        baseline=baseline, max_regression=max_regression, force_compare=force_compare, strict=strict,
+                        confirm=not no_confirm, remeasure_peak=remeasure_peak, target_a=target_a)
+    if model_path:
+        job = service.plan_model(target, path=model_path, batches=batches, custom_objects=custom_objects,
+                                 unsafe=unsafe, loss=loss, train=not no_train, **gate_options)
+    else:
+        job = service.plan(target, ops=ops, categories=categories, sizes=sizes, dtypes=dtypes, jit=jit,
+                           **gate_options)
     lines = not isatty(sys.stderr)
     total = job.total_processes if lines else job.total_steps
     with progress("bench", total) as step:

@@ -26,17 +26,3 @@ def verify_model(path, *, backends, custom_objects, unsafe, inputs, reference, l
     with progress("verifying the model on " + ", ".join(p.backends), total) as step:
         rep = M.run(p, timeout=timeout, progress=lambda what: step(what))
     return model_view.render(rep)
-
-
-def bench_model(path, *, backends, batches, rounds, threads):
-    from kbackend.bench import model_bench
-    from kbackend.render import model_view
-    from kbackend.render.progress import progress
-    from kbackend.suite import model_verify as M
-
-    p = M.plan(STATE.target(), path=path, backends=backends, keras_home=STATE.keras_home,
-               need_reference=False)
-    with progress("timing the model on " + ", ".join(p.backends), len(p.backends)) as step:
-        rep = model_bench.run(p, batches=list(batches) or [1, 32], rounds=rounds or 10, threads=threads,
-                              progress=lambda what: step(what))
-    return model_view.render_bench(rep)

@@ -238,6 +238,9 @@ def _gate_terminal(report: BenchReport) -> None:
     if g.forced and g.differences:
         out_wrapped("despite: " + "; ".join(g.differences), first="  " + style("forced", fg="yellow") + " ",
                     rest="    ")
+    else:
+        for d in (d for d in g.differences if d.startswith("model file:")):
+            out_wrapped(d, first="  " + style("note", fg="yellow") + " ", rest="    ")
     for c in g.regressions:
         out_wrapped(_verdict_line(c), first="  " + style("regression", fg="red", bold=True) + "  ", rest="    ")
     for c in g.improvements:
@@ -577,6 +580,13 @@ def write_file(path: str, text: str, *, append: bool = False) -> None:
         raise KbackendError(f"Cannot write {path}: {e.strerror or e}.", fix="pass a path in a writable directory") from None
 
 
+def _peak_text(ev) -> str:
+    """A model run measures NumPy's peak for its report without caching it (no backend probes in it)."""
+    if ev.label == "uncached":
+        return "measuring this machine's peak (for this report; an op run caches it)"
+    return "measuring this machine's peak (once per machine; cached)"
+
+
 def steps(step, lines: bool = False, total: int = 0) -> Callable:
     """A callback for `bench.run.run`'s progress events, reporting each to `step`.
 
@@ -597,13 +607,13 @@ def steps(step, lines: bool = False, total: int = 0) -> Callable:
             return
         if lines:
             if ev.stage == "peak":
-                print_now(step, "measuring this machine's peak (once per machine; cached)")
+                print_now(step, _peak_text(ev))
             elif ev.stage == "done":
                 step(f"{side}{ev.backend} · process {ev.process + 1}/{ev.processes} · {ev.items} cases in "
                      f"{ev.seconds:.1f} s · {ev.elapsed:.0f} s elapsed")
             return
         if ev.stage == "peak":
-            step("measuring this machine's peak (once per machine; cached)", advance=0)
+            step(_peak_text(ev), advance=0)
             return
         if ev.stage == "done":
             return

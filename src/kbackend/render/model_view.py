@@ -1,4 +1,4 @@
-"""Rendering of `kbackend verify --model` (and `bench --model`): one row per backend, then why.
+"""Rendering of `kbackend verify --model`: one row per backend, then why.
 
 Plain aligned text that fits the width (80 columns by default), one JSON document with --json.
 """
@@ -192,37 +192,3 @@ def _plain(rep) -> None:
                 out(w)
     out()
     out_wrapped(style(summary(rep), stream=sys.stdout, bold=True), rest="  ")
-
-
-# ---------------------------------------------------------------------- bench --model
-
-
-def render_bench(rep) -> Result:
-    return Result("bench", exit_code(rep), {"ok": rep.ok, **dump(rep)}, lambda: _bench_plain(rep))
-
-
-def _bench_plain(rep) -> None:
-    out_wrapped(f"{rep.path}: {rep.rounds} timed calls after the first (compilation), medians ± IQR"
-                + (f"; {rep.threads} threads" if rep.threads else ""), rest="  ")
-    out()
-    body = []
-    for r in rep.rows:
-        if r.status != "ok":
-            body.append([r.backend, (r.status, dict(fg="red", bold=True)), "", "", ""])
-            continue
-        for t in r.timings:
-            what = f"predict, batch {t.batch}" if t.what == "predict" else f"train step, batch {t.batch}"
-            if t.error:
-                body.append([r.backend, what, (t.error[:60], dict(fg="red")), "", ""])
-                continue
-            iqr = f" ± {_t(t.iqr_s)}" if t.iqr_s is not None else ""
-            body.append([r.backend, what, _t(t.median_s) + iqr, _t(t.first_s), _t(r.load_s)])
-        if not r.trains:
-            body.append([r.backend, "train step", ("inference-only", dict(dim=True)), "", ""])
-    out(table(body, ["backend", "what", "median", "first call", "load"]))
-    errs = [f"{r.backend}: {r.error}" for r in rep.rows if r.error]
-    if errs:
-        out()
-        for ln in errs:
-            for w in wrap(ln, first="  • ", rest="    "):
-                out(w)
