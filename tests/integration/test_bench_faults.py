@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from kbackend._record import replace
 from kbackend.bench import run
 from kbackend.workers.runner import worker_path
 
@@ -29,13 +30,16 @@ FAULTY = textwrap.dedent('''
 ''')
 
 
-def test_crashing_and_hanging_cases_are_left_out(tmp_path):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_crashing_and_hanging_cases_are_left_out(tmp_path, fork):
     cases = tmp_path / "faulty_cases.py"
     cases.write_text(FAULTY.format(real=run.CASES_PATH))
     items = run.select(run.catalog(sys.executable, cases_path=str(cases)), ops=["add", "crash_me", "hang_me", "relu"],
                        sizes=["small"])
     plan = run.make_plan(["numpy"], items, threads=1, processes=2, rounds=1, quick=True, item_timeout=3,
                          cases_path=str(cases))
+    assert plan.fork  # --quick forks its processes after one import (bench/zygote.py); the default does not
+    plan = replace(plan, fork=fork)
     rep = run.run_interleaved(sys.executable, [plan], measure_peak=False)[0]
     got = {r.case: r for r in rep.results}
     assert rep.backends[0].status == "ok" and rep.backends[0].processes == 2

@@ -33,7 +33,8 @@ def test_a_slowed_op_is_a_confirmed_regression_and_a_log_shows_progress(run_cli,
     monkeypatch.setenv("KBACKEND_TEST_BENCH_SLOWDOWN", "add=2")
     code, out, err = run_cli(*TINY, "--processes", "3", "--baseline", str(base), "--json")
     doc = json.loads(out)
-    assert code == 1, err
+    assert code == 1, (err, [(c["case"], c["verdict"], c["ratio"], c.get("note")) for c in doc["comparisons"]],
+                       doc["gate"]["noise"])
     assert [c["case"] for c in doc["regressions"]] == ["add"]
     add = doc["regressions"][0]
     assert add["confirmation"] == "confirmed" and add["processes"] == 3 + 5

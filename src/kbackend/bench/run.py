@@ -20,6 +20,7 @@ from kbackend import _procs
 from kbackend import backends as B
 from kbackend._record import field, record, replace
 from kbackend.bench import roofline, stats
+from kbackend.bench import zygote as _zygote
 from kbackend.bench.model import BackendRun, BenchReport, Machine, PeakSource, Result
 from kbackend.errors import KbackendError, UsageError
 from kbackend.workers.runner import CASES_PATH, ChildResult, run_worker
@@ -73,11 +74,14 @@ class Plan:
     label: str = ""
     #: `bench --model`: the saved model whose predict and train step are the items (see `model_items`).
     model: dict = field(default_factory=dict)
+    #: processes forked after one import of the backend (--quick; bench/zygote.py), not fresh ones.
+    fork: bool = False
 
     def options(self) -> dict:
         return {
             "threads": self.threads, "processes": self.processes, "rounds": self.rounds,
             "min_time_s": self.min_time, "jit": self.jit, "quick": self.quick, "item_timeout_s": self.item_timeout,
+            "processes_forked": self.fork,
             "cases": sorted({i.case for i in self.items}), "sizes": sorted({i.size for i in self.items}),
             "dtypes": sorted({i.dtype for i in self.items}), **({"slowdown": self.slowdown} if self.slowdown else {}),
             **({"model": {k: self.model[k] for k in ("name", "sha256") if k in self.model}} if self.model else {}),
@@ -228,7 +232,7 @@ def _lines(path: str) -> list[str]:
 
 
 def _child(python: str, inp: dict, env: dict, timeout: float, backend: str, process: int, total: int,
-           on_progress) -> tuple[ChildResult, list[str]]:
+           on_progress, zygote=None) -> tuple[ChildResult, list[str]]:
     """Run one child; returns its result and its progress lines (they name the item it died on)."""
     with _procs.temp_dir("bench-") as tmp:
         inp = dict(inp, progress=os.path.join(tmp, "progress"))
@@ -239,7 +243,10 @@ def _child(python: str, inp: dict, env: dict, timeout: float, backend: str, proc
                                                             stop), daemon=True)
             watcher.start()
         try:
-            r = run_worker(python, WORKER, inp, timeout=timeout, env=env)
+            if zygote is not None:
+                r = zygote.run(inp, timeout)
+            else:
+                r = run_worker(python, WORKER, inp, timeout=timeout, env=env)
         finally:
             stop.set()
             if watcher is not None:
@@ -267,7 +274,7 @@ def _culprit(r: ChildResult, lines: list[str], item_timeout: float) -> dict | No
 
 
 def _run_process(python: str, plan: Plan, backend: str, process: int, inp: dict, env: dict, excluded: list[dict],
-                 on_progress) -> ChildResult:
+                 on_progress, zygote=None) -> ChildResult:
     """One process of one backend; a case that hangs or kills the process is left out and the rest run again.
 
     `excluded` (shared by the processes of this plan and backend) collects those cases' rows.
@@ -279,7 +286,7 @@ def _run_process(python: str, plan: Plan, backend: str, process: int, inp: dict,
         if on_progress:
             on_progress(Progress(backend, process, "start", total=steps))
         r, lines = _child(python, dict(inp, items=left), env, _timeout(plan, len(left)), backend, process, steps,
-                          on_progress)
+                          on_progress, zygote)
         if r.status == "crashed" and lines and lines[-1].startswith("probe") and inp.get("peak_probe"):
             inp = dict(inp, peak_probe=False)  # the backend's own peak probe killed it: run without
             continue
@@ -315,6 +322,15 @@ def load_average() -> float:
         return -1.0
 
 
+def _zygote_for(zygotes: dict, key: tuple, plan: Plan, python: str, threads: int, env: dict):
+    """The importing process of this plan's backend (started on first use), or None for fresh processes."""
+    if not plan.fork or not _zygote.available():
+        return None
+    if key not in zygotes:
+        zygotes[key] = _zygote.Zygote(python, WORKER, {"threads": threads}, env)
+    return zygotes[key]
+
+
 def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
                     on_progress: Callable[[Progress], None] | None = None,
                     environ: dict[str, str] | None = None, measure_peak: bool = True,
@@ -336,6 +352,8 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
     t0 = time.monotonic()
     threads = plans[0].threads
     keras_home = _procs.mkdtemp("bench-keras-")
+    # --quick: each plan's backend imports once and forks its processes (bench/zygote.py)
+    zygotes: dict[tuple[int, str], _zygote.Zygote] = {}
     try:
         base_env = thread_env(threads, environ)
         base_env["KERAS_HOME"] = keras_home  # Keras writes keras.json on import: never the user's
@@ -365,8 +383,9 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
                     if on_progress is not None:
                         def cb(ev, _t0=t0):
                             on_progress(replace(ev, elapsed=time.monotonic() - _t0))
-                    r = _run_process(pythons[n], plan, b, p, inp, dict(base_env, KERAS_BACKEND=b), excluded[n][b],
-                                     cb)
+                    env = dict(base_env, KERAS_BACKEND=b)
+                    zygote = _zygote_for(zygotes, (n, b), plan, pythons[n], threads, env)
+                    r = _run_process(pythons[n], plan, b, p, inp, env, excluded[n][b], cb, zygote)
                     children[n][b].append(r)
                     if not r.ok:
                         failed[n].add(b)
@@ -379,6 +398,8 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
             reports.append(rep.model_copy(update={"load": load, "backends": runs}))
         return reports
     finally:
+        for z in zygotes.values():
+            z.close()
         shutil.rmtree(keras_home, ignore_errors=True)
 
 
@@ -544,7 +565,7 @@ def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | 
              slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit or model else 60.0),
              cases_path=cases_path, model=dict(model or {}))
     if quick:
-        p = replace(p, processes=4, rounds=5, min_time=0.001, warmup_time=0.01)
+        p = replace(p, processes=4, rounds=5, min_time=0.001, warmup_time=0.01, fork=True)
     if model:
         p = replace(p, processes=3, peak_probe=False)
     if processes is not None:

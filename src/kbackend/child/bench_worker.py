@@ -26,6 +26,8 @@ Modes (`inp["mode"]`):
   backend's own 1024x1024 matmul, float32 and float64, after the items.
   With ``model`` the items are a saved model's predict and train step
   (`ModelSource`), timed the same way.
+- ``serve``: import once, then fork a ``run`` process per request read on
+  stdin (``--quick``; see `serve`).
 
 Measurement rules (FACTS.md section 4): thread counts are fixed before any
 numerical library is imported (the parent passes the variables in the
@@ -581,12 +583,31 @@ class ModelSource(object):
         it["make"] = make
 
 
+def aligned_arrays(np, n, count, dtype="float32"):
+    """`count` arrays of `n` elements in one buffer, each starting on its own page at a different
+    quarter of a page (0, 1024, 2048... bytes in).
+
+    Where the allocator puts three arrays decides how fast an add over them runs: measured on a
+    2-core Xeon, 6.0 us with page- or cache-line-aligned operands and 11-13 us with operands 16
+    bytes past a cache line (split loads), and a process got one or the other by its allocation
+    history (the calibration kernel was bimodal across processes, and two identical runs differed
+    x0.54 by it). Fixed offsets make the kernel measure the machine, not the allocator.
+    """
+    item = np.dtype(dtype).itemsize
+    page = 4096 // item
+    span = -(-n // page) * page + page  # whole pages, plus one for the offset within the page
+    buf = np.empty(span * count + page, dtype=dtype)
+    base = (-buf.ctypes.data % 4096) // item
+    return [buf[base + k * span + (k % 4) * (page // 4):][:n] for k in range(count)]
+
+
 def calibration_fn(np):
     """The single-threaded calibration kernel: a fixed float32 elementwise add (NumPy's ufuncs use one
-    thread), the kind of work of the elementwise, activation, reduction and shape cases."""
-    a = np.linspace(0.0, 1.0, CALIBRATION_ELEMENTS, dtype="float32")
-    b = a[::-1].copy()
-    c = np.empty_like(a)
+    thread), the kind of work of the elementwise, activation, reduction and shape cases; its operands
+    at fixed offsets within pages (`aligned_arrays`)."""
+    a, b, c = aligned_arrays(np, CALIBRATION_ELEMENTS, 3)
+    a[:] = np.linspace(0.0, 1.0, CALIBRATION_ELEMENTS, dtype="float32")
+    b[:] = a[::-1]
     return lambda: np.add(a, b, out=c)
 
 
@@ -630,7 +651,7 @@ def _progress_writer(path):
     return write
 
 
-def run(inp, threads_info):
+def run(inp, threads_info, import_s=None):
     clock = time.perf_counter
     import numpy as np
 
@@ -639,7 +660,7 @@ def run(inp, threads_info):
     import keras
     from keras import ops
 
-    import_s = clock() - t_import
+    import_s = clock() - t_import if import_s is None else import_s
     backend = keras.backend.backend()
     kit = Kit(backend, keras, ops, np, inp.get("threads"), _adapters().load(backend))
     jit = bool(inp.get("jit"))
@@ -706,7 +727,111 @@ def run(inp, threads_info):
         "python": platform.python_version(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "pid": os.getpid(),
     }
+
+
+# --------------------------------------------------------------------------- serve mode (--quick)
+
+
+def _write_json(path, doc):
+    import json
+
+    tmp = path + ".part"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, default=repr)
+    os.rename(tmp, path)
+
+
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def new_layout():
+    """A random-sized block on the heap, held for the process's life: what it allocates next moves.
+
+    A forked process would otherwise allocate its arrays at exactly its siblings' addresses, so
+    that an effect of the addresses is the same in every process of one importing parent and
+    differs between two parents. Measured: the calibration add (three 256 KiB float32 arrays)
+    takes 6-7 us or 12-14 us per process by the arrays' offsets within a page; every process
+    forked from one parent had the same offsets and the same time, so two identical A/B sides
+    differed x0.55-x1.16 and the gate called the machine noisy. With this block the offsets vary
+    per process (6 forks: 5 different offsets, both times), as fresh processes' do.
+    """
+    import random
+
+    return bytearray(random.SystemRandom().randrange(16, 1 << 17, 16))
+
+
+def serve(inp, threads_info):
+    """Import NumPy, Keras and the backend once, then fork one measurement process per request.
+
+    A request is one line on stdin: {"inp": INPUT.json, "out": RESULT.json}. The forked process
+    runs the ``run`` mode on that input, its stdout and stderr in RESULT.json.log, and writes its
+    result in `_boot.py`'s format; this process writes the forked pid to RESULT.json.pid first and
+    its exit status to RESULT.json.rc once reaped (the parent waits for that file, and kills the
+    pid on its timeout). Used by ``--quick``: each process then skips the import (1.5-4.5 s on a
+    2-core machine), at the price of sharing this process's address-space layout and hash seed.
+    Forking after the import is safe on the five backends: none has started a thread pool yet
+    (measured: 2-3 threads after ``import keras``, no hang in forked children doing matmul, conv
+    and reductions on numpy, jax, torch, tensorflow and openvino).
+    """
+    import json
+    import traceback
+
+    t = time.perf_counter()
+    failed = None
+    try:
+        import numpy  # noqa: F401
+        import keras  # noqa: F401
+        from keras import ops  # noqa: F401
+    except BaseException as e:  # noqa: BLE001 - every request then reports it
+        failed = ("import_error" if isinstance(e, ImportError) else "error", "%s: %s" % (type(e).__name__, e),
+                  traceback.format_exc())
+    import_s = time.perf_counter() - t
+    served = 0
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        req = json.loads(line)
+        out = req["out"]
+        if failed is not None:
+            _write_json(out, {"protocol": 1, "worker": "bench_worker.py", "status": failed[0], "data": None,
+                              "error": failed[1], "traceback": failed[2]})
+            _write_json(out + ".rc", 0)
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the measurement process
+            try:
+                fd = os.open(out + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                with open(req["inp"]) as f:
+                    sub = json.load(f)
+                layout = new_layout()  # noqa: F841 - kept alive: the rest of the process allocates past it
+                doc = {"protocol": 1, "worker": "bench_worker.py", "status": "ok", "data": None, "error": None}
+                t0 = time.time()
+                try:
+                    doc["data"] = run(sub, threads_info, import_s=import_s)
+                except BaseException as e:  # noqa: BLE001 - report everything, the parent decides
+                    doc.update(status="error", error="%s: %s" % (type(e).__name__, e),
+                               traceback=traceback.format_exc())
+                doc["elapsed_s"] = time.time() - t0
+                _write_json(out, doc)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(0)
+        _write_json(out + ".pid", pid)
+        _, status = os.waitpid(pid, 0)
+        _write_json(out + ".rc", _exit_code(status))
+        served += 1
+    return {"served": served, "import_s": import_s}
 
 
 def main(inp):
@@ -718,4 +843,6 @@ def main(inp):
         out = peak(inp)
         out["threads"] = threads
         return out
+    if mode == "serve":
+        return serve(inp, threads)
     return run(inp, threads)

@@ -25,7 +25,8 @@ KERAS3 = KERAS3_ORDER
               help="Only cases of this category (elementwise, matmul, conv, ...).")
 @multi_option("--size", "sizes", choices=SIZES, metavar="SIZE", help="Input size (default: medium).")
 @multi_option("--dtype", "dtypes", choices=DTYPES, metavar="DTYPE", help="Float type (default: float32).")
-@click.option("--quick", is_flag=True, help="A few common ops, 4 processes, short samples (CI); mostly the backend's import.")
+@click.option("--quick", is_flag=True,
+              help="A few common ops, 4 processes forked after one import, short samples (CI; 4-7 s a backend).")
 @click.option("--threads", type=click.IntRange(1), default=None, metavar="N",
               help="Threads of every library, fixed before import (default: all cores).")
 @click.option("--processes", type=click.IntRange(1), default=None, metavar="P",

@@ -122,34 +122,36 @@ def run_worker(
         except OSError as e:
             return ChildResult("crashed", error=f"cannot start {python}: {e.strerror or e}",
                                elapsed_s=time.monotonic() - t0)
-        out = proc.stdout
-        elapsed = time.monotonic() - t0
-        log = _tail(out or b"")
-        rc = proc.returncode
-        if os.path.exists(out_path):
-            try:
-                with open(out_path) as f:
-                    doc = json.load(f)
-                if not isinstance(doc, dict) or doc.get("protocol") != PROTOCOL:
-                    raise ValueError(f"protocol {doc.get('protocol') if isinstance(doc, dict) else doc!r}")
-            except (ValueError, OSError) as e:
-                return ChildResult("bad_output", error=f"unreadable result: {e}", returncode=rc, elapsed_s=elapsed, log=log)
-            if rc != 0 and doc.get("status") == "ok":
-                return ChildResult("crashed", data=doc.get("data"), error=f"exit status {rc} after its result",
-                                   returncode=rc, elapsed_s=elapsed, log=log)
-            return ChildResult(doc.get("status", "bad_output"), data=doc.get("data"), error=doc.get("error"),
-                               returncode=rc, elapsed_s=elapsed, log=log, traceback=doc.get("traceback"))
-        if rc is not None and rc < 0:
-            try:
-                sig = signal.Signals(-rc).name
-            except ValueError:
-                sig = f"signal {-rc}"
-            return ChildResult("crashed", error=f"killed by {sig}", returncode=rc, elapsed_s=elapsed, log=log)
-        if rc != 0:
-            return ChildResult("crashed", error=f"exit status {rc} without a result", returncode=rc,
-                               elapsed_s=elapsed, log=log)
-        return ChildResult("bad_output", error="exited 0 without writing a result", returncode=rc,
+        return read_result(out_path, proc.returncode, proc.stdout or b"", time.monotonic() - t0)
+
+
+def read_result(out_path: str, rc: int | None, output: bytes, elapsed: float) -> ChildResult:
+    """A finished child's outcome: its result document (the `_boot.py` protocol), its exit status and log."""
+    log = _tail(output)
+    if os.path.exists(out_path):
+        try:
+            with open(out_path) as f:
+                doc = json.load(f)
+            if not isinstance(doc, dict) or doc.get("protocol") != PROTOCOL:
+                raise ValueError(f"protocol {doc.get('protocol') if isinstance(doc, dict) else doc!r}")
+        except (ValueError, OSError) as e:
+            return ChildResult("bad_output", error=f"unreadable result: {e}", returncode=rc, elapsed_s=elapsed, log=log)
+        if rc != 0 and doc.get("status") == "ok":
+            return ChildResult("crashed", data=doc.get("data"), error=f"exit status {rc} after its result",
+                               returncode=rc, elapsed_s=elapsed, log=log)
+        return ChildResult(doc.get("status", "bad_output"), data=doc.get("data"), error=doc.get("error"),
+                           returncode=rc, elapsed_s=elapsed, log=log, traceback=doc.get("traceback"))
+    if rc is not None and rc < 0:
+        try:
+            sig = signal.Signals(-rc).name
+        except ValueError:
+            sig = f"signal {-rc}"
+        return ChildResult("crashed", error=f"killed by {sig}", returncode=rc, elapsed_s=elapsed, log=log)
+    if rc != 0:
+        return ChildResult("crashed", error=f"exit status {rc} without a result", returncode=rc,
                            elapsed_s=elapsed, log=log)
+    return ChildResult("bad_output", error="exited 0 without writing a result", returncode=rc,
+                       elapsed_s=elapsed, log=log)
 
 
 def run_parallel(fn: Callable[[Any], None], items: Sequence[Any], *, max_parallel: int | None = None) -> None:
