@@ -69,7 +69,7 @@ def test_make_plan_quick_and_overrides():
     assert run.make_plan(["numpy"], items, threads=1).rounds == 11
     q = run.make_plan(["numpy"], items, threads=1, quick=True, processes=2)
     assert (q.rounds, q.processes, q.min_time) == (5, 2, 0.001)
-    assert run.make_plan(["numpy"], items, threads=1, quick=True).processes == 4
+    assert run.make_plan(["numpy"], items, threads=1, quick=True).processes == 10
     assert run.make_plan(["numpy"], items, threads=None).threads == run.cores()
 
 

@@ -555,7 +555,12 @@ def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | 
               processes: int | None = None, rounds: int | None = None, quick: bool = False, jit: bool = False,
               min_time: float | None = None, slowdown: dict | None = None,
               item_timeout: float | None = None, cases_path: str = CASES_PATH, model: dict | None = None) -> Plan:
-    """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 4 processes, 5 rounds of 1 ms.
+    """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 10 processes forked after one import, 5 rounds of 1 ms.
+
+    --quick's processes are cheap (no import each) and memory-bound cases vary about ±20 % from one
+    process to the next (where its pages land: add medium's per-process bests spanned 71-113 us on a
+    2-core machine while the calibration kernel spanned 6.6-7.8 us), so it takes more of them: with 4,
+    one baseline's median was off by enough that a 30 % slowdown was caught in 7 of 20 compares.
 
     A saved model (`model`): 3 processes (each loads and compiles the model: the gate's fewest for its
     rank test across processes), set-up and first call allowed 300 s (a large model's compilation),
@@ -565,7 +570,7 @@ def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | 
              slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit or model else 60.0),
              cases_path=cases_path, model=dict(model or {}))
     if quick:
-        p = replace(p, processes=4, rounds=5, min_time=0.001, warmup_time=0.01, fork=True)
+        p = replace(p, processes=10, rounds=5, min_time=0.001, warmup_time=0.01, fork=True)
     if model:
         p = replace(p, processes=3, peak_probe=False)
     if processes is not None:

@@ -26,11 +26,11 @@ KERAS3 = KERAS3_ORDER
 @multi_option("--size", "sizes", choices=SIZES, metavar="SIZE", help="Input size (default: medium).")
 @multi_option("--dtype", "dtypes", choices=DTYPES, metavar="DTYPE", help="Float type (default: float32).")
 @click.option("--quick", is_flag=True,
-              help="A few common ops, 4 processes forked after one import, short samples (CI; 4-7 s a backend).")
+              help="A few common ops, 10 processes forked after one import, short samples (CI).")
 @click.option("--threads", type=click.IntRange(1), default=None, metavar="N",
               help="Threads of every library, fixed before import (default: all cores).")
 @click.option("--processes", type=click.IntRange(1), default=None, metavar="P",
-              help="Independent processes per backend, the gate's repetitions (default 5; 4 with --quick).")
+              help="Independent processes per backend, the gate's repetitions (default 5; 10 with --quick).")
 @click.option("--repeat", "rounds", type=click.IntRange(1), default=None, metavar="R",
               help="Interleaved rounds (samples) per process (default 11; 5 with --quick).")
 @click.option("--jit", is_flag=True, help="Time the compiled form (jax.jit, XLA tf.function, torch.compile).")
