@@ -128,7 +128,8 @@ def main() -> int:
     try:
         items = run.select(cases, quick=True)
         plan = run.make_plan(["numpy"], items, threads=threads, quick=True)
-        base = run.run(py, plan)  # measures the peak once; every compare reuses it
+        # the baseline as `bench --quick --save` makes it (3x the processes); it measures the peak once
+        base = run.run(py, service.baseline_processes(plan, True, None))
         machine = base.machine
         runs = []
         for i in range(args.compares):

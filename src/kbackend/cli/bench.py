@@ -103,7 +103,7 @@ def bench(ctx, backends, ops, categories, sizes, dtypes, quick, threads, process
         target_a, target = resolve(pythons[0]), resolve(pythons[1])
     gate_options = dict(backends=backends, quick=quick, threads=threads, processes=processes, rounds=rounds,
                         baseline=baseline, max_regression=max_regression, force_compare=force_compare, strict=strict,
-                        confirm=not no_confirm, remeasure_peak=remeasure_peak, target_a=target_a)
+                        confirm=not no_confirm, remeasure_peak=remeasure_peak, target_a=target_a, save=bool(save))
     if model_path:
         job = service.plan_model(target, path=model_path, batches=batches, custom_objects=custom_objects,
                                  unsafe=unsafe, loss=loss, train=not no_train, **gate_options)
