@@ -63,13 +63,9 @@ def _check_keras(target) -> tuple[dict[str, str], str]:
     return {k: d.version for k, d in dists.items()}, keras.version
 
 
-def plan(target, *, backends: Sequence[str] = (), ops: Sequence[str] = (), categories: Sequence[str] = (),
-         sizes: Sequence[str] = (), dtypes: Sequence[str] = (), quick: bool = False, threads: int | None = None,
-         processes: int | None = None, rounds: int | None = None, jit: bool = False, baseline: str | None = None,
-         max_regression: float = 10.0, force_compare: bool = False, strict: bool = False, confirm: bool = True,
-         remeasure_peak: bool = False, target_a=None, save: bool = False) -> BenchJob:
-    """Check Keras 3 and the backends in `target` (and `target_a` for A/B), read the baseline, and plan
-    the run (KbackendError if not)."""
+def _backends(target, target_a, backends: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """(the packages installed in `target`, the backends to time): those asked for, else every installed
+    one (in both environments for A/B); KbackendError when there is none or Keras 3 is missing."""
     installed, keras_version = _check_keras(target)
     names = list(backends) or runner.installed_backends(installed, keras_version)
     if target_a is not None:
@@ -81,6 +77,17 @@ def plan(target, *, backends: Sequence[str] = (), ops: Sequence[str] = (), categ
         raise KbackendError(f"No Keras backend is installed in {target.describe()}"
                             + (f" and {target_a.describe()}" if target_a is not None else "") + ".",
                             fix=install_command("jax", target.python, keras_version=keras_version))
+    return installed, names
+
+
+def plan(target, *, backends: Sequence[str] = (), ops: Sequence[str] = (), categories: Sequence[str] = (),
+         sizes: Sequence[str] = (), dtypes: Sequence[str] = (), quick: bool = False, threads: int | None = None,
+         processes: int | None = None, rounds: int | None = None, jit: bool = False, baseline: str | None = None,
+         max_regression: float = 10.0, force_compare: bool = False, strict: bool = False, confirm: bool = True,
+         remeasure_peak: bool = False, target_a=None, save: bool = False) -> BenchJob:
+    """Check Keras 3 and the backends in `target` (and `target_a` for A/B), read the baseline, and plan
+    the run (KbackendError if not)."""
+    installed, names = _backends(target, target_a, backends)
     old = base_io.load(baseline) if baseline else None
     items = runner.select(runner.catalog(target.python), ops=ops, categories=categories, sizes=sizes,
                           dtypes=dtypes, quick=quick)
@@ -132,16 +139,7 @@ def plan_model(target, *, path: str, backends: Sequence[str] = (), batches: Sequ
     if custom_objects and not os.path.isfile(custom_objects):
         raise UsageError(f"--custom-objects must be a Python file. Received: {custom_objects}",
                          fix="kbackend bench --model model.keras --custom-objects layers.py")
-    installed, keras_version = _check_keras(target)
-    names = list(backends) or runner.installed_backends(installed, keras_version)
-    if target_a is not None:
-        installed_a, keras_a = _check_keras(target_a)
-        if not backends:
-            there = set(runner.installed_backends(installed_a, keras_a))
-            names = [b for b in names if b in there]
-    if not names:
-        raise KbackendError(f"No Keras backend is installed in {target.describe()}.",
-                            fix=install_command("jax", target.python, keras_version=keras_version))
+    installed, names = _backends(target, target_a, backends)
     old = base_io.load(baseline) if baseline else None
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -734,13 +734,16 @@ def run(inp, threads_info, import_s=None):
 # --------------------------------------------------------------------------- serve mode (--quick)
 
 
-def _write_json(path, doc):
-    import json
+def _boot():
+    """child/_boot.py, loaded by path: the result document's protocol and its atomic write."""
+    mod = sys.modules.get("kbackend_child_boot")
+    if mod is None:
+        mod = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot.py"), "kbackend_child_boot")
+    return mod
 
-    tmp = path + ".part"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, default=repr)
-    os.rename(tmp, path)
+
+def _write_json(path, doc):
+    _boot()._write(path, doc)
 
 
 def _exit_code(status):
@@ -799,7 +802,7 @@ def serve(inp, threads_info):
         req = json.loads(line)
         out = req["out"]
         if failed is not None:
-            _write_json(out, {"protocol": 1, "worker": "bench_worker.py", "status": failed[0], "data": None,
+            _write_json(out, {"protocol": _boot().PROTOCOL, "worker": "bench_worker.py", "status": failed[0], "data": None,
                               "error": failed[1], "traceback": failed[2]})
             _write_json(out + ".rc", 0)
             continue
@@ -814,7 +817,8 @@ def serve(inp, threads_info):
                 with open(req["inp"]) as f:
                     sub = json.load(f)
                 layout = new_layout()  # noqa: F841 - kept alive: the rest of the process allocates past it
-                doc = {"protocol": 1, "worker": "bench_worker.py", "status": "ok", "data": None, "error": None}
+                doc = {"protocol": _boot().PROTOCOL, "worker": "bench_worker.py", "status": "ok", "data": None,
+                       "error": None}
                 t0 = time.time()
                 try:
                     doc["data"] = run(sub, threads_info, import_s=import_s)
