@@ -4,7 +4,7 @@ Default settings (all threads, `--quick`, confirmation on), the numpy backend, w
 process runs beside it (`--no-hog` to leave it out):
 
 1. false alarms: N self-compares of `--quick` on unchanged code, each a separate run gated against
-   one baseline run, as CI does. Target: at most 1 failing decision in 20 (a decision fails when it
+   one baseline run made as `bench --quick --save` makes it (30 processes), as CI does. Target: at most 1 failing decision in 20 (a decision fails when it
    reports any regression). The inconclusive count is printed too.
 2. sensitivity: in the same compares, a run with one op (`add`) slowed by 30 %, and one slowed 2x,
    in its child. Target: reported as a regression in >= 19 of 20 (30 %) and 20 of 20 (2x).
@@ -18,8 +18,9 @@ hits them alike over the compares.
 
     python benchmarks/bench_quality.py [--compares 20] [--threads N] [--no-hog] [--json]
 
-The issue asks for 20 compares; at about 1 min per compare on a 2-core machine, pass fewer
-(`--compares 5`) when the time is short, and read the figures as "of N".
+The issue asks for 20 compares; at about 50 s per compare (three runs) on a 2-core machine, 20
+take about 17 minutes; pass fewer (`--compares 5`) when the time is short, and read the figures
+as "of N".
 """
 
 from __future__ import annotations
