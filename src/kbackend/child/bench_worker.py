@@ -486,6 +486,7 @@ class ModelSource(object):
         self.model = None
         self.error = None
         self.train_target = None
+        self.train_error = None
         self.mw = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_worker.py"),
                               "kbackend_model_worker")
 
@@ -511,7 +512,10 @@ class ModelSource(object):
             return
         self.model, compiled_loss = built
         if self.spec.get("train_batch"):
-            self.train_target = self._compile_for_training(compiled_loss, int(self.spec["train_batch"]))
+            try:
+                self.train_target = self._compile_for_training(compiled_loss, int(self.spec["train_batch"]))
+            except Exception as e:  # noqa: BLE001 - the train step's error; predict is still timed
+                self.train_error = "cannot set up the train step: %s" % mw._err(e)
 
     def _compile_for_training(self, compiled_loss, batch):
         keras, np, mw, model = self.kit.keras, self.kit.np, self.mw, self.model
@@ -571,6 +575,8 @@ class ModelSource(object):
                 def fn():
                     return model.predict_on_batch(feed)  # NumPy arrays: synchronised
             else:
+                if self.train_target is None:
+                    raise RuntimeError(self.train_error or "the train step was not set up")
                 feed, y = self.train_target
 
                 def fn():
