@@ -35,6 +35,7 @@ def _zygote(tmp_path, backend="numpy"):
 def test_each_request_is_its_own_forked_process_with_the_one_import_time(tmp_path):
     z = _zygote(tmp_path)
     try:
+        assert z.wait_ready(120)  # imported: nothing is timed before every backend's import is done
         a, b = z.run(_inp(tmp_path, "add"), 120), z.run(_inp(tmp_path, "relu"), 120)
         assert a.ok and b.ok, (a.error, a.log[-2000:], b.error)
         assert a.data["pid"] != b.data["pid"] and z.child.pid not in (a.data["pid"], b.data["pid"])
@@ -73,6 +74,7 @@ def test_a_request_past_the_parents_limit_is_killed_and_the_next_one_runs(tmp_pa
 def test_an_import_that_fails_is_each_requests_error(tmp_path):
     z = _zygote(tmp_path, backend="no_such_backend")
     try:
+        assert z.wait_ready(120)  # done importing, if unsuccessfully: the wait does not last
         for _ in range(2):
             r = z.run(_inp(tmp_path, "add"), 120)
             assert r.status in ("error", "import_error") and "no_such_backend" in r.error, (r.status, r.error)
@@ -85,6 +87,8 @@ def test_a_dead_importing_process_is_a_crash_not_a_hang(tmp_path):
     try:
         assert z.run(_inp(tmp_path, "add"), 120).ok
         os.killpg(z.child.pid, signal.SIGKILL)
+        os.remove(z.ready_path)
+        assert not z.wait_ready(10)
         t0 = time.monotonic()
         r = z.run(_inp(tmp_path, "add"), 120)
         assert r.status == "crashed" and "importing process ended" in r.error and time.monotonic() - t0 < 10

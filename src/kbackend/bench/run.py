@@ -322,6 +322,21 @@ def load_average() -> float:
         return -1.0
 
 
+#: how long the importing processes of a --quick run may take together before timing starts anyway.
+IMPORT_WAIT_S = 300.0
+
+
+def _start_zygotes(zygotes: dict, plans: Sequence[Plan], pythons: Sequence[str], threads: int,
+                   base_env: dict) -> None:
+    """Start every importing process of the run at once and wait for all of them (bench/zygote.py)."""
+    for n, plan in enumerate(plans):
+        for b in plan.backends:
+            _zygote_for(zygotes, (n, b), plan, pythons[n], threads, dict(base_env, KERAS_BACKEND=b))
+    deadline = time.monotonic() + IMPORT_WAIT_S
+    for z in zygotes.values():
+        z.wait_ready(max(0.0, deadline - time.monotonic()))
+
+
 def _zygote_for(zygotes: dict, key: tuple, plan: Plan, python: str, threads: int, env: dict):
     """The importing process of this plan's backend (started on first use), or None for fresh processes."""
     if not plan.fork or not _zygote.available():
@@ -361,6 +376,7 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
             on_progress(Progress("numpy", 0, "peak", label="uncached" if plans[0].model else ""))
         peak = run_worker(python, WORKER, {"mode": "peak", "threads": threads, "quick": plans[0].quick},
                           timeout=300, env=base_env) if measure_peak else ChildResult("not_run", error="not measured")
+        _start_zygotes(zygotes, plans, pythons, threads, base_env)
         children: list[dict[str, list[ChildResult]]] = [{b: [] for b in plan.backends} for plan in plans]
         excluded: list[dict[str, list[dict]]] = [{b: [] for b in plan.backends} for plan in plans]
         failed: list[set[str]] = [set() for _ in plans]

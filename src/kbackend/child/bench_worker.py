@@ -800,6 +800,8 @@ def serve(inp, threads_info):
         failed = ("import_error" if isinstance(e, ImportError) else "error", "%s: %s" % (type(e).__name__, e),
                   traceback.format_exc())
     import_s = time.perf_counter() - t
+    if inp.get("ready"):  # the parent waits for every importing process before it times anything
+        _write_json(inp["ready"], import_s)
     served = 0
     while True:
         line = sys.stdin.readline()
