@@ -42,19 +42,13 @@ def _load(path):
         return imp.load_source(name, path)
 
 
-def main():
-    worker, inp_path, out_path = sys.argv[1:4]
-    # Never import a package from the current directory or the worker's folder.
-    for p in ("", ".", os.getcwd(), os.path.dirname(os.path.abspath(worker))):
-        while p in sys.path:
-            sys.path.remove(p)
-    with open(inp_path) as f:
-        inp = json.load(f)
-    doc = {"protocol": PROTOCOL, "worker": os.path.basename(worker), "status": "ok", "data": None, "error": None}
+def call(fn, inp, worker):
+    """The result document of `fn(inp)`: its value as "data", or the error that ended it (also used by
+    bench_worker's serve mode for the processes it forks)."""
+    doc = {"protocol": PROTOCOL, "worker": worker, "status": "ok", "data": None, "error": None}
     t0 = time.time()
     try:
-        mod = _load(worker)
-        doc["data"] = mod.main(inp)
+        doc["data"] = fn(inp)
     except ImportError as e:
         doc["status"] = "import_error"
         doc["error"] = "%s: %s" % (type(e).__name__, e)
@@ -64,7 +58,18 @@ def main():
         doc["error"] = "%s: %s" % (type(e).__name__, e)
         doc["traceback"] = traceback.format_exc()
     doc["elapsed_s"] = time.time() - t0
-    _write(out_path, doc)
+    return doc
+
+
+def main():
+    worker, inp_path, out_path = sys.argv[1:4]
+    # Never import a package from the current directory or the worker's folder.
+    for p in ("", ".", os.getcwd(), os.path.dirname(os.path.abspath(worker))):
+        while p in sys.path:
+            sys.path.remove(p)
+    with open(inp_path) as f:
+        inp = json.load(f)
+    _write(out_path, call(lambda i: _load(worker).main(i), inp, os.path.basename(worker)))
     sys.stdout.flush()
     sys.stderr.flush()
 

@@ -748,16 +748,6 @@ def _boot():
     return mod
 
 
-def _write_json(path, doc):
-    _boot()._write(path, doc)
-
-
-def _exit_code(status):
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
-
-
 def new_layout():
     """A random-sized block on the heap, held for the process's life: what it allocates next moves.
 
@@ -788,20 +778,18 @@ def serve(inp, threads_info):
     and reductions on numpy, jax, torch, tensorflow and openvino).
     """
     import json
-    import traceback
 
-    t = time.perf_counter()
-    failed = None
-    try:
+    boot = _boot()
+
+    def import_all(_):
         import numpy  # noqa: F401
         import keras  # noqa: F401
         from keras import ops  # noqa: F401
-    except BaseException as e:  # noqa: BLE001 - every request then reports it
-        failed = ("import_error" if isinstance(e, ImportError) else "error", "%s: %s" % (type(e).__name__, e),
-                  traceback.format_exc())
-    import_s = time.perf_counter() - t
+
+    imported = boot.call(import_all, None, "bench_worker.py")  # a failed import: every request's result
+    import_s = imported["elapsed_s"]
     if inp.get("ready"):  # the parent waits for every importing process before it times anything
-        _write_json(inp["ready"], import_s)
+        boot._write(inp["ready"], import_s)
     served = 0
     while True:
         line = sys.stdin.readline()
@@ -809,10 +797,9 @@ def serve(inp, threads_info):
             break
         req = json.loads(line)
         out = req["out"]
-        if failed is not None:
-            _write_json(out, {"protocol": _boot().PROTOCOL, "worker": "bench_worker.py", "status": failed[0], "data": None,
-                              "error": failed[1], "traceback": failed[2]})
-            _write_json(out + ".rc", 0)
+        if imported["status"] != "ok":
+            boot._write(out, imported)
+            boot._write(out + ".rc", 0)
             continue
         sys.stdout.flush()
         sys.stderr.flush()
@@ -825,23 +812,14 @@ def serve(inp, threads_info):
                 with open(req["inp"]) as f:
                     sub = json.load(f)
                 layout = new_layout()  # noqa: F841 - kept alive: the rest of the process allocates past it
-                doc = {"protocol": _boot().PROTOCOL, "worker": "bench_worker.py", "status": "ok", "data": None,
-                       "error": None}
-                t0 = time.time()
-                try:
-                    doc["data"] = run(sub, threads_info, import_s=import_s)
-                except BaseException as e:  # noqa: BLE001 - report everything, the parent decides
-                    doc.update(status="error", error="%s: %s" % (type(e).__name__, e),
-                               traceback=traceback.format_exc())
-                doc["elapsed_s"] = time.time() - t0
-                _write_json(out, doc)
+                boot._write(out, boot.call(lambda i: run(i, threads_info, import_s=import_s), sub, "bench_worker.py"))
                 sys.stdout.flush()
                 sys.stderr.flush()
             finally:
                 os._exit(0)
-        _write_json(out + ".pid", pid)
+        boot._write(out + ".pid", pid)
         _, status = os.waitpid(pid, 0)
-        _write_json(out + ".rc", _exit_code(status))
+        boot._write(out + ".rc", os.waitstatus_to_exitcode(status))
         served += 1
     return {"served": served, "import_s": import_s}
 
