@@ -328,22 +328,18 @@ IMPORT_WAIT_S = 300.0
 
 def _start_zygotes(zygotes: dict, plans: Sequence[Plan], pythons: Sequence[str], threads: int,
                    base_env: dict) -> None:
-    """Start every importing process of the run at once and wait for all of them (bench/zygote.py)."""
+    """Start the importing process of every forking plan's backends at once, keyed (plan index, backend),
+    and wait for all of them (bench/zygote.py); plans of fresh processes get none."""
+    if not _zygote.available():
+        return
     for n, plan in enumerate(plans):
-        for b in plan.backends:
-            _zygote_for(zygotes, (n, b), plan, pythons[n], threads, dict(base_env, KERAS_BACKEND=b))
+        if plan.fork:
+            for b in plan.backends:
+                zygotes[(n, b)] = _zygote.Zygote(pythons[n], WORKER, {"threads": threads},
+                                                 dict(base_env, KERAS_BACKEND=b))
     deadline = time.monotonic() + IMPORT_WAIT_S
     for z in zygotes.values():
         z.wait_ready(max(0.0, deadline - time.monotonic()))
-
-
-def _zygote_for(zygotes: dict, key: tuple, plan: Plan, python: str, threads: int, env: dict):
-    """The importing process of this plan's backend (started on first use), or None for fresh processes."""
-    if not plan.fork or not _zygote.available():
-        return None
-    if key not in zygotes:
-        zygotes[key] = _zygote.Zygote(python, WORKER, {"threads": threads}, env)
-    return zygotes[key]
 
 
 def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
@@ -399,9 +395,8 @@ def run_interleaved(python: str | Sequence[str], plans: Sequence[Plan], *,
                     if on_progress is not None:
                         def cb(ev, _t0=t0):
                             on_progress(replace(ev, elapsed=time.monotonic() - _t0))
-                    env = dict(base_env, KERAS_BACKEND=b)
-                    zygote = _zygote_for(zygotes, (n, b), plan, pythons[n], threads, env)
-                    r = _run_process(pythons[n], plan, b, p, inp, env, excluded[n][b], cb, zygote)
+                    r = _run_process(pythons[n], plan, b, p, inp, dict(base_env, KERAS_BACKEND=b), excluded[n][b],
+                                     cb, zygotes.get((n, b)))
                     children[n][b].append(r)
                     if not r.ok:
                         failed[n].add(b)

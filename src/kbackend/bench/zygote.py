@@ -4,12 +4,12 @@ A `Zygote` is one child per (interpreter, backend) in bench_worker's "serve" mod
 NumPy, Keras and the backend once (with the same thread settings and environment a fresh process
 would get) and forks one measurement process per request. Importing is most of a quick process's
 time (torch 4.4 s, TensorFlow 3.8 s, jax 1.9 s on a 2-core machine, against about 0.5 s of
-measuring), so four processes cost one import instead of four. The default (non-quick) run keeps
+measuring), so its 10 processes cost one import instead of ten. The default (non-quick) run keeps
 fresh processes: a forked process shares its parent's address-space layout and hash seed, which
 fresh ones sample anew (pyperf's reason for many processes).
 
 The importing processes of all the backends of a run start together, and nothing is timed until
-every one has imported (`start_all`): the imports overlap each other (about 7 s instead of 14 s for
+every one has imported (`run._start_zygotes`): the imports overlap each other (about 7 s instead of 14 s for
 five backends on 2 cores), never a measurement.
 
 Every outcome is a `ChildResult`, as from `workers.runner.run_worker`: the forked process writes
@@ -27,7 +27,7 @@ import time
 from typing import Mapping
 
 from kbackend import _procs
-from kbackend.workers.runner import BOOT, ChildResult, child_env, read_result, worker_path
+from kbackend.workers.runner import BOOT, ChildResult, _tail, child_env, read_result, worker_path
 
 #: how often the parent looks for a request's exit-status file.
 POLL_S = 0.01
@@ -142,8 +142,6 @@ def _bytes(path: str) -> bytes | None:
 
 
 def _text(path: str) -> str:
-    from kbackend.workers.runner import _tail
-
     return _tail(_bytes(path) or b"")
 
 
