@@ -130,7 +130,7 @@ def main() -> int:
         items = run.select(cases, quick=True)
         plan = run.make_plan(["numpy"], items, threads=threads, quick=True)
         # the baseline as `bench --quick --save` makes it (3x the processes); it measures the peak once
-        base = run.run(py, service.baseline_processes(plan, True, None))
+        base = run.run(py, run.make_plan(["numpy"], items, threads=threads, quick=True, saving=True))
         machine = base.machine
         runs = []
         for i in range(args.compares):

@@ -545,6 +545,9 @@ def raise_peak(machine: Machine, results: Sequence[Result], devices: dict) -> Ma
     return machine.model_copy(update={"peak_gflops": peaks, "peak_sources": sources})
 
 
+#: a run saved as a baseline, of forked processes (--quick), takes this many times the processes.
+BASELINE_FACTOR = 3
+
 #: `bench --model` items: predict at each batch size, then one train step at the last (largest) batch.
 MODEL_PREDICT, MODEL_TRAIN = "model.predict", "model.train_step"
 
@@ -565,7 +568,8 @@ def model_items(batches: Sequence[int], dtype: str, train: bool = True) -> tuple
 def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | None = None,
               processes: int | None = None, rounds: int | None = None, quick: bool = False, jit: bool = False,
               min_time: float | None = None, slowdown: dict | None = None,
-              item_timeout: float | None = None, cases_path: str = CASES_PATH, model: dict | None = None) -> Plan:
+              item_timeout: float | None = None, cases_path: str = CASES_PATH, model: dict | None = None,
+              saving: bool = False) -> Plan:
     """Defaults: all cores, 5 processes, 11 rounds of 2 ms samples; --quick: 10 processes forked after one import, 5 rounds of 1 ms.
 
     --quick's processes are cheap (no import each) and memory-bound cases vary about ±20 % from one
@@ -576,6 +580,20 @@ def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | 
     A saved model (`model`): 3 processes (each loads and compiles the model: the gate's fewest for its
     rank test across processes), set-up and first call allowed 300 s (a large model's compilation),
     no backend peak probe (a model has no roofline); --quick: 5 rounds.
+
+    A run `saving` a baseline, of forked processes (--quick), takes 3x the processes (30) unless
+    `processes` is given. Every later run is compared with that one baseline, so its own error is in
+    every decision: on a 2-core machine the numpy backend's relu and add vary ±20-25 % from one process
+    to the next (a fresh process's add: 54-96 us in 200 s of back-to-back runs, while the calibration
+    kernel stayed within 6.1-7.3 us), and a 10-process baseline that came out fast made 8 of 20
+    unchanged compares fail. Forked processes cost about 0.5 s each, so the baseline costs seconds
+    more; fresh processes (the default run) cost an import each, and keep their count.
+
+    >>> item = (Item("add", "elementwise", "medium", "float32"),)
+    >>> [make_plan(["numpy"], item, quick=True, saving=True, processes=n).processes for n in (None, 10)]
+    [30, 10]
+    >>> make_plan(["numpy"], item, saving=True).processes  # fresh processes
+    5
     """
     p = Plan(backends=tuple(backends), items=tuple(items), threads=threads or cores(), quick=quick, jit=jit,
              slowdown=dict(slowdown or {}), item_timeout=item_timeout or (300.0 if jit or model else 60.0),
@@ -584,6 +602,8 @@ def make_plan(backends: Sequence[str], items: Sequence[Item], *, threads: int | 
         p = replace(p, processes=10, rounds=5, min_time=0.001, warmup_time=0.01, fork=True)
     if model:
         p = replace(p, processes=3, peak_probe=False)
+    if saving and p.fork:
+        p = replace(p, processes=p.processes * BASELINE_FACTOR)
     if processes is not None:
         p = replace(p, processes=processes)
     if rounds is not None:

@@ -91,35 +91,12 @@ def plan(target, *, backends: Sequence[str] = (), ops: Sequence[str] = (), categ
     old = base_io.load(baseline) if baseline else None
     items = runner.select(runner.catalog(target.python), ops=ops, categories=categories, sizes=sizes,
                           dtypes=dtypes, quick=quick)
-    p = runner.make_plan(names, items, threads=threads, processes=processes, rounds=rounds, quick=quick, jit=jit)
-    p = baseline_processes(p, save and target_a is None, processes)
+    p = runner.make_plan(names, items, threads=threads, processes=processes, rounds=rounds, quick=quick, jit=jit,
+                         saving=save and target_a is None)
     fp = peak.fingerprint(p.threads, installed, python=target.version)
     machine = None if remeasure_peak else peak.load(fp)
     return BenchJob(target.python, p, old, baseline, max_regression / 100.0, force_compare, strict, confirm,
                     machine, fp, target_a.python if target_a is not None else None)
-
-
-#: a run saved as a baseline, of forked processes (--quick), takes this many times the processes.
-BASELINE_FACTOR = 3
-
-
-def baseline_processes(p: runner.Plan, saving: bool, asked: int | None) -> runner.Plan:
-    """A --quick run that saves a baseline takes 3x the processes (30), unless --processes says otherwise.
-
-    Every later run is compared with that one baseline, so its own error is in every decision: on a
-    2-core machine the numpy backend's relu and add vary ±20-25 % from one process to the next (a fresh
-    process's add: 54-96 us in 200 s of back-to-back runs, while the calibration kernel stayed within
-    6.1-7.3 us), and a 10-process baseline that came out fast made 8 of 20 unchanged compares fail. Forked
-    processes cost about 0.5 s each, so the baseline costs seconds more; fresh processes (the default run)
-    cost an import each, and keep their count.
-
-    >>> q = runner.make_plan(["numpy"], (runner.Item("add", "elementwise", "medium", "float32"),), quick=True)
-    >>> baseline_processes(q, True, None).processes, baseline_processes(q, True, 10).processes  # 10 asked for
-    (30, 10)
-    """
-    if saving and asked is None and p.fork:
-        return replace(p, processes=p.processes * BASELINE_FACTOR)
-    return p
 
 
 def plan_model(target, *, path: str, backends: Sequence[str] = (), batches: Sequence[int] = (),
@@ -150,8 +127,8 @@ def plan_model(target, *, path: str, backends: Sequence[str] = (), batches: Sequ
              "custom_objects_path": os.path.abspath(custom_objects) if custom_objects else None,
              "safe_mode": not unsafe, "seed": 0, "loss": loss, "train_batch": sizes[-1] if train else None}
     items = runner.model_items(sizes, "-", train=train)
-    p = runner.make_plan(names, items, threads=threads, processes=processes, rounds=rounds, quick=quick, model=model)
-    p = baseline_processes(p, save and target_a is None, processes)
+    p = runner.make_plan(names, items, threads=threads, processes=processes, rounds=rounds, quick=quick, model=model,
+                         saving=save and target_a is None)
     fp = peak.fingerprint(p.threads, installed, python=target.version)
     machine = None if remeasure_peak else peak.load(fp)
     # a model run measures NumPy's peak only (no backend probes): it is shown, never cached for the op runs
