@@ -650,8 +650,6 @@ class Run(object):
             res[fmt] = r
         out["exports"] = res
 
-    # -- bench --------------------------------------------------------------------------
-
     # -- where it diverges -------------------------------------------------------------
 
     def layer_outputs(self, model, feed, out):
@@ -690,7 +688,7 @@ class Run(object):
 
     # -- one train step ----------------------------------------------------------------
 
-    def _train_setup(self, model, ys, compiled_loss, opts, lr=None):
+    def _train_setup(self, model, ys, compiled_loss, opts):
         keras, np = self.keras, self.np
         loss = opts.get("loss") or compiled_loss or "mean_squared_error"
         if not isinstance(loss, str):
@@ -700,7 +698,7 @@ class Run(object):
         dt = "float64" if self.inp.get("float64") else "float32"
         targets = [t.astype(dt) if t.dtype.kind == "f" else t for t in targets]
         random_off = _random_layers_off(model)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=TRAIN_LR if lr is None else lr), loss=loss)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=TRAIN_LR), loss=loss)
         y = targets[0] if len(targets) == 1 else targets
         return str(loss), y, random_off
 
