@@ -756,8 +756,10 @@ def new_layout():
     differs between two parents. Measured: the calibration add (three 256 KiB float32 arrays)
     takes 6-7 us or 12-14 us per process by the arrays' offsets within a page; every process
     forked from one parent had the same offsets and the same time, so two identical A/B sides
-    differed x0.55-x1.16 and the gate called the machine noisy. With this block the offsets vary
-    per process (6 forks: 5 different offsets, both times), as fresh processes' do.
+    differed x0.55-x1.16 and the gate called the machine noisy. With this block the offsets varied
+    in a fresh interpreter that had imported numpy (6 forks: 5 different offsets) in most tries, not
+    all: an allocation that fits a free hole below the block lands there, and then every fork still
+    shares one offset (6 of 9 tries varied; in a long-lived pytest worker, none did).
     """
     import random
 
